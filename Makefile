@@ -1,0 +1,42 @@
+# Two commands set everything up on a fresh machine (see README.md):
+#   make lab    JupyterLab on notebooks/, local backend
+#   make test   the whole test suite (what .ci/run calls)
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+ROOT_FLAG := $(if $(filter 0,$(shell id -u)),--allow-root,)
+export COALMINE_HOME ?= $(CURDIR)/.lab
+
+.PHONY: lab test notebooks bench manifests clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+
+# Reinstall when the dependency list changes.
+$(VENV)/.installed-lab: pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e '.[lab]'
+	touch $@
+
+$(VENV)/.installed-test: pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e '.[lab,test]'
+	touch $@
+
+lab: $(VENV)/.installed-lab
+	$(BIN)/jupyter lab --notebook-dir=notebooks --ServerApp.ip=127.0.0.1 $(ROOT_FLAG)
+
+# pytest exits 5 when a selection collects nothing; that is not a failure here.
+test: $(VENV)/.installed-test
+	$(BIN)/python -m pytest $(PYTEST_ARGS); rc=$$?; if [ $$rc -eq 5 ]; then echo "no tests collected"; exit 0; fi; exit $$rc
+
+# wrk (Debian's package) is the load generator when it can be had; else a Python one.
+bench: $(VENV)/.installed-test
+	@command -v wrk >/dev/null || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null && apt-get install -y -qq wrk >/dev/null 2>&1; } || echo "wrk not available: using the Python load generator"
+	$(BIN)/python benchmarks/gateway.py
+
+manifests: $(VENV)/.installed-test
+	$(BIN)/python scripts/render_manifests.py
+
+clean:
+	-COALMINE_HOME=$(COALMINE_HOME) $(BIN)/coalmine down
+	rm -rf .lab .pytest_cache test-output
