@@ -1,0 +1,11 @@
+"""Backends: where the lab's objects go and where its gateway runs.
+
+``local`` (the default) is the embedded runtime on 127.0.0.1; a ``kubernetes``
+backend for a real cluster implements the same ``Backend`` protocol. Notebook
+helpers take a backend and never branch on which one it is.
+"""
+
+from .base import Backend
+from .local import LocalBackend
+
+__all__ = ["Backend", "LocalBackend"]

@@ -1,0 +1,156 @@
+"""The Lab API: everything a notebook does to the lab, in a few calls.
+
+    lab = Lab()                       # the local runtime, this lab home
+    lab.up()                          # start it (idempotent)
+    lab.apply("manifests/petstore-v1.yaml")
+    lab.install("gloo"); lab.wait()
+    lab.get("upstreams")              # a pandas DataFrame, like glooctl get upstreams
+    requests go to lab.proxy_url()
+
+The CLI (``coalmine``) calls the same methods.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, Any
+
+import yaml
+
+from .backends.base import Backend
+from .backends.local import LocalBackend
+from .errors import ApplyRefused, NotFound
+from .loading import Source, load_manifests
+from .runtime.kinds import lookup
+from .tables import GLOO_KINDS, rows
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+
+def default_namespace(kind: str) -> str:
+    """``gloo-system`` for Gloo kinds (as glooctl), ``default`` for the rest (as kubectl)."""
+    return "gloo-system" if lookup(kind).name in GLOO_KINDS else "default"
+
+
+def make_backend(backend: Backend | str | None = None, home: str | os.PathLike[str] | None = None) -> Backend:
+    """The backend named by ``backend`` or ``COALMINE_BACKEND`` (default ``local``)."""
+    if backend is not None and not isinstance(backend, str):
+        return backend
+    name = backend or os.environ.get("COALMINE_BACKEND", "local")
+    if name == "local":
+        return LocalBackend(home)
+    raise ValueError(f'unknown backend "{name}": this version of the lab has the "local" backend')
+
+
+class Lab:
+    """A canary lab: deploy the petstore, install the gateway, route, watch.
+
+    ``backend`` is ``"local"`` (default, the embedded runtime on 127.0.0.1) or a
+    backend object; ``home`` picks the lab home (default ``COALMINE_HOME``).
+    """
+
+    def __init__(self, backend: Backend | str | None = None, home: str | os.PathLike[str] | None = None) -> None:
+        self.backend = make_backend(backend, home)
+
+    def __repr__(self) -> str:
+        return f"Lab({self.backend!r})"
+
+    def up(self) -> dict[str, Any]:
+        """Start the lab if it is not running; returns its status."""
+        return self.backend.up()
+
+    def down(self) -> None:
+        """Stop the lab and every process it started."""
+        self.backend.down()
+
+    def status(self) -> dict[str, Any]:
+        """The lab at a glance: home, gateway URL, objects, pods."""
+        return self.backend.status()
+
+    def apply(self, *sources: Source) -> list[str]:
+        """Apply manifests (files, folders, YAML text or dicts), like ``kubectl apply -f``.
+
+        Returns one line per object (``virtualservice.gateway.solo.io/coalmine configured``).
+        Raises ``ApplyRefused`` if any object was refused; the others were applied and
+        the running configuration of the refused ones is unchanged.
+        """
+        results = self.backend.apply(load_manifests(sources))
+        return _report(results, "apply")
+
+    def delete(self, *sources: Source, kind: str | None = None, name: str | None = None,
+               namespace: str | None = None) -> list[str]:
+        """Delete what ``sources`` describe, or one object by ``kind`` and ``name``."""
+        if kind is not None:
+            refs = [{"kind": lookup(kind).name, "name": str(name), "namespace": namespace or default_namespace(kind)}]
+        else:
+            refs = [{"kind": o.get("kind", ""), "name": (o.get("metadata") or {}).get("name", ""),
+                     "namespace": (o.get("metadata") or {}).get("namespace") or "default"}
+                    for o in load_manifests(sources)]
+        return _report(self.backend.delete(refs), "delete")
+
+    def objects(self, kind: str, name: str | None = None, namespace: str | None = None,
+                all_namespaces: bool = False) -> list[dict[str, Any]]:
+        """The objects of ``kind`` with their status, as dicts."""
+        ns = None if all_namespaces else (namespace or default_namespace(kind))
+        return self.backend.get(lookup(kind).name, ns, name)
+
+    def get(self, kind: str, name: str | None = None, namespace: str | None = None,
+            all_namespaces: bool = False, wide: bool = False) -> "pd.DataFrame":
+        """A table of ``kind`` (pods, services, upstreams, vs, ...) as a DataFrame,
+        with the columns ``coalmine get`` prints."""
+        import pandas as pd
+
+        found = self.objects(kind, name, namespace, all_namespaces)
+        if name is not None and not found:
+            raise NotFound(f'{lookup(kind).plural} "{name}" not found')
+        table = rows(lookup(kind).name, found, wide=wide, with_namespace=all_namespaces)
+        return pd.DataFrame(table, columns=list(table[0]) if table else None)
+
+    def yaml(self, kind: str, name: str, namespace: str | None = None) -> str:
+        """One object as YAML with its status, like ``kubectl get KIND NAME -o yaml``."""
+        found = self.objects(kind, name, namespace)
+        if not found:
+            raise NotFound(f'{lookup(kind).plural} "{name}" not found')
+        return yaml.safe_dump(found[0], sort_keys=False)
+
+    def install(self, component: str = "gloo", port: int | None = None) -> dict[str, Any]:
+        """Install the gateway (``gloo``): discovery and the gateway proxy."""
+        return self.backend.install(component, port)
+
+    def wait(self, timeout: float = 120.0) -> dict[str, Any]:
+        """Wait until deployments are ready and the gateway serves (``WaitTimeout`` if not)."""
+        wait = getattr(self.backend, "wait")
+        return wait(timeout)
+
+    def proxy_url(self) -> str:
+        """The gateway's base URL (like ``glooctl proxy url``)."""
+        return self.backend.proxy_url()
+
+    def stats(self) -> dict[str, Any]:
+        """Requests per upstream, by status, with latency percentiles."""
+        return self.backend.stats()
+
+
+def _report(results: Iterable[dict[str, Any]], verb: str) -> list[str]:
+    lines, errors = [], []
+    for r in results:
+        if "error" in r:
+            errors.append(f"error: {r['ref']}: {r['error']}")
+            continue
+        lines.append(f"{r['ref']} {r['action']}")
+        lines += [f"warning: {r['ref']}: {w}" for w in r.get("warnings") or []]
+    if errors:
+        done = ("\n" + "\n".join(lines)) if lines else ""
+        raise ApplyRefused("\n".join(errors) + done)
+    return lines
+
+
+def dump(objects: list[dict[str, Any]], output: str) -> str:
+    """Objects as ``yaml`` or ``json`` text; several become a ``kind: List``."""
+    doc: Any = objects[0] if len(objects) == 1 else {"apiVersion": "v1", "kind": "List", "items": objects}
+    if output == "json":
+        return json.dumps(doc, indent=2)
+    return yaml.safe_dump(doc, sort_keys=False).rstrip()

@@ -1,0 +1,168 @@
+"""The admin API: how the CLI and the notebooks talk to a lab's control plane.
+
+JSON over HTTP on 127.0.0.1 only, every request carrying the lab's token
+(``Authorization: Bearer <token>``; the token file is mode 0600). It also serves
+the gateway's per-upstream stats, like Envoy's admin ``/stats``.
+
+    GET  /v1/status                  the lab at a glance
+    POST /v1/apply     {objects}     apply, kubectl-style results
+    POST /v1/delete    {refs}        delete by kind/namespace/name
+    GET  /v1/objects/{kind}          ?namespace=&name=
+    POST /v1/install/{component}     {port?}
+    GET  /v1/ready                   what `coalmine wait` waits for
+    GET  /v1/stats                   per-upstream request counts and latency
+    GET  /v1/routes                  the served route table, one row per route
+    POST /v1/shutdown                stop every pod and exit
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import fcntl
+import hmac
+import logging
+import os
+import signal
+import sys
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from aiohttp import web
+
+from .controlplane import ControlPlane, _Refused
+from .home import LabHome
+from .kinds import lookup
+
+CONTROL_PLANE = web.AppKey("control_plane", ControlPlane)
+STOP = web.AppKey("stop", asyncio.Event)
+TOKEN = web.AppKey("token", str)
+log = logging.getLogger("coalmine.admin")
+
+
+@web.middleware
+async def _require_token(request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]) -> web.StreamResponse:
+    given = request.headers.get("Authorization", "").removeprefix("Bearer ").strip()
+    if not hmac.compare_digest(given.encode(), request.app[TOKEN].encode()):
+        return web.json_response({"error": "missing or wrong lab token (see <lab home>/token)"}, status=401)
+    try:
+        return await handler(request)
+    except _Refused as e:
+        return web.json_response({"error": str(e)}, status=422)
+    except KeyError as e:
+        return web.json_response({"error": str(e.args[0]) if e.args else "not found"}, status=404)
+
+
+def _cp(request: web.Request) -> ControlPlane:
+    return request.app[CONTROL_PLANE]
+
+
+async def _status(request: web.Request) -> web.Response:
+    return web.json_response(_cp(request).status())
+
+
+async def _apply(request: web.Request) -> web.Response:
+    body = await request.json()
+    return web.json_response({"results": _cp(request).apply(list(body.get("objects") or []))})
+
+
+async def _delete(request: web.Request) -> web.Response:
+    body = await request.json()
+    refs = [(lookup(r["kind"]).name, r.get("namespace") or "default", r["name"]) for r in body.get("refs") or []]
+    return web.json_response({"results": _cp(request).delete(refs)})
+
+
+async def _objects(request: web.Request) -> web.Response:
+    kind = lookup(request.match_info["kind"])
+    q = request.query
+    items = _cp(request).get(kind.name, q.get("namespace") or None, q.get("name") or None)
+    return web.json_response({"items": items})
+
+
+async def _install(request: web.Request) -> web.Response:
+    body = await request.json() if request.can_read_body else {}
+    port = body.get("port")
+    result = await _cp(request).install(request.match_info["component"], int(port) if port else None)
+    return web.json_response(result)
+
+
+async def _ready(request: web.Request) -> web.Response:
+    return web.json_response(_cp(request).ready())
+
+
+async def _stats(request: web.Request) -> web.Response:
+    return web.json_response(_cp(request).stats.snapshot())
+
+
+async def _routes(request: web.Request) -> web.Response:
+    return web.json_response({"routes": _cp(request).route_summary()})
+
+
+async def _shutdown(request: web.Request) -> web.Response:
+    request.app[STOP].set()
+    return web.json_response({"stopping": True})
+
+
+def make_app(cp: ControlPlane, token: str, stop: asyncio.Event) -> web.Application:
+    app = web.Application(middlewares=[_require_token], client_max_size=16 * 1024**2)
+    app[CONTROL_PLANE], app[TOKEN], app[STOP] = cp, token, stop
+    app.router.add_get("/v1/status", _status)
+    app.router.add_post("/v1/apply", _apply)
+    app.router.add_post("/v1/delete", _delete)
+    app.router.add_get("/v1/objects/{kind}", _objects)
+    app.router.add_post("/v1/install/{component}", _install)
+    app.router.add_get("/v1/ready", _ready)
+    app.router.add_get("/v1/stats", _stats)
+    app.router.add_get("/v1/routes", _routes)
+    app.router.add_post("/v1/shutdown", _shutdown)
+    return app
+
+
+async def _run(home: LabHome) -> None:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    cp = ControlPlane(home)
+    await cp.start()
+    runner = web.AppRunner(make_app(cp, home.token(create=True), stop), access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = runner.addresses[0][1]
+    home.write_state({"pid": os.getpid(), "adminPort": port, "proxyPort": cp.proxy_port})
+    log.info("control plane %d serving admin API on 127.0.0.1:%d", os.getpid(), port)
+    try:
+        await stop.wait()
+    finally:
+        log.info("stopping")
+        await cp.close()
+        await runner.cleanup()
+        home.state_file.unlink(missing_ok=True)
+
+
+def serve(argv: list[str] | None = None) -> int:
+    """Run a control plane for ``--home`` until told to stop. One per home."""
+    parser = argparse.ArgumentParser(prog="python -m helpers.runtime.admin")
+    parser.add_argument("--home", required=True)
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    home = LabHome.resolve(args.home)
+    home.ensure()
+    lock = open(home.lock_file, "w")
+    try:
+        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        print(f"a control plane is already running for {home.root}", file=sys.stderr)
+        return 3
+    try:
+        import uvloop  # optional: a faster event loop for the gateway
+    except ImportError:
+        asyncio.run(_run(home))
+    else:
+        uvloop.run(_run(home))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(serve())

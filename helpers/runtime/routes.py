@@ -1,0 +1,379 @@
+"""The route table: the one API-neutral form the gateway proxy serves.
+
+Translators turn VirtualServices (and, later, HTTPRoutes) into a ``RouteTable``;
+the proxy only ever reads one. Everything here is immutable and free of I/O, so a
+table can be built, compared and swapped in atomically, and matching can be tested
+without sockets.
+
+    RouteTable ─► VirtualHost (domains) ─► Route (matchers, first match wins)
+               │                               └► RouteAction ─► WeightedDestination ─► Destination
+               └► Cluster (an upstream: endpoints, REST functions)
+"""
+
+from __future__ import annotations
+
+import bisect
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Union
+
+# ── requests as the matcher sees them ────────────────────────────────────────
+
+
+@dataclass(slots=True)
+class RequestView:
+    """What routing looks at: method, host, path (no query), query and headers.
+
+    ``headers`` maps lower-case names to values (repeated headers joined by ``,``,
+    as Envoy does). Pseudo-headers ``:method``, ``:path`` and ``:authority`` are
+    answered from the request line, so header matchers may name them.
+    """
+
+    method: str
+    host: str
+    path: str
+    query: Mapping[str, str]
+    headers: Mapping[str, str]
+
+    def header(self, name: str) -> str | None:
+        if name.startswith(":"):
+            return {":method": self.method, ":path": self.path, ":authority": self.host}.get(name)
+        return self.headers.get(name)
+
+
+# ── matchers ─────────────────────────────────────────────────────────────────
+
+
+@dataclass(frozen=True, slots=True)
+class PathMatcher:
+    """``prefix``, ``exact`` or ``regex`` (a regex must match the whole path)."""
+
+    kind: str
+    value: str
+    case_sensitive: bool = True
+    pattern: re.Pattern[str] | None = None
+
+    def matches(self, path: str) -> bool:
+        if self.kind == "regex":
+            assert self.pattern is not None
+            return self.pattern.fullmatch(path) is not None
+        value = self.value
+        if not self.case_sensitive:
+            path, value = path.lower(), value.lower()
+        if self.kind == "exact":
+            return path == value
+        return path.startswith(value)
+
+
+@dataclass(frozen=True, slots=True)
+class HeaderMatcher:
+    """A header must be present (``value`` None), equal ``value``, or fully match
+    ``pattern``; ``invert`` flips the outcome (so an absent header matches)."""
+
+    name: str
+    value: str | None = None
+    pattern: re.Pattern[str] | None = None
+    invert: bool = False
+
+    def matches(self, request: RequestView) -> bool:
+        actual = request.header(self.name)
+        if actual is None:
+            found = False
+        elif self.pattern is not None:
+            found = self.pattern.fullmatch(actual) is not None
+        elif self.value is not None:
+            found = actual == self.value
+        else:
+            found = True
+        return found != self.invert
+
+
+@dataclass(frozen=True, slots=True)
+class QueryMatcher:
+    """A query parameter must be present, equal ``value``, or fully match ``pattern``."""
+
+    name: str
+    value: str | None = None
+    pattern: re.Pattern[str] | None = None
+
+    def matches(self, request: RequestView) -> bool:
+        actual = request.query.get(self.name)
+        if actual is None:
+            return False
+        if self.pattern is not None:
+            return self.pattern.fullmatch(actual) is not None
+        return self.value is None or actual == self.value
+
+
+@dataclass(frozen=True, slots=True)
+class Matcher:
+    """One Gloo matcher: path AND every header AND every query parameter AND method."""
+
+    path: PathMatcher = PathMatcher("prefix", "/")
+    headers: tuple[HeaderMatcher, ...] = ()
+    query: tuple[QueryMatcher, ...] = ()
+    methods: frozenset[str] = frozenset()
+
+    def matches(self, request: RequestView) -> bool:
+        if self.methods and request.method not in self.methods:
+            return False
+        if not self.path.matches(request.path):
+            return False
+        return all(h.matches(request) for h in self.headers) and all(
+            q.matches(request) for q in self.query
+        )
+
+
+# ── upstreams as the proxy sees them ─────────────────────────────────────────
+
+
+@dataclass(frozen=True, slots=True)
+class Endpoint:
+    host: str
+    port: int
+
+
+@dataclass(frozen=True, slots=True)
+class RestFunction:
+    """A discovered REST function: how to call it upstream.
+
+    ``headers`` holds rendered-at-request-time templates such as ``:method`` and
+    ``:path`` (``/api/pets/{{ default(id, "") }}``); an empty template removes the
+    header. ``body`` is a template too, or None to pass the request body through.
+    """
+
+    name: str
+    headers: tuple[tuple[str, str], ...]
+    body: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Cluster:
+    """An upstream: where its healthy endpoints are and which REST functions it has."""
+
+    name: str
+    endpoints: tuple[Endpoint, ...] = ()
+    functions: Mapping[str, RestFunction] = field(default_factory=dict)
+
+
+# ── actions ──────────────────────────────────────────────────────────────────
+
+
+@dataclass(frozen=True, slots=True)
+class RestCall:
+    """``destinationSpec.rest``: call ``function``, extracting template parameters
+    from request headers. ``parameters`` maps a header name (``:path`` included) to
+    a compiled pattern whose named groups become template variables."""
+
+    function: str
+    parameters: tuple[tuple[str, re.Pattern[str]], ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Destination:
+    """Where a request goes: a cluster by name, optionally a REST function on it."""
+
+    cluster: str
+    rest: RestCall | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class WeightedDestination:
+    destination: Destination
+    weight: int
+
+
+@dataclass(frozen=True, slots=True)
+class RetryPolicy:
+    """Envoy-style retries: ``retry_on`` holds conditions such as ``5xx``,
+    ``connect-failure``, ``reset``, ``retriable-status-codes``."""
+
+    retry_on: frozenset[str]
+    num_retries: int = 1
+    per_try_timeout: float | None = None
+    retriable_status_codes: frozenset[int] = frozenset()
+
+    def retries_status(self, status: int) -> bool:
+        if "5xx" in self.retry_on and status >= 500:
+            return True
+        if "gateway-error" in self.retry_on and status in (502, 503, 504):
+            return True
+        return "retriable-status-codes" in self.retry_on and status in self.retriable_status_codes
+
+    def retries_connect_failure(self) -> bool:
+        return bool(self.retry_on & {"5xx", "gateway-error", "connect-failure", "reset"})
+
+
+@dataclass(frozen=True, slots=True)
+class Faults:
+    """Fault injection: abort ``abort_percent``% with ``abort_status``; delay
+    ``delay_percent``% by ``delay_seconds``."""
+
+    abort_percent: float = 0.0
+    abort_status: int = 503
+    delay_percent: float = 0.0
+    delay_seconds: float = 0.0
+
+
+@dataclass(frozen=True, slots=True)
+class HeaderOps:
+    """Headers to add (name, value, append) and remove, on request and response."""
+
+    request_add: tuple[tuple[str, str, bool], ...] = ()
+    request_remove: frozenset[str] = frozenset()
+    response_add: tuple[tuple[str, str, bool], ...] = ()
+    response_remove: frozenset[str] = frozenset()
+
+
+@dataclass(frozen=True, slots=True)
+class RouteAction:
+    """Forward to one of ``destinations``, chosen by relative weight."""
+
+    destinations: tuple[WeightedDestination, ...]
+    prefix_rewrite: str | None = None
+    timeout: float | None = 15.0  # seconds; None means no timeout (Gloo's 0)
+    retries: RetryPolicy | None = None
+    faults: Faults | None = None
+    header_ops: HeaderOps | None = None
+    _cumulative: tuple[int, ...] = field(default=(), compare=False, repr=False)
+
+    def __post_init__(self) -> None:
+        running, cumulative = 0, []
+        for d in self.destinations:
+            running += d.weight
+            cumulative.append(running)
+        object.__setattr__(self, "_cumulative", tuple(cumulative))
+
+    @property
+    def total_weight(self) -> int:
+        return self._cumulative[-1] if self._cumulative else 0
+
+    def pick(self, roll: float) -> Destination:
+        """The destination for a uniform random ``roll`` in [0, 1)."""
+        if len(self.destinations) == 1:
+            return self.destinations[0].destination
+        index = bisect.bisect_right(self._cumulative, roll * self.total_weight)
+        return self.destinations[min(index, len(self.destinations) - 1)].destination
+
+
+@dataclass(frozen=True, slots=True)
+class DirectResponse:
+    """Answer without any upstream (Gloo's directResponseAction, and error routes)."""
+
+    status: int
+    body: str = ""
+    content_type: str = "text/plain"
+
+
+@dataclass(frozen=True, slots=True)
+class Redirect:
+    """Answer with a redirect (Gloo's redirectAction)."""
+
+    status: int = 301
+    host: str | None = None
+    path: str | None = None
+    prefix_rewrite: str | None = None
+    scheme: str | None = None
+
+
+Action = Union[RouteAction, DirectResponse, Redirect]
+
+
+@dataclass(frozen=True, slots=True)
+class Route:
+    """A route: any of ``matchers`` (empty means prefix ``/``) selects ``action``.
+
+    ``source`` says where it came from, e.g. ``gloo-system/coalmine routes[0]``.
+    """
+
+    matchers: tuple[Matcher, ...]
+    action: Action
+    name: str = ""
+    source: str = ""
+
+    def match(self, request: RequestView) -> Matcher | None:
+        """The first matcher that selects ``request``, or None."""
+        if not self.matchers:
+            return Matcher() if request.path.startswith("/") else None
+        for m in self.matchers:
+            if m.matches(request):
+                return m
+        return None
+
+
+# ── hosts and the table ──────────────────────────────────────────────────────
+
+
+def domain_matches(domain: str, host: str) -> bool:
+    """Envoy's domain rules: ``*``, ``*.suffix``, ``prefix.*`` or an exact name.
+
+    ``host`` is compared with and without its port, so ``*`` and ``localhost``
+    both match ``localhost:8080``.
+    """
+    host = host.lower()
+    bare = host.rsplit(":", 1)[0] if host.count(":") == 1 else host
+    domain = domain.lower()
+    if domain == "*":
+        return True
+    for candidate in {host, bare}:
+        if domain.startswith("*") and candidate.endswith(domain[1:]) and len(candidate) > len(domain) - 1:
+            return True
+        if domain.endswith("*") and candidate.startswith(domain[:-1]) and len(candidate) > len(domain) - 1:
+            return True
+        if candidate == domain:
+            return True
+    return False
+
+
+def _domain_rank(domain: str) -> tuple[int, int]:
+    # Envoy: exact names first, then suffix wildcards, then prefix wildcards
+    # (longest first), then the catch-all.
+    if domain == "*":
+        return (3, 0)
+    if domain.startswith("*"):
+        return (1, -len(domain))
+    if domain.endswith("*"):
+        return (2, -len(domain))
+    return (0, 0)
+
+
+@dataclass(frozen=True, slots=True)
+class VirtualHost:
+    """Routes served for a set of domains (one per VirtualService)."""
+
+    name: str
+    domains: tuple[str, ...]
+    routes: tuple[Route, ...]
+
+
+@dataclass(frozen=True)
+class RouteTable:
+    """Everything the gateway serves, built in one piece and swapped in atomically."""
+
+    virtual_hosts: tuple[VirtualHost, ...] = ()
+    clusters: Mapping[str, Cluster] = field(default_factory=dict)
+    version: int = 0
+
+    def virtual_host_for(self, host: str) -> VirtualHost | None:
+        """The virtual host whose best-ranked domain matches ``host``."""
+        best: tuple[tuple[int, int], VirtualHost] | None = None
+        for vh in self.virtual_hosts:
+            for domain in vh.domains:
+                if domain_matches(domain, host):
+                    rank = _domain_rank(domain)
+                    if best is None or rank < best[0]:
+                        best = (rank, vh)
+        return best[1] if best else None
+
+    def select(self, request: RequestView) -> tuple[Route, Matcher] | None:
+        """The first route of the matching virtual host that matches, with the
+        matcher that selected it; None means 404."""
+        vh = self.virtual_host_for(request.host)
+        if vh is None:
+            return None
+        for route in vh.routes:
+            m = route.match(request)
+            if m is not None:
+                return route, m
+        return None

@@ -1,0 +1,207 @@
+"""Objects as tables: kubectl's columns for Kubernetes kinds, glooctl's for Gloo's.
+
+One function makes the rows; the CLI prints them and the notebooks show them as
+pandas DataFrames, so both show the same columns.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from datetime import datetime, timezone
+from typing import Any
+
+GLOO_KINDS = ("Upstream", "UpstreamGroup", "VirtualService")
+
+
+def age(timestamp: str | None, now: datetime | None = None) -> str:
+    """kubectl's AGE: ``12s``, ``5m3s``, ``2h10m``, ``3d``."""
+    if not timestamp:
+        return "<unknown>"
+    then = datetime.fromisoformat(timestamp.replace("Z", "+00:00"))
+    seconds = int(((now or datetime.now(timezone.utc)) - then).total_seconds())
+    if seconds < 120:
+        return f"{max(seconds, 0)}s"
+    if seconds < 3600:
+        return f"{seconds // 60}m{seconds % 60}s" if seconds < 600 else f"{seconds // 60}m"
+    if seconds < 86400:
+        return f"{seconds // 3600}h{(seconds % 3600) // 60}m"
+    return f"{seconds // 86400}d"
+
+
+def _name(o: Mapping[str, Any]) -> str:
+    return str(o["metadata"]["name"])
+
+
+def _state(o: Mapping[str, Any]) -> str:
+    statuses = (o.get("status") or {}).get("statuses") or {}
+    return next((s.get("state", "Pending") for s in statuses.values()), "Pending")
+
+
+def _pod(o: Mapping[str, Any], wide: bool) -> dict[str, Any]:
+    st = o.get("status") or {}
+    cs = (st.get("containerStatuses") or [{}])[0]
+    state = cs.get("state") or {}
+    word = "Running" if "running" in state else (state.get("waiting") or {}).get("reason", "Pending")
+    if o["metadata"].get("deletionTimestamp"):
+        word = "Terminating"
+    row = {"NAME": _name(o), "READY": f"{int(bool(cs.get('ready')))}/1", "STATUS": word,
+           "RESTARTS": int(cs.get("restartCount", 0))}
+    if wide:
+        row.update({"PORT": st.get("localPort"), "PID": st.get("localPid")})
+    return row
+
+
+def _service(o: Mapping[str, Any], wide: bool) -> dict[str, Any]:
+    spec = o.get("spec") or {}
+    ports = ",".join(f"{p['port']}/{p.get('protocol', 'TCP')}" for p in spec.get("ports") or [])
+    endpoints = (o.get("status") or {}).get("localEndpoints") or {}
+    eps = ",".join(e for es in endpoints.values() for e in es) or "<none>"
+    return {"NAME": _name(o), "TYPE": spec.get("type", "ClusterIP"), "PORT(S)": ports, "ENDPOINTS": eps}
+
+
+def _deployment(o: Mapping[str, Any], wide: bool) -> dict[str, Any]:
+    st = o.get("status") or {}
+    want = int((o.get("spec") or {}).get("replicas", 1))
+    return {"NAME": _name(o), "READY": f"{st.get('readyReplicas', 0)}/{want}",
+            "UP-TO-DATE": st.get("updatedReplicas", 0), "AVAILABLE": st.get("availableReplicas", 0)}
+
+
+def _configmap(o: Mapping[str, Any], wide: bool) -> dict[str, Any]:
+    return {"NAME": _name(o), "DATA": len(o.get("data") or {})}
+
+
+def _namespace(o: Mapping[str, Any], wide: bool) -> dict[str, Any]:
+    return {"NAME": _name(o), "STATUS": (o.get("status") or {}).get("phase", "Active")}
+
+
+def _upstream(o: Mapping[str, Any], wide: bool) -> dict[str, Any]:
+    spec = o.get("spec") or {}
+    if "kube" in spec:
+        kube = spec["kube"]
+        details = [f"svc name:      {kube.get('serviceName')}",
+                   f"svc namespace: {kube.get('serviceNamespace')}",
+                   f"port:          {kube.get('servicePort')}"]
+        rest = ((kube.get("serviceSpec") or {}).get("rest") or {}).get("transformations")
+        if rest:
+            details += ["REST service:", "functions:"] + [f"- {fn}" for fn in sorted(rest)]
+        kind = "Kubernetes"
+    elif "static" in spec:
+        kind = "Static"
+        details = ["hosts:"] + [f"- {h.get('addr')}:{h.get('port')}" for h in spec["static"].get("hosts") or []]
+    else:
+        kind, details = "Unknown", []
+    return {"UPSTREAM": _name(o), "TYPE": kind, "STATUS": _state(o), "DETAILS": "\n".join(details)}
+
+
+def _upstream_group(o: Mapping[str, Any], wide: bool) -> dict[str, Any]:
+    dests = (o.get("spec") or {}).get("destinations") or []
+    total = sum(int(d.get("weight", 0) or 0) for d in dests)
+    lines = []
+    for d in dests:
+        us = ((d.get("destination") or {}).get("upstream") or {}).get("name", "?")
+        w = int(d.get("weight", 0) or 0)
+        lines.append(f"destination type: Upstream\nname: {us}\nweight: {w}   % total: {w / total:.2f}" if total else f"name: {us}\nweight: {w}")
+    return {"UPSTREAM GROUP": _name(o), "STATUS": _state(o), "TOTAL WEIGHT": total, "DETAILS": "\n".join(lines)}
+
+
+def describe_destination(route_action: Mapping[str, Any]) -> str:
+    """``default-petstore-v1-8080 (findPets)`` or ``10% v2 / 90% v1``-style text."""
+
+    def one(dest: Mapping[str, Any]) -> str:
+        if "upstream" in dest:
+            name = dest["upstream"].get("name", "?")
+        elif "kube" in dest:
+            ref = dest["kube"].get("ref") or {}
+            name = f"kube {ref.get('namespace', 'default')}/{ref.get('name')}:{dest['kube'].get('port')}"
+        else:
+            name = "?"
+        fn = ((dest.get("destinationSpec") or {}).get("rest") or {}).get("functionName")
+        return f"{name} ({fn})" if fn else name
+
+    if "single" in route_action:
+        return one(route_action["single"])
+    if "multi" in route_action:
+        dests = route_action["multi"].get("destinations") or []
+        return " + ".join(f"{d.get('weight', 0)}×{one(d.get('destination') or {})}" for d in dests)
+    if "upstreamGroup" in route_action:
+        return f"upstream group {route_action['upstreamGroup'].get('name')}"
+    return "?"
+
+
+def describe_matcher(m: Mapping[str, Any]) -> str:
+    """``/findPets`` plus its header and query conditions, in one line."""
+    path = next((f"{k} {m[k]}" if k != "prefix" else str(m[k]) for k in ("prefix", "exact", "regex") if k in m), "/")
+    conds = []
+    for h in m.get("headers") or []:
+        op = "!=" if h.get("invertMatch") else ("~" if h.get("regex") else "=")
+        conds.append(f"{h['name']}{op}{h['value']}" if "value" in h else (f"!{h['name']}" if h.get("invertMatch") else h["name"]))
+    conds += [f"?{q['name']}={q.get('value', '')}" for q in m.get("queryParameters") or []]
+    if m.get("methods"):
+        conds.append("|".join(m["methods"]))
+    return path + (f" [{', '.join(conds)}]" if conds else "")
+
+
+def describe_route(route: Mapping[str, Any]) -> str:
+    matchers = route.get("matchers") or [{}]
+    match = " or ".join(describe_matcher(m) for m in matchers)
+    if "routeAction" in route:
+        target = describe_destination(route["routeAction"])
+    elif "directResponseAction" in route:
+        target = f"direct response {route['directResponseAction'].get('status')}"
+    elif "redirectAction" in route:
+        target = "redirect"
+    else:
+        target = "?"
+    rewrite = ((route.get("options") or {}).get("prefixRewrite"))
+    return f"{match} -> {target}" + (f" (rewrite {rewrite})" if rewrite else "")
+
+
+def _virtual_service(o: Mapping[str, Any], wide: bool) -> dict[str, Any]:
+    spec = o.get("spec") or {}
+    vh = spec.get("virtualHost") or {}
+    return {"VIRTUAL SERVICE": _name(o), "DISPLAY NAME": spec.get("displayName", ""),
+            "DOMAINS": ", ".join(vh.get("domains") or ["*"]), "SSL": "none", "STATUS": _state(o),
+            "ROUTES": "\n".join(describe_route(r) for r in vh.get("routes") or [])}
+
+
+_ROWS = {
+    "Pod": _pod, "Service": _service, "Deployment": _deployment, "ConfigMap": _configmap,
+    "Namespace": _namespace, "Upstream": _upstream, "UpstreamGroup": _upstream_group,
+    "VirtualService": _virtual_service,
+}
+
+
+def rows(kind: str, objects: Sequence[Mapping[str, Any]], wide: bool = False, with_namespace: bool = False,
+         with_age: bool = False) -> list[dict[str, Any]]:
+    """One dict per object with the columns ``coalmine get`` prints for ``kind``."""
+    out = []
+    for o in objects:
+        row = _ROWS[kind](o, wide)
+        if with_namespace and o["metadata"].get("namespace"):
+            row = {"NAMESPACE": o["metadata"]["namespace"], **row}
+        if with_age and kind not in GLOO_KINDS:
+            row["AGE"] = age(o["metadata"].get("creationTimestamp"))
+        out.append(row)
+    return out
+
+
+def render(kind: str, table: list[dict[str, Any]]) -> str:
+    """Text for a terminal: kubectl's plain columns, or glooctl's boxed table
+    (with multi-line cells) for Gloo kinds."""
+    if not table:
+        return ""
+    columns = list(table[0])
+    cells = [[str(r[c]).split("\n") for c in columns] for r in table]
+    widths = [max([len(c)] + [len(line) for row in cells for line in row[i]]) for i, c in enumerate(columns)]
+    if kind not in GLOO_KINDS:
+        lines = ["   ".join(c.ljust(w) for c, w in zip(columns, widths)).rstrip()]
+        lines += ["   ".join(row[i][0].ljust(w) for i, w in enumerate(widths)).rstrip() for row in cells]
+        return "\n".join(lines)
+    rule = "+" + "+".join("-" * (w + 2) for w in widths) + "+"
+    out = [rule, "|" + "|".join(f" {c.center(w)} " for c, w in zip(columns, widths)) + "|", rule]
+    for row in cells:
+        height = max(len(cell) for cell in row)
+        for n in range(height):
+            out.append("|" + "|".join(f" {(cell[n] if n < len(cell) else '').ljust(w)} " for cell, w in zip(row, widths)) + "|")
+        out.append(rule)
+    return "\n".join(out)
