@@ -1,0 +1,105 @@
+"""A real lab per test: a temporary lab home, its own control plane and pods.
+
+Every process the lab starts is stopped by the fixture, and the fixture fails the
+test if any process that belongs to the lab home is still alive afterwards.
+"""
+
+from __future__ import annotations
+
+import http.client
+import json
+import os
+from collections.abc import Iterator
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import psutil
+import pytest
+
+from helpers import Lab
+
+ROOT = Path(__file__).resolve().parents[2]
+MANIFESTS = ROOT / "manifests"
+V1_PETS = '[{"id":1,"name":"Dog","status":"available"},{"id":2,"name":"Cat","status":"pending"}]'
+V2_PETS = ('[{"id":1,"name":"Dog","status":"v2"},{"id":2,"name":"Cat","status":"v2"},'
+           '{"id":3,"name":"Parrot","status":"v2"}]')
+
+
+def lab_processes(home: Path) -> list[psutil.Process]:
+    """Processes whose command line mentions the lab home: the control plane and its pods."""
+    found = []
+    needle = str(home)
+    for proc in psutil.process_iter(["cmdline"]):
+        try:
+            if any(needle in part for part in proc.info["cmdline"] or []):
+                found.append(proc)
+        except (psutil.NoSuchProcess, psutil.AccessDenied):
+            continue
+    return found
+
+
+@pytest.fixture
+def lab_home(tmp_path: Path) -> Iterator[Path]:
+    home = tmp_path / "lab"
+    yield home
+    Lab(home=home).down()
+    left = lab_processes(home)
+    for proc in left:
+        proc.kill()
+    assert not left, f"processes left running after down: {[p.pid for p in left]}"
+
+
+@pytest.fixture
+def lab(lab_home: Path) -> Lab:
+    lab = Lab(home=lab_home)
+    lab.up()
+    return lab
+
+
+@pytest.fixture
+def petstore_lab(lab: Lab) -> Lab:
+    """A lab with petstore v1 and v2 deployed, Gloo installed and discovery done."""
+    lab.apply(MANIFESTS / "petstore-v1.yaml", MANIFESTS / "petstore-v2.yaml")
+    lab.install("gloo")
+    lab.wait(60)
+    return lab
+
+
+class Client:
+    """A keep-alive HTTP/1.1 client for one base URL (http.client, stdlib)."""
+
+    def __init__(self, base_url: str) -> None:
+        parts = urlsplit(base_url)
+        self.host, self.port = parts.hostname or "127.0.0.1", parts.port or 80
+        self.conn = http.client.HTTPConnection(self.host, self.port, timeout=30)
+
+    def request(self, path: str, method: str = "GET", headers: dict[str, str] | None = None,
+                body: bytes | None = None) -> tuple[int, str, dict[str, str]]:
+        self.conn.request(method, path, body=body, headers=headers or {})
+        resp = self.conn.getresponse()
+        return resp.status, resp.read().decode(), {k.lower(): v for k, v in resp.getheaders()}
+
+    def get(self, path: str, **headers: str) -> tuple[int, str]:
+        status, body, _ = self.request(path, headers={k.replace("_", "-"): v for k, v in headers.items()})
+        return status, body
+
+    def close(self) -> None:
+        self.conn.close()
+
+
+def version_of(body: str) -> str:
+    """Which petstore answered, read from the body (v2 pets have status "v2")."""
+    data = json.loads(body)
+    items = data if isinstance(data, list) else [data]
+    return "v2" if any(i.get("status") == "v2" for i in items) else "v1"
+
+
+@pytest.fixture
+def gateway(petstore_lab: Lab) -> Iterator[Client]:
+    client = Client(petstore_lab.proxy_url())
+    yield client
+    client.close()
+
+
+def env_without_coalmine() -> dict[str, str]:
+    return {k: v for k, v in os.environ.items() if not k.startswith("COALMINE_")}
