@@ -68,14 +68,15 @@ class GatewayProxy:
         """Listen on ``host:port`` (0 picks a free port) and return the port.
 
         Raises ``ListenError`` (an ``OSError``) naming the address when it is taken."""
-        if self._clients is not None or self._stopped:
+        if self._server is not None or self._stopped:
             raise RuntimeError("a GatewayProxy starts once; make a new one")
         loop = asyncio.get_running_loop()
-        self._clients = clients = Clients(loop, self._serve)
+        clients = Clients(loop, self._serve)
         try:
             self._server = await loop.create_server(clients.connection, host, port, backlog=1024)
-        except OSError as e:
+        except OSError as e:  # nothing started: start may be called again (another port)
             raise ListenError(e.errno, host, port) from e
+        self._clients = clients
         self.port = int(self._server.sockets[0].getsockname()[1])
         return self.port
 

@@ -41,7 +41,7 @@ class UpstreamConnection(asyncio.Protocol):
     """One HTTP/1.1 connection to an endpoint, carrying one exchange at a time."""
 
     __slots__ = (
-        "pool", "endpoint", "transport", "parser", "closed", "reused", "paused", "closed_waiter",
+        "pool", "endpoint", "transport", "parser", "closed", "paused", "closed_waiter",
         "busy", "head_only", "head", "done", "got_bytes", "status", "headers", "length",
         "until_close", "keep_alive", "complete", "sink", "pending",
     )
@@ -52,7 +52,6 @@ class UpstreamConnection(asyncio.Protocol):
         self.transport: asyncio.Transport | None = None
         self.parser = httptools.HttpResponseParser(self)
         self.closed = False
-        self.reused = False  # it answered before, so it came from the idle pool
         self.paused = False
         self.closed_waiter: asyncio.Future[None] | None = None
         self._reset_exchange()
@@ -128,7 +127,6 @@ class UpstreamConnection(asyncio.Protocol):
             return
         self.resume()
         self._reset_exchange()
-        self.reused = True
         self.pool.put(self)
 
     def close(self) -> None:
@@ -268,8 +266,11 @@ class UpstreamPool:
         """``conn`` closed: drop it (the upstream closes idle ones after a while)."""
         self._open.discard(conn)
         idle = self._idle.get(conn.endpoint)
-        if idle and conn in idle:
-            idle.remove(conn)
+        if idle is not None:
+            if conn in idle:
+                idle.remove(conn)
+            if not idle:  # pods come and go on new ports: keep no empty entries
+                del self._idle[conn.endpoint]
 
     @property
     def open_connections(self) -> int:
