@@ -21,7 +21,7 @@ import yaml
 
 from .backends.base import Backend
 from .backends.local import LocalBackend
-from .errors import ApplyRefused, NotFound
+from .errors import ApplyRefused, CoalmineError, NotFound
 from .loading import Source, load_manifests
 from .runtime.kinds import lookup
 from .tables import GLOO_KINDS, rows
@@ -82,7 +82,11 @@ class Lab:
 
     def delete(self, *sources: Source, kind: str | None = None, name: str | None = None,
                namespace: str | None = None) -> list[str]:
-        """Delete what ``sources`` describe, or one object by ``kind`` and ``name``."""
+        """Delete what ``sources`` describe, or one object by ``kind`` and ``name``.
+
+        Deleting a pod makes its Deployment start a new one, as in Kubernetes.
+        Raises ``NotFound`` when an object does not exist.
+        """
         if kind is not None:
             refs = [{"kind": lookup(kind).name, "name": str(name), "namespace": namespace or default_namespace(kind)}]
         else:
@@ -136,15 +140,18 @@ class Lab:
 
 def _report(results: Iterable[dict[str, Any]], verb: str) -> list[str]:
     lines, errors = [], []
+    error_class: type[CoalmineError] = ApplyRefused
     for r in results:
         if "error" in r:
+            if not errors and r.get("reason") == "NotFound":
+                error_class = NotFound
             errors.append(f"error: {r['ref']}: {r['error']}")
             continue
         lines.append(f"{r['ref']} {r['action']}")
         lines += [f"warning: {r['ref']}: {w}" for w in r.get("warnings") or []]
     if errors:
         done = ("\n" + "\n".join(lines)) if lines else ""
-        raise ApplyRefused("\n".join(errors) + done)
+        raise error_class("\n".join(errors) + done)
     return lines
 
 

@@ -140,16 +140,17 @@ class ControlPlane:
             if kind_name == "Pod":
                 pod = next((p for p in self.supervisor.pods() if (p.namespace, p.name) == k[1:]), None)
                 if pod is None:
-                    results.append({"ref": shown, "error": f'pods "{name}" not found'})
+                    results.append({"ref": shown, "error": f'pods "{name}" not found', "reason": "NotFound"})
                     continue
-                self.supervisor._terminate(pod)
+                self.supervisor.delete_pod(pod)
                 results.append({"ref": shown, "action": "deleted"})
                 continue
             if kind_name == "Namespace" and name in BUILTIN_NAMESPACES + (GLOO_NAMESPACE,):
                 results.append({"ref": shown, "error": f'namespace "{name}" is part of the lab and cannot be deleted'})
                 continue
             if self.store.delete(k) is None:
-                results.append({"ref": shown, "error": f'{kind.plural}.{kind.group or "core"} "{name}" not found'.replace(".core", "")})
+                resource = f"{kind.plural}.{kind.group}" if kind.group else kind.plural
+                results.append({"ref": shown, "error": f'{resource} "{name}" not found', "reason": "NotFound"})
                 continue
             if kind_name == "Namespace":
                 for obj in self.store:

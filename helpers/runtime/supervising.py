@@ -229,6 +229,11 @@ class Supervisor:
             result[int(p["port"])] = tuple(found)
         return result
 
+    def delete_pod(self, pod: Pod) -> None:
+        """Stop one pod, as ``kubectl delete pod`` does; its Deployment makes a new one."""
+        self._terminate(pod)
+        self._reconcile()
+
     # ── pod lifecycle ────────────────────────────────────────────────────────
 
     def _start(self, ns: str, deployment: str, thash: str, template: dict[str, Any]) -> None:

@@ -11,7 +11,7 @@ import time
 import pytest
 import yaml
 
-from helpers import ApplyRefused, Lab
+from helpers import ApplyRefused, Lab, NotFound
 
 from ..conftest import wait_for
 from .conftest import MANIFESTS, V1_PETS, V2_PETS, Client, version_of
@@ -182,3 +182,18 @@ def test_route_to_a_missing_upstream_is_a_warning_and_answers_503(petstore_lab: 
     status, body = gateway.get("/petstore")
     assert status == 503 and "default-petstore-v3-8080" in body
     assert gateway.get("/findPets") == (200, V1_PETS)  # the other routes still serve
+
+
+def test_a_deleted_pod_is_replaced_by_its_deployment(petstore_lab: Lab, gateway: Client):
+    petstore_lab.apply(GLOO / "1-route-to-v1.yaml")
+    (old,) = [p["metadata"]["name"] for p in petstore_lab.objects("pods") if p["metadata"]["labels"]["app"] == "petstore-v1"]
+    assert petstore_lab.delete(kind="pod", name=old) == [f"pod/{old} deleted"]
+
+    def replaced():
+        pods = [p for p in petstore_lab.objects("pods") if p["metadata"]["labels"]["app"] == "petstore-v1"]
+        return len(pods) == 1 and pods[0]["metadata"]["name"] != old and pods[0]["status"]["containerStatuses"][0]["ready"]
+
+    wait_for(replaced, 30, "a new petstore-v1 pod to replace the deleted one")
+    assert gateway.get("/petstore") == (200, V1_PETS)
+    with pytest.raises(NotFound):
+        petstore_lab.delete(kind="pod", name=old)
