@@ -54,6 +54,7 @@ class ControlPlane:
         self._functions: dict[str, tuple[str, dict[str, Any]] | None] = {}
         self._fds_tried: dict[str, float] = {}
         self._fds_tasks: set[asyncio.Task[None]] = set()
+        self._fds_recheck = False
         self._session: aiohttp.ClientSession | None = None
 
     # ── lifecycle ────────────────────────────────────────────────────────────
@@ -230,6 +231,7 @@ class ControlPlane:
             if discovering.is_discovered(us) and name not in wanted:
                 self.store.delete(key(us))
                 self._functions.pop(name, None)
+                self._fds_tried.pop(name, None)
         for name, us in wanted.items():
             existing = self.store.get(("Upstream", GLOO_NAMESPACE, name))
             if existing is None or discovering.is_discovered(existing):
@@ -238,6 +240,11 @@ class ControlPlane:
     def _start_fds(self, name: str, endpoint: Endpoint) -> None:
         last = self._fds_tried.get(name)
         if last is not None and time.monotonic() - last < _FDS_RETRY_SECONDS:
+            # Tried moments ago: look again once the pause is over, so discovery
+            # never waits for an unrelated change to come back to it.
+            if not self._fds_recheck:
+                self._fds_recheck = True
+                asyncio.get_running_loop().call_later(_FDS_RETRY_SECONDS, self._recheck_fds)
             return
         if any(t.get_name() == name for t in self._fds_tasks):
             return
@@ -245,6 +252,10 @@ class ControlPlane:
         task = asyncio.get_running_loop().create_task(self._fds(name, endpoint), name=name)
         self._fds_tasks.add(task)
         task.add_done_callback(self._fds_tasks.discard)
+
+    def _recheck_fds(self) -> None:
+        self._fds_recheck = False
+        self._rebuild()
 
     async def _fds(self, name: str, endpoint: Endpoint) -> None:
         assert self._session is not None
