@@ -1,6 +1,7 @@
 # Two commands set everything up on a fresh machine (see README.md):
 #   make lab    JupyterLab on notebooks/, local backend
-#   make test   the whole test suite (what .ci/run calls)
+#   make test   the whole test suite and the notebooks under nbval (what .ci/run calls)
+#   make notebooks  rebuild the lesson notebooks and their stored outputs
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
@@ -28,6 +29,11 @@ lab: $(VENV)/.installed-lab
 # pytest exits 5 when a selection collects nothing; that is not a failure here.
 test: $(VENV)/.installed-test
 	$(BIN)/python -m pytest $(PYTEST_ARGS); rc=$$?; if [ $$rc -eq 5 ]; then echo "no tests collected"; exit 0; fi; exit $$rc
+
+# Regenerate the lessons' stored outputs: build notebooks/NN-*.ipynb from notebooks/src/
+# and run each one in a fresh lab (nbval in `make test` compares against them).
+notebooks: $(VENV)/.installed-test
+	$(BIN)/python scripts/build_notebooks.py --execute
 
 # wrk (Debian's package) is the load generator when it can be had; else a Python one.
 bench: $(VENV)/.installed-test

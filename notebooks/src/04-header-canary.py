@@ -1,0 +1,185 @@
+# Source of notebooks/04-header-canary.ipynb, in jupytext "percent" format.
+# Edit this file, then run `make notebooks` (scripts/build_notebooks.py --execute).
+
+# %% [markdown]
+# # 4. Header canary
+#
+# The first canary is opt-in: requests that carry the header `x-canary: true` go to v2,
+# and everything else still goes to v1. Testers can try the new version in production
+# while no user sees it. Neither service changes; only a route is added.
+
+# %% [markdown]
+# ## What you will learn
+#
+# - how a route matches on a request header;
+# - how to send `x-canary: true` requests to v2 and all others to v1;
+# - why the header route must come first: the gateway uses the **first** route that
+#   matches.
+
+# %% [markdown]
+# ## Prerequisites
+#
+# | Concept | Importance | Notes |
+# |---|---|---|
+# | [3. Route to v1](03-route-to-v1.ipynb) | Necessary | virtual services, function routes |
+# | HTTP headers | Helpful | name/value pairs sent with a request |
+#
+# **Time to learn**: 15 minutes.
+
+# %% [markdown]
+# ## Set up
+#
+# This cell puts the lab in the state this lesson starts from: both versions run, the
+# gateway is installed, and every route of the virtual service `coalmine` goes to v1
+# (`manifests/gloo/1-route-to-v1.yaml`). It is safe to run again.
+
+# %%
+from helpers import exercises, routing
+
+lab = exercises.ensure(4)
+
+# %% [markdown]
+# A small stand-in for `curl`, the gateway's address, and the header the canary uses:
+
+# %%
+import urllib.request
+from pathlib import Path
+from urllib.error import HTTPError
+
+
+def curl(url, headers=None):
+    """GET `url` and return the body as text, like `curl -s URL`."""
+    request = urllib.request.Request(url, headers=headers or {})
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return response.read().decode()
+    except HTTPError as error:
+        return f"HTTP {error.code}: {error.read().decode()}"
+
+
+gateway = lab.proxy_url()
+CANARY = {"x-canary": "true"}
+
+# %% [markdown]
+# ## Step 1: where we start
+#
+# Three routes, all to v1. A request with the header also gets v1: no route looks at
+# headers yet.
+
+# %%
+print(lab.get("virtualservices")["ROUTES"][0])
+print()
+print("without the header:", curl(gateway + "/findPets"))
+print("with x-canary: true:", curl(gateway + "/findPets", headers=CANARY))
+
+# %% [markdown]
+# ## Step 2: a route that matches on a header
+#
+# The canary route matches exactly `/findPets`, like the v1 route, and in addition
+# requires the header `x-canary` with the value `true`. All conditions of a matcher must
+# hold. Its destination is the `findPets` function on v2.
+
+# %%
+canary = routing.function_route(
+    {"exact": "/findPets", "headers": [{"name": "x-canary", "value": "true"}]},
+    "findPets", "v2")
+print(routing.to_yaml(canary))
+
+# %% [markdown]
+# ## Step 3: add it first and try it
+#
+# `routing.add_route` inserts the route at index 0, first in the list, as
+# `glooctl add route` does.
+
+# %%
+vs = routing.add_route(routing.route_to_v1(), canary)
+lab.apply(vs)
+print(lab.get("virtualservices")["ROUTES"][0])
+print()
+print("without the header:", curl(gateway + "/findPets"))
+print("with x-canary: true:", curl(gateway + "/findPets", headers=CANARY))
+
+# %% [markdown]
+# ## Step 4: the declarative form
+#
+# This virtual service is `routing.header_canary()`, which is the file
+# `manifests/gloo/2-header-canary.yaml`. Applying the file changes nothing:
+
+# %%
+print(vs == routing.header_canary())
+print(Path("../manifests/gloo/2-header-canary.yaml").read_text())
+
+# %%
+lab.apply("../manifests/gloo/2-header-canary.yaml")
+
+# %% [markdown]
+# ## Step 5: put the header route last
+#
+# Why first? The gateway tries the routes in order and stops at the first match. Insert
+# the same canary route at the end of the list instead (`index=3`, after the three v1
+# routes) and send the header again:
+
+# %%
+routes = routing.route_to_v1()["spec"]["virtualHost"]["routes"]
+last = routing.add_route(routing.route_to_v1(), canary, index=len(routes))
+lab.apply(last)
+print(lab.get("virtualservices")["ROUTES"][0])
+print()
+print("with x-canary: true:", curl(gateway + "/findPets", headers=CANARY))
+
+# %% [markdown]
+# The request carries the header, yet v1 answers. The plain `exact /findPets` route
+# matches it too (it ignores headers), and it comes first, so the canary route is never
+# reached. Gloo accepts this virtual service (by default it does not check the order
+# of routes), so the mistake shows only in the traffic.
+#
+# Put the canary route back in first place:
+
+# %%
+lab.apply(routing.header_canary())
+print("with x-canary: true:", curl(gateway + "/findPets", headers=CANARY))
+
+# %% [markdown]
+# ## Exercise: a header canary on `/petstore` too
+#
+# Make `x-canary: true` work on `/petstore` as well: with the header, `GET /petstore`
+# returns the v2 pets; without it, the v1 pets. Keep the `/findPets` canary. Hint: a
+# header route built from `routing.prefix_route("/petstore", "/api/pets", "v2")`, placed
+# before the plain `/petstore` route. Stuck? `exercises.reset(4)` starts over.
+
+# %%
+# Your answer here:
+
+# %% [markdown]
+# ### Reference answer
+#
+# Try the exercise yourself first. This cell applies the reference answer; the check
+# after it prints `PASS` when the lab does what the exercise asks.
+
+# %%
+# (reference answer — try it yourself first)
+exercises.solve(4)
+
+# %%
+exercises.check(4)
+
+# %%
+print("without the header:", curl(gateway + "/petstore"))
+print("with x-canary: true:", curl(gateway + "/petstore", headers=CANARY))
+
+# %% [markdown]
+# ## Summary
+#
+# - A matcher can require headers; every condition of the matcher must hold.
+# - With the header route first, `x-canary: true` reaches v2 and all other requests v1.
+# - Routes are tried in order and the first match wins: a more specific route placed
+#   after a general one is never used, and by default Gloo does not warn you.
+#
+# Next: [5. Weighted canary](05-weighted-canary.ipynb).
+
+# %% [markdown]
+# ## Learn more
+#
+# - [Header matching](https://docs.solo.io/gloo-edge/latest/guides/traffic_management/destination_selection/header_matching/)
+# - [Destination selection: matchers](https://docs.solo.io/gloo-edge/latest/guides/traffic_management/destination_selection/)
+# - [Canary releases with Gloo Edge](https://docs.solo.io/gloo-edge/latest/guides/traffic_management/destination_types/canary/)

@@ -1,0 +1,197 @@
+# Source of notebooks/05-weighted-canary.ipynb, in jupytext "percent" format.
+# Edit this file, then run `make notebooks` (scripts/build_notebooks.py --execute).
+
+# %% [markdown]
+# # 5. Weighted canary
+#
+# The header canary reaches only those who ask for it. The next step sends a share of
+# **all** traffic to v2: first 10%, then half. The gateway picks a destination for each
+# request at random, in proportion to the weights, so you measure the split over many
+# requests.
+
+# %% [markdown]
+# ## What you will learn
+#
+# - how weighted destinations (`multi`) split the traffic of one route;
+# - how to measure the split by sending many requests and counting who answered;
+# - how close to the weights a measured split should be;
+# - how to plot the split as it settles.
+
+# %% [markdown]
+# ## Prerequisites
+#
+# | Concept | Importance | Notes |
+# |---|---|---|
+# | [4. Header canary](04-header-canary.ipynb) | Necessary | the x-canary route stays first |
+# | pandas DataFrames | Helpful | the measurements are tables |
+#
+# **Time to learn**: 15 minutes.
+
+# %% [markdown]
+# ## Set up
+#
+# This cell puts the lab in the state this lesson starts from: both versions run, the
+# gateway is installed, and the virtual service is the header canary
+# (`manifests/gloo/2-header-canary.yaml`). It is safe to run again.
+
+# %%
+from helpers import exercises, routing, sampling
+
+lab = exercises.ensure(5)
+
+# %% [markdown]
+# ## Step 1: measure the split
+#
+# `sampling.sample` sends `n` requests through the gateway, one after the other, and
+# records for each which version answered (v2's pets have the status `v2`), the HTTP
+# status and the latency. `sampling.shares` counts them per version. Without the header,
+# every request goes to v1:
+
+# %%
+sampling.shares(sampling.sample(lab, "/findPets", n=200))
+
+# %% [markdown]
+# With the header, every request goes to v2:
+
+# %%
+sampling.shares(sampling.sample(lab, "/findPets", n=200, headers={"x-canary": "true"}))
+
+# %% [markdown]
+# ## Step 2: send 10% to v2
+#
+# `routing.weighted(10)` gives every route a `multi` action with two weighted
+# destinations: v2 with weight 10 and v1 with weight 90. Each destination gets its weight
+# divided by the sum of the weights. The `x-canary` route stays first, so testers can
+# still pin v2. Here is the `/findPets` route:
+
+# %%
+vs = routing.weighted(10)
+find_pets = vs["spec"]["virtualHost"]["routes"][2]
+print(routing.to_yaml(find_pets))
+
+# %%
+lab.apply(vs)
+print(lab.get("virtualservices")["ROUTES"][0])
+
+# %% [markdown]
+# ## Step 3: measure the 10/90 split
+#
+# Sample 1000 requests. The numbers change from run to run, since each request is a
+# random draw.
+
+# %%
+# NBVAL_IGNORE_OUTPUT
+# (a random split: the next cell checks it against the weights)
+ten = sampling.sample(lab, "/findPets", n=1000)
+sampling.shares(ten)
+
+# %% [markdown]
+# How close is close enough? With `n` requests and a weight share `p`, the count that
+# goes to v2 varies by about `sqrt(n·p·(1-p))` requests (one standard deviation). A
+# correct split lands within 5 standard deviations almost always (a false alarm about
+# once in 1.7 million runs):
+
+# %%
+import math
+
+
+def within_tolerance(df, version, percent, sigmas=5):
+    """True when the share of requests that `version` answered is within `sigmas`
+    standard deviations of `percent` %."""
+    n, p = len(df), percent / 100
+    share = (df["version"] == version).mean()
+    return abs(share - p) <= sigmas * math.sqrt(p * (1 - p) / n)
+
+
+print("every request answered 200:", bool((ten["status"] == 200).all()))
+print("v2 share within tolerance of 10%:", within_tolerance(ten, "v2", 10))
+
+# %% [markdown]
+# ## Step 4: half and half
+#
+# The next step of the rollout is the file `manifests/gloo/4-weighted-50-50.yaml`, which
+# is `routing.weighted(50)`. Apply it declaratively and measure again:
+
+# %%
+print(lab.apply("../manifests/gloo/4-weighted-50-50.yaml"))
+applied = lab.objects("virtualservices", "coalmine")[0]
+print("same routes as routing.weighted(50):", applied["spec"] == routing.weighted(50)["spec"])
+
+# %%
+# NBVAL_IGNORE_OUTPUT
+# (a random split: the next cell checks it against the weights)
+half = sampling.sample(lab, "/findPets", n=1000)
+sampling.shares(half)
+
+# %%
+print("every request answered 200:", bool((half["status"] == 200).all()))
+print("v2 share within tolerance of 50%:", within_tolerance(half, "v2", 50))
+
+# %% [markdown]
+# ## Step 5: plot the split
+#
+# The running share of v2 after each request: noisy at first, it settles near the
+# weight as the requests add up. The dashed lines are the weights.
+
+# %%
+import matplotlib.pyplot as plt
+
+fig, ax = plt.subplots(figsize=(8, 4))
+for df, percent in ((ten, 10), (half, 50)):
+    running = (df["version"] == "v2").cumsum() / (df["request"] + 1)
+    line, = ax.plot(df["request"] + 1, running * 100, label=f"v2 weight {percent}, v1 weight {100 - percent}")
+    ax.axhline(percent, linestyle="--", color=line.get_color())
+ax.set_xlabel("requests sent")
+ax.set_ylabel("share answered by v2 (%)")
+ax.set_ylim(0, 100)
+ax.legend()
+plt.show()
+
+# %% [markdown]
+# ## Live dashboard
+#
+# A live dashboard, with a slider for the v2 weight and a chart of the split that moves
+# while traffic flows, arrives in a later version of the lab. Until then, the static plot
+# above shows the same measurement.
+
+# %% [markdown]
+# ## Exercise: 25% to v2
+#
+# Send 25% of the traffic to v2 and 75% to v1, on every weighted route. Keep the
+# `x-canary` route first. The check looks at the weights and then samples 400 requests.
+# Stuck? `exercises.reset(5)` starts over (at 10/90).
+
+# %%
+# Your answer here:
+
+# %% [markdown]
+# ### Reference answer
+#
+# Try the exercise yourself first. This cell applies the reference answer; the check
+# after it prints `PASS` when the lab does what the exercise asks.
+
+# %%
+# (reference answer — try it yourself first)
+exercises.solve(5)
+
+# %%
+exercises.check(5)
+
+# %% [markdown]
+# ## Summary
+#
+# - A `multi` route action splits one route's traffic by weight; a destination gets its
+#   weight divided by the sum of the weights.
+# - A split is random per request: measure it over many requests and compare with a
+#   tolerance, not with an exact number.
+# - `routing.weighted(10)` and `routing.weighted(50)` are the files
+#   `3-weighted-10-90.yaml` and `4-weighted-50-50.yaml` in `manifests/gloo/`.
+#
+# Next: [6. Promote and clean up](06-promote-and-clean-up.ipynb).
+
+# %% [markdown]
+# ## Learn more
+#
+# - [Multiple destinations with weights](https://docs.solo.io/gloo-edge/latest/guides/traffic_management/destination_types/multi_destination/)
+# - [Upstream groups](https://docs.solo.io/gloo-edge/latest/guides/traffic_management/destination_types/upstream_groups/)
+# - [Canary releases with Gloo Edge](https://docs.solo.io/gloo-edge/latest/guides/traffic_management/destination_types/canary/)

@@ -1,0 +1,289 @@
+"""The lesson notebooks follow one skeleton, match their sources, and hold real outputs.
+
+nbval (``pytest notebooks/``) proves the stored outputs are still true; these tests
+prove the notebooks are the ones the sources describe, that every lesson has the
+parts a learner relies on (what you will learn, prerequisites, time, steps, an
+exercise with a check that passes, a summary, links), and that each notebook gets a
+fresh lab of its own under nbval.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import re
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+from types import ModuleType
+
+import nbformat
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+NOTEBOOKS = ROOT / "notebooks"
+LESSON_FILES = sorted(NOTEBOOKS.glob("[0-9][0-9]-*.ipynb"))
+DOCS = "https://docs.solo.io/gloo-edge/latest/"
+REFERENCE_MARK = "(reference answer — try it yourself first)"
+IGNORE = "NBVAL_IGNORE_OUTPUT"
+
+
+def load_builder() -> ModuleType:
+    spec = importlib.util.spec_from_file_location("build_notebooks", ROOT / "scripts" / "build_notebooks.py")
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up there
+    spec.loader.exec_module(module)
+    return module
+
+
+build_notebooks = load_builder()
+
+
+def lesson_number(path: Path) -> int:
+    return int(path.name[:2])
+
+
+def read(path: Path) -> nbformat.NotebookNode:
+    return nbformat.read(path, as_version=4)
+
+
+def headings(nb: nbformat.NotebookNode) -> list[tuple[int, str]]:
+    """(cell index, heading line) for every markdown heading."""
+    found = []
+    for i, cell in enumerate(nb.cells):
+        if cell.cell_type == "markdown":
+            found += [(i, line) for line in cell.source.splitlines() if line.startswith("#")]
+    return found
+
+
+def index_of(nb: nbformat.NotebookNode, heading: str) -> int:
+    hits = [i for i, line in headings(nb) if line == heading or line.startswith(heading + " ")
+            or line.startswith(heading + ":")]
+    assert hits, f'no heading "{heading}"'
+    return hits[0]
+
+
+def code_cells(nb: nbformat.NotebookNode) -> list[nbformat.NotebookNode]:
+    return [c for c in nb.cells if c.cell_type == "code"]
+
+
+def text_of(cell: nbformat.NotebookNode) -> str:
+    parts = []
+    for out in cell.get("outputs", []):
+        if out.output_type == "stream":
+            parts.append(out.text)
+        elif out.output_type in ("execute_result", "display_data"):
+            parts.append(str(out.data.get("text/plain", "")))
+    return "".join(parts)
+
+
+# ── the sources ──────────────────────────────────────────────────────────────
+
+
+def test_there_is_a_notebook_per_lesson() -> None:
+    assert [lesson_number(p) for p in LESSON_FILES] == list(range(7))
+    sources = sorted(p.stem for p in (NOTEBOOKS / "src").glob("[0-9][0-9]-*.py"))
+    assert sources == [p.stem for p in LESSON_FILES]
+
+
+def test_notebooks_match_their_sources() -> None:
+    result = subprocess.run([sys.executable, str(ROOT / "scripts" / "build_notebooks.py"), "--check"],
+                            capture_output=True, text=True, check=False)
+    assert result.returncode == 0, result.stderr
+
+
+def test_the_converter_reads_the_percent_format() -> None:
+    cells = build_notebooks.parse(textwrap.dedent("""\
+        # a header for reviewers, not a cell
+        # %% [markdown]
+        # # Title
+        #
+        # Some *text*.
+
+        # %%
+        x = 1
+
+        print(x)
+
+
+        # %% [markdown]
+        # ## Next
+        """))
+    assert cells == [
+        build_notebooks.Cell("markdown", "# Title\n\nSome *text*."),
+        build_notebooks.Cell("code", "x = 1\n\nprint(x)"),
+        build_notebooks.Cell("markdown", "## Next"),
+    ]
+    with pytest.raises(ValueError, match="must start with '# '"):
+        build_notebooks.parse("# %% [markdown]\nnot a comment\n")
+    with pytest.raises(ValueError, match="unsupported cell marker"):
+        build_notebooks.parse("# %% [raw]\n# x\n")
+    with pytest.raises(ValueError, match="empty code cell"):
+        build_notebooks.parse("# %%\n\n# %%\nx = 1\n")
+
+
+def test_built_notebooks_are_valid_and_stable() -> None:
+    cells = [build_notebooks.Cell("markdown", "# T"), build_notebooks.Cell("code", "1")]
+    a, b = build_notebooks.build(cells, "09-x"), build_notebooks.build(cells, "09-x")
+    assert nbformat.writes(a) == nbformat.writes(b)
+    assert a.metadata.kernelspec.name == "python3"
+    assert a.metadata.language_info.name == "python"
+    assert a.cells[1].execution_count is None and a.cells[1].outputs == []
+
+
+# ── every notebook ───────────────────────────────────────────────────────────
+
+
+@pytest.mark.parametrize("path", LESSON_FILES, ids=lambda p: p.stem)
+def test_skeleton(path: Path) -> None:
+    nb = read(path)
+    n = lesson_number(path)
+    first = nb.cells[0]
+    assert first.cell_type == "markdown" and first.source.startswith(f"# {n}. "), "the title comes first"
+    assert sum(1 for _, line in headings(nb) if re.match(r"# \S", line)) == 1, "one title"
+    order = [index_of(nb, h) for h in ("## What you will learn", "## Prerequisites")]
+    steps = [i for i, line in headings(nb) if line.startswith("## Step ")]
+    order += [steps[0], index_of(nb, "## Summary"), index_of(nb, "## Learn more")]
+    assert order == sorted(order), "what you will learn, prerequisites, steps, summary, links"
+    prerequisites = nb.cells[index_of(nb, "## Prerequisites")].source
+    assert re.search(r"\*\*Time to learn\*\*: \d+ minutes", prerequisites)
+    assert DOCS in nb.cells[index_of(nb, "## Learn more")].source
+    numbers = [int(m.group(1)) for _, line in headings(nb) if (m := re.match(r"## Step (\d+):", line))]
+    assert numbers == list(range(1, len(numbers) + 1)), "steps are numbered 1, 2, 3, ..."
+
+
+@pytest.mark.parametrize("path", LESSON_FILES, ids=lambda p: p.stem)
+def test_every_step_has_code(path: Path) -> None:
+    """Each step is a short explanation followed by code to run."""
+    nb = read(path)
+    for i, line in headings(nb):
+        if line.startswith("## Step ") or line == "## Set up":
+            section = []
+            for cell in nb.cells[i + 1:]:
+                if cell.cell_type == "markdown" and cell.source.startswith("## "):
+                    break
+                section.append(cell)
+            assert any(c.cell_type == "code" for c in section), f'"{line}" has no code cell'
+            assert nb.cells[i + 1].cell_type == "code" or nb.cells[i + 2].cell_type == "code", \
+                f'"{line}": keep the explanation short, then the code'
+
+
+@pytest.mark.parametrize("path", [p for p in LESSON_FILES if lesson_number(p) > 0], ids=lambda p: p.stem)
+def test_first_code_cell_ensures_the_lessons_start(path: Path) -> None:
+    n = lesson_number(path)
+    first = code_cells(read(path))[0].source
+    assert re.search(rf"^lab = exercises\.ensure\({n}\)$", first, re.MULTILINE), first
+
+
+def test_start_here_checks_the_environment_and_picks_the_backend() -> None:
+    nb = read(NOTEBOOKS / "00-start-here.ipynb")
+    sources = [c.source for c in code_cells(nb)]
+    assert "doctor.doctor()" in sources[0]
+    picks = [s for s in sources if 'BACKEND = "local"' in s]
+    assert len(picks) == 1 and "lab = Lab(BACKEND)" in picks[0], "exactly one cell picks the backend"
+    assert all("Lab(" not in s for s in sources if s is not picks[0])
+    assert "kubernetes" in "".join(c.source for c in nb.cells if c.cell_type == "markdown")
+    assert text_of(code_cells(nb)[0]).count("OK   ") >= 3 and "FIX" not in text_of(code_cells(nb)[0])
+
+
+@pytest.mark.parametrize("path", [p for p in LESSON_FILES if lesson_number(p) > 0], ids=lambda p: p.stem)
+def test_exercise_reference_answer_and_passing_check(path: Path) -> None:
+    nb = read(path)
+    n = lesson_number(path)
+    exercise = index_of(nb, "## Exercise")
+    assert exercise < index_of(nb, "## Summary")
+    cells = nb.cells[exercise:]
+    solve = [i for i, c in enumerate(cells) if c.cell_type == "code" and f"exercises.solve({n})" in c.source]
+    assert len(solve) == 1, "one reference-answer cell"
+    assert REFERENCE_MARK in cells[solve[0]].source, f"mark it {REFERENCE_MARK}"
+    assert "your answer" in cells[solve[0] - 2].source.lower(), "a cell for the learner's own answer comes first"
+    check = cells[solve[0] + 1]
+    assert check.cell_type == "code" and check.source.strip() == f"exercises.check({n})"
+    assert text_of(check).startswith("PASS: "), text_of(check)
+    assert f"exercises.reset({n})" in cells[0].source, "the exercise says how to start over"
+
+
+@pytest.mark.parametrize("path", LESSON_FILES, ids=lambda p: p.stem)
+def test_stored_outputs_are_a_clean_run(path: Path) -> None:
+    """Run top to bottom in one kernel, without errors or warnings."""
+    nb = read(path)
+    counts = [c.execution_count for c in code_cells(nb)]
+    assert counts == list(range(1, len(counts) + 1)), "run `make notebooks` to store outputs"
+    for cell in code_cells(nb):
+        for out in cell.outputs:
+            assert out.output_type != "error", cell.source
+            assert not (out.output_type == "stream" and out.name == "stderr"), f"stderr in: {cell.source}"
+    assert nb.metadata.kernelspec.name == "python3"
+    assert nb.metadata.language_info.name == "python"
+    ids = [c.id for c in nb.cells]
+    assert len(set(ids)) == len(ids)
+
+
+@pytest.mark.parametrize("path", LESSON_FILES, ids=lambda p: p.stem)
+def test_output_checks_are_switched_off_only_where_outputs_vary(path: Path) -> None:
+    """nbval compares every cell but those marked NBVAL_IGNORE_OUTPUT; each marked cell
+    says why and is followed by a compared cell that checks its result."""
+    nb = read(path)
+    cells = code_cells(nb)
+    for i, cell in enumerate(cells):
+        assert "NBVAL_SKIP" not in cell.source and "NBVAL_RAISES_EXCEPTION" not in cell.source
+        assert not (cell.metadata.get("tags") or []), "use comment markers, visible in the source"
+        if IGNORE in cell.source:
+            lines = cell.source.splitlines()
+            assert lines[0] == f"# {IGNORE}" and lines[1].startswith("# ("), "say why on the next line"
+            assert "sampling.sample" in cell.source, "only measured splits vary"
+            assert IGNORE not in cells[i + 1].source, "the next cell checks the result"
+    ignored = sum(IGNORE in c.source for c in cells)
+    assert ignored <= 2 and ignored * 4 <= len(cells), "most cells stay compared"
+
+
+@pytest.mark.parametrize("path", LESSON_FILES, ids=lambda p: p.stem)
+def test_links_to_other_notebooks_exist(path: Path) -> None:
+    nb = read(path)
+    text = "".join(c.source for c in nb.cells if c.cell_type == "markdown")
+    for target in re.findall(r"\]\(([0-9][0-9]-[^)]+\.ipynb)\)", text):
+        assert (NOTEBOOKS / target).exists(), target
+    if lesson_number(path) < 6:
+        assert f"({LESSON_FILES[lesson_number(path) + 1].name})" in text, "link the next lesson"
+
+
+def test_live_dashboard_placeholder() -> None:
+    nb = read(NOTEBOOKS / "05-weighted-canary.ipynb")
+    assert any(c.cell_type == "markdown" and c.source.startswith("## Live dashboard") for c in nb.cells)
+
+
+# ── nbval runs each notebook in a fresh lab ─────────────────────────────────
+
+
+NOTEBOOK_CELL = """\
+import os
+from pathlib import Path
+home = Path(os.environ["COALMINE_HOME"])
+Path({record!r}).write_text(str(home))
+print(home.name.startswith("coalmine-nb-"), home.is_dir(), sorted(os.listdir(home)))
+"""
+
+
+def test_each_notebook_gets_a_fresh_lab_home(tmp_path: Path) -> None:
+    """Two notebooks under nbval with notebooks/conftest.py: each kernel sees its own
+    new, empty COALMINE_HOME; both are removed afterwards."""
+    (tmp_path / "conftest.py").write_text((NOTEBOOKS / "conftest.py").read_text())
+    (tmp_path / "pytest.ini").write_text("[pytest]\naddopts = --nbval --nbval-current-env -p no:cacheprovider\n")
+    for name in ("01-a", "02-b"):
+        nb = nbformat.v4.new_notebook()
+        cell = nbformat.v4.new_code_cell(NOTEBOOK_CELL.format(record=str(tmp_path / f"{name}.home")),
+                                         id="c0", execution_count=1)
+        cell.outputs = [nbformat.v4.new_output("stream", name="stdout", text="True True []\n")]
+        nb.cells = [cell]
+        nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+        nbformat.write(nb, tmp_path / f"{name}.ipynb")
+    env = {**os.environ, "COALMINE_HOME": str(tmp_path / "outer")}
+    result = subprocess.run([sys.executable, "-m", "pytest", "-q", str(tmp_path)], cwd=tmp_path, env=env,
+                            capture_output=True, text=True, check=False, timeout=240)
+    assert result.returncode == 0, result.stdout + result.stderr
+    homes = [Path((tmp_path / f"{name}.home").read_text()) for name in ("01-a", "02-b")]
+    assert homes[0] != homes[1]
+    assert [h.name[:15] for h in homes] == ["coalmine-nb-01-", "coalmine-nb-02-"]
+    assert not any(h.exists() for h in homes), "the lab homes are removed after each notebook"
