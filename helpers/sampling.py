@@ -11,6 +11,8 @@ from __future__ import annotations
 import http.client
 import json
 import time
+import urllib.error
+import urllib.request
 from typing import TYPE_CHECKING, Any, Union
 from urllib.parse import urlsplit
 
@@ -119,3 +121,19 @@ def shares(df: "pd.DataFrame") -> "pd.DataFrame":
                           "share": [r / total if total else 0.0 for r in requests]},
                          index=pd.Index(labels, name="version"))
     return table
+
+
+def curl(url: str, headers: dict[str, str] | None = None) -> str:
+    """GET ``url`` and return the body as text, like ``curl -s URL``.
+
+    A failed request comes back as ``HTTP <status>: <body>``, so a cell shows what
+    the gateway answered instead of raising.
+    """
+    request = urllib.request.Request(url, headers=headers or {})
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return response.read().decode()
+    except urllib.error.HTTPError as error:
+        body = error.read().decode()
+        error.close()
+        return f"HTTP {error.code}: {body}"

@@ -39,22 +39,13 @@ from helpers import exercises, routing
 lab = exercises.ensure(2)
 
 # %% [markdown]
-# A small stand-in for `curl`: it sends one GET request and returns the body, with
-# the status in front when the request failed.
+# `curl` from `helpers.sampling` stands in for the command: it sends one GET request
+# and returns the body, with the status in front when the request failed.
 
 # %%
-import urllib.request
-from urllib.error import HTTPError
 
 
-def curl(url, headers=None):
-    """GET `url` and return the body as text, like `curl -s URL`."""
-    request = urllib.request.Request(url, headers=headers or {})
-    try:
-        with urllib.request.urlopen(request, timeout=10) as response:
-            return response.read().decode()
-    except HTTPError as error:
-        return f"HTTP {error.code}: {error.read().decode()}"
+from helpers.sampling import curl
 
 # %% [markdown]
 # ## Step 1: install the gateway

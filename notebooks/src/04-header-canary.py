@@ -39,23 +39,12 @@ from helpers import exercises, routing
 lab = exercises.ensure(4)
 
 # %% [markdown]
-# A small stand-in for `curl`, the gateway's address, and the header the canary uses:
+# `curl` from `helpers.sampling` (one GET, the body back), the gateway's address, and the header the canary uses:
 
 # %%
-import urllib.request
 from pathlib import Path
-from urllib.error import HTTPError
 
-
-def curl(url, headers=None):
-    """GET `url` and return the body as text, like `curl -s URL`."""
-    request = urllib.request.Request(url, headers=headers or {})
-    try:
-        with urllib.request.urlopen(request, timeout=10) as response:
-            return response.read().decode()
-    except HTTPError as error:
-        return f"HTTP {error.code}: {error.read().decode()}"
-
+from helpers.sampling import curl
 
 gateway = lab.proxy_url()
 CANARY = {"x-canary": "true"}
