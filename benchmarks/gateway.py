@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import http.client
-import json
 import os
 import statistics
 import sys
@@ -29,6 +28,7 @@ import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from helpers import Lab  # noqa: E402
+from helpers.sampling import version_of  # noqa: E402
 
 from loadgen import measure, pick_client  # noqa: E402
 
@@ -44,10 +44,6 @@ def all_to(version: str) -> dict:
         for d in route.get("routeAction", {}).get("multi", {}).get("destinations", []):
             d["weight"] = 100 if d["destination"]["upstream"]["name"].endswith(f"{version}-8080") else 0
     return vs
-
-
-def version_of(body: bytes) -> str:
-    return "v2" if any(p.get("status") == "v2" for p in json.loads(body)) else "v1"
 
 
 def flips(lab: Lab, count: int) -> tuple[list[float], list[float], int]:
@@ -66,7 +62,7 @@ def flips(lab: Lab, count: int) -> tuple[list[float], list[float], int]:
             while True:
                 conn.request("GET", "/petstore")
                 resp = conn.getresponse()
-                got = version_of(resp.read())
+                got = version_of(resp.status, resp.read())
                 if got == target:
                     follow_s.append(time.perf_counter() - t1)
                     next_followed += first
