@@ -8,6 +8,8 @@
     coalmine wait [--timeout S]
     coalmine proxy url
     coalmine routes | stats
+    coalmine traffic [--rate R] [--duration S] [--path P] [--header K:V] [--header-share F]
+    coalmine demo [--rate R] [--seconds S] [--output PNG]   the whole rollout on a fresh lab
 
 ``COALMINE_HOME`` (or ``--home``) selects the lab. Exit status is non-zero on any error.
 """
@@ -122,6 +124,61 @@ def _stats(lab: Lab, args: argparse.Namespace) -> int:
     return 0
 
 
+def _traffic(lab: Lab, args: argparse.Namespace) -> int:
+    from .traffic import Traffic, summarize
+
+    headers = dict(_header(h) for h in args.header or [])
+    traffic = Traffic(lab, rate=args.rate, path=args.path, headers=headers, header_share=args.header_share)
+    frame = traffic.run(seconds=args.duration)
+    print(f"{traffic.sent} requests in {args.duration:g} s to {args.path} "
+          f"({traffic.sent / args.duration:.1f} req/s achieved, {args.rate:g} requested"
+          f"{f', {traffic.skipped} skipped: too many unanswered' if traffic.skipped else ''})")
+    if frame.empty:
+        return 1
+    print(summarize(frame).to_string(float_format=lambda x: f"{x:.3f}"))
+    return 0
+
+
+def _header(text: str) -> tuple[str, str]:
+    name, sep, value = text.partition(":")
+    if not sep or not name.strip():
+        raise argparse.ArgumentTypeError(f'--header takes NAME:VALUE (e.g. "x-canary: true"), not "{text}"')
+    return name.strip(), value.strip()
+
+
+def _header_arg(text: str) -> str:
+    _header(text)
+    return text
+
+
+def _positive(text: str) -> float:
+    value = float(text)
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"must be more than 0, not {text}")
+    return value
+
+
+def _rate(text: str) -> float:
+    value = float(text)
+    if not 0 < value <= 10_000:
+        raise argparse.ArgumentTypeError(f"requests per second must be more than 0 and at most 10000, not {text}")
+    return value
+
+
+def _share(text: str) -> float:
+    value = float(text)
+    if not 0 <= value <= 1:
+        raise argparse.ArgumentTypeError(f"must be between 0 and 1, not {text}")
+    return value
+
+
+def _demo(lab: Lab, args: argparse.Namespace) -> int:
+    from .demo import run_demo
+
+    table = run_demo(rate=args.rate, seconds=args.seconds, header_share=args.header_share, output=args.output)
+    return 1 if int(table["errors"].sum()) else 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="coalmine", description="A canary-release lab for the Gloo API gateway.")
     parser.add_argument("--home", help="lab home directory (default: $COALMINE_HOME or a per-user state dir)")
@@ -158,6 +215,20 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("what", choices=("url",))
     add("routes", _routes, "show the route table the gateway serves")
     add("stats", _stats, "show per-upstream request stats")
+    p = add("traffic", _traffic, "send steady traffic through the gateway and print who answered")
+    p.add_argument("--rate", type=_rate, default=100.0, help="requests per second (default 100)")
+    p.add_argument("--duration", type=_positive, default=10.0, help="seconds (default 10)")
+    p.add_argument("--path", default="/findPets", help="request path (default /findPets)")
+    p.add_argument("--header", action="append", type=_header_arg, metavar="NAME:VALUE",
+                   help="header to send, e.g. x-canary:true (repeatable)")
+    p.add_argument("--header-share", type=_share, default=1.0,
+                   help="share of requests that carry the headers, 0..1 (default 1)")
+    p = add("demo", _demo, "run the whole canary rollout on a fresh lab and plot it")
+    p.add_argument("--rate", type=_rate, default=200.0, help="requests per second (default 200)")
+    p.add_argument("--seconds", type=_positive, default=5.0, help="seconds per step (default 5)")
+    p.add_argument("--header-share", type=_share, default=0.2,
+                   help="share of requests with x-canary: true (default 0.2)")
+    p.add_argument("--output", default="coalmine-demo.png", help="where to save the plot (default coalmine-demo.png)")
     return parser
 
 

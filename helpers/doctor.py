@@ -35,7 +35,7 @@ REQUIREMENTS: dict[str, tuple[str, str]] = {
     "ipywidgets": ("8.1", "9"),
     "jupyterlab_widgets": ("3.0.10", "4"),
     "ipympl": ("0.9.4", "1"),
-    "matplotlib": ("3.8", "4"),
+    "matplotlib": ("3.10", "4"),
 }
 MIN_PYTHON = (3, 11)
 # ipywidgets' major version -> the jupyterlab_widgets major that can render its models.

@@ -19,7 +19,6 @@ from __future__ import annotations
 import http.client
 import json
 import math
-import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -38,6 +37,7 @@ from .routing import (
     header_route,
     prefix_route,
     route_to_v1,
+    version_of_destination,
     weighted,
 )
 from .sampling import sample
@@ -337,14 +337,6 @@ def _route_name(route: Mapping[str, Any]) -> str:
     return path + (" (with a header)" if matcher.get("headers") else "")
 
 
-def _version(destination: Mapping[str, Any]) -> str | None:
-    """v1 or v2 from an upstream name (default-petstore-v2-8080) or a kube service ref."""
-    name = (destination.get("upstream") or {}).get("name") or \
-        ((destination.get("kube") or {}).get("ref") or {}).get("name") or ""
-    m = re.search(r"petstore-(v\d+)", str(name))
-    return m.group(1) if m else None
-
-
 def _weights(lab: Lab, route: Mapping[str, Any]) -> dict[str | None, int]:
     """Total weight per version on a route; an UpstreamGroup is looked up."""
     totals: dict[str | None, int] = {}
@@ -357,7 +349,7 @@ def _weights(lab: Lab, route: Mapping[str, Any]) -> dict[str | None, int]:
         else:
             inner = [(dest, weight)]
         for d, w in inner:
-            totals[_version(d)] = totals.get(_version(d), 0) + w
+            totals[version_of_destination(d)] = totals.get(version_of_destination(d), 0) + w
     return totals
 
 

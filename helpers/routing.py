@@ -13,6 +13,7 @@ what you pass them: they return new dicts.
 from __future__ import annotations
 
 import copy
+import re
 from collections.abc import Mapping, Sequence
 from typing import Any, Union
 
@@ -145,6 +146,21 @@ def rollback() -> dict[str, Any]:
     return route_to_v1()
 
 
+def canary(v2_percent: int, header: bool = True) -> dict[str, Any]:
+    """The VirtualService for any canary state: ``v2_percent`` % of traffic to v2 and,
+    with ``header``, the x-canary route first. The seed's states come out as the seed's
+    files: ``canary(0, header=False)`` is step 1, ``canary(0)`` step 2, ``canary(10)``
+    step 3 and ``canary(100)`` (promoted; the header no longer matters) step 5."""
+    if v2_percent == 100:
+        return all_to_v2()
+    if header:
+        return header_canary() if v2_percent == 0 else weighted(v2_percent)
+    if v2_percent == 0:
+        return route_to_v1()
+    weighted(v2_percent)  # the same checks on v2_percent
+    return virtual_service(seed_routes({"v2": v2_percent, "v1": 100 - v2_percent}))
+
+
 def add_route(vs: dict[str, Any], route: dict[str, Any], index: int = 0) -> dict[str, Any]:
     """A NEW VirtualService: ``vs`` with ``route`` inserted at ``index``.
 
@@ -202,3 +218,12 @@ def destination_weights(route: Mapping[str, Any]) -> list[tuple[dict[str, Any], 
     if "upstreamGroup" in action:
         return [({"upstreamGroup": dict(action["upstreamGroup"])}, 1)]
     return []
+
+
+def version_of_destination(destination: Mapping[str, Any]) -> str | None:
+    """``"v1"`` or ``"v2"`` from a destination's upstream name (default-petstore-v2-8080)
+    or kube service ref; None for anything else."""
+    name = (destination.get("upstream") or {}).get("name") or \
+        ((destination.get("kube") or {}).get("ref") or {}).get("name") or ""
+    match = re.search(r"petstore-(v\d+)", str(name))
+    return match.group(1) if match else None

@@ -8,13 +8,10 @@ The petstore tells the versions apart by its body: v2's pets have ``status: "v2"
 
 from __future__ import annotations
 
-import http.client
 import json
-import time
 import urllib.error
 import urllib.request
 from typing import TYPE_CHECKING, Any, Union
-from urllib.parse import urlsplit
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -49,60 +46,27 @@ def version_of(status: int, body: bytes) -> str | None:
     return "v2" if any(item.get("status") == "v2" for item in items) else "v1"
 
 
-def _connect(url: str, timeout: float) -> tuple[http.client.HTTPConnection, str]:
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise ValueError(f'"{url}" is not an http:// or https:// base URL')
-    cls = http.client.HTTPSConnection if parts.scheme == "https" else http.client.HTTPConnection
-    return cls(parts.hostname, parts.port, timeout=timeout), parts.path.rstrip("/")
-
-
 def sample(target: Target, path: str = "/findPets", n: int = 200,
-           headers: dict[str, str] | None = None) -> "pd.DataFrame":
-    """Send ``n`` GET requests to ``path``, one after the other, and record each answer.
+           headers: dict[str, str] | None = None, rate: float = 1000) -> "pd.DataFrame":
+    """Send ``n`` GET requests to ``path`` at ``rate`` a second, and record each answer.
 
     ``target`` is a Lab (its gateway) or a base URL such as ``"http://127.0.0.1:8080"``;
     ``headers`` are sent with every request (e.g. ``{"x-canary": "true"}``). Returns a
     DataFrame with one row per request: ``request`` (0..n-1), ``version`` ("v1", "v2",
-    or None for an error), ``status`` (HTTP status) and ``latency_ms``.
+    or None for an error), ``status`` (HTTP status), ``latency_ms`` and more (see
+    ``helpers.traffic.Traffic``, which sends them). Raises ConnectionError when no
+    request got an answer at all.
     """
-    import pandas as pd
+    from .traffic import Traffic
 
     if n < 0:
         raise ValueError(f"n must be >= 0, not {n}")
-    url = base_url(target)
-    # One keep-alive connection, as a browser or a load balancer would use: the split
-    # is per request, so reusing the connection must not change it.
-    conn, prefix = _connect(url, timeout=30)
-    rows = []
-    try:
-        for i in range(n):
-            started = time.perf_counter()
-            try:
-                status, body = _get(conn, prefix + path, headers or {})
-            except (ConnectionError, http.client.HTTPException):
-                # The server may close an idle keep-alive connection between two
-                # requests; one retry on a new connection tells that from an outage.
-                conn.close()
-                conn, prefix = _connect(url, timeout=30)
-                started = time.perf_counter()
-                try:
-                    status, body = _get(conn, prefix + path, headers or {})
-                except (OSError, http.client.HTTPException) as e:
-                    raise ConnectionError(f"request {i} to {url}{path} failed: {e}") from e
-            latency = (time.perf_counter() - started) * 1000
-            rows.append({"request": i, "version": version_of(status, body), "status": status,
-                         "latency_ms": latency})
-    finally:
-        conn.close()
-    frame = pd.DataFrame(rows, columns=["request", "version", "status", "latency_ms"])
-    return frame.astype({"request": "int64", "version": "object", "status": "int64", "latency_ms": "float64"})
-
-
-def _get(conn: http.client.HTTPConnection, path: str, headers: dict[str, str]) -> tuple[int, bytes]:
-    conn.request("GET", path, headers=headers)
-    resp = conn.getresponse()
-    return resp.status, resp.read()
+    traffic = Traffic(target, rate=rate, path=path, headers=headers, max_in_flight=max(n, 1))
+    frame = traffic.run(requests=n) if n else traffic.frame()
+    unanswered = frame[frame["status"] == 0]
+    if n and len(unanswered) == n:
+        raise ConnectionError(f"no answer from {base_url(target)}{path}: {unanswered['error'].iloc[0]}")
+    return frame
 
 
 def shares(df: "pd.DataFrame") -> "pd.DataFrame":

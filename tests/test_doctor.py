@@ -17,7 +17,7 @@ from helpers.doctor import DoctorReport, DoctorRow, doctor
 
 ROOT = Path(__file__).resolve().parents[1]
 GOOD = {"aiohttp": "3.10.11", "httptools": "0.6.4", "pyyaml": "6.0.2", "pandas": "2.2.3", "ipywidgets": "8.1.5",
-        "jupyterlab_widgets": "3.0.13", "ipympl": "0.9.6", "matplotlib": "3.9.2"}
+        "jupyterlab_widgets": "3.0.13", "ipympl": "0.9.6", "matplotlib": "3.10.8"}
 STABLE_LOCAL = """\
 OK   python >= 3.11
 OK   aiohttp

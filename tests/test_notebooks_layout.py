@@ -249,9 +249,14 @@ def test_links_to_other_notebooks_exist(path: Path) -> None:
         assert f"({LESSON_FILES[lesson_number(path) + 1].name})" in text, "link the next lesson"
 
 
-def test_live_dashboard_placeholder() -> None:
+def test_weighted_canary_lesson_has_the_live_dashboard() -> None:
     nb = read(NOTEBOOKS / "05-weighted-canary.ipynb")
-    assert any(c.cell_type == "markdown" and c.source.startswith("## Live dashboard") for c in nb.cells)
+    code = [c.source for c in nb.cells if c.cell_type == "code"]
+    shown = [i for i, src in enumerate(code) if src.rstrip().endswith("\ndash")]
+    assert shown and "Dashboard(lab" in code[shown[0]], "a cell builds the dashboard and shows it"
+    stops = [i for i, src in enumerate(code) if "dash.stop()" in src]
+    # nbval: no traffic left running into the exercise and the end of the notebook
+    assert stops and stops[0] > shown[0]
 
 
 # ── nbval runs each notebook in a fresh lab ─────────────────────────────────

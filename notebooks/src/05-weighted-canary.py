@@ -15,7 +15,8 @@
 # - how weighted destinations (`multi`) split the traffic of one route;
 # - how to measure the split by sending many requests and counting who answered;
 # - how close to the weights a measured split should be;
-# - how to plot the split as it settles.
+# - how to plot the split as it settles;
+# - how to steer the canary live, with a slider, while traffic flows.
 
 # %% [markdown]
 # ## Prerequisites
@@ -25,7 +26,7 @@
 # | [4. Header canary](04-header-canary.ipynb) | Necessary | the x-canary route stays first |
 # | pandas DataFrames | Helpful | the measurements are tables |
 #
-# **Time to learn**: 15 minutes.
+# **Time to learn**: 20 minutes.
 
 # %% [markdown]
 # ## Set up
@@ -42,8 +43,8 @@ lab = exercises.ensure(5)
 # %% [markdown]
 # ## Step 1: measure the split
 #
-# `sampling.sample` sends `n` requests through the gateway, one after the other, and
-# records for each which version answered (v2's pets have the status `v2`), the HTTP
+# `sampling.sample` sends `n` requests through the gateway at a steady rate (1000 a
+# second), and records for each which version answered (v2's pets have the status `v2`), the HTTP
 # status and the latency. `sampling.shares` counts them per version. Without the header,
 # every request goes to v1:
 
@@ -148,11 +149,76 @@ ax.legend()
 plt.show()
 
 # %% [markdown]
-# ## Live dashboard
+# ## Step 6: steer it live
 #
-# A live dashboard, with a slider for the v2 weight and a chart of the split that moves
-# while traffic flows, arrives in a later version of the lab. Until then, the static plot
-# above shows the same measurement.
+# The dashboard sends steady traffic through the gateway (100 requests a second to
+# `/findPets`; one in five carries `x-canary: true`) and redraws twice a second what it
+# measures. Its controls apply real route changes:
+#
+# - **v2 weight (%)** applies `routing.canary(weight)`, the weighted VirtualService you
+#   applied above, when you let go of the slider;
+# - **header canary** keeps or drops the `x-canary` route;
+# - **Promote** sends everything to v2, **Roll back** everything to v1;
+# - **traffic (req/s)** and **traffic on** change or pause the traffic.
+#
+# The VirtualService on the right is the one applied. Move the slider to 0, then to 50,
+# and watch the orange v2 band follow the dashed line within a second or two.
+
+# %%
+from helpers.dashboard import Dashboard
+
+dash = Dashboard(lab, rate=100)
+dash
+
+# %% [markdown]
+# ## Step 7: the same, from code
+#
+# `dash.set_weight(0)` moves the slider as your mouse would. With weight 0, only the
+# requests that carry the header reach v2. Wait for 200 more answers, then count the
+# answers to the requests sent after the change:
+
+# %%
+def after_the_change(dash, answers=200):
+    """The requests sent after the last route change, once `answers` more have come back."""
+    since = dash.control.last_apply["applied_s"]
+    dash.traffic.wait_for_answers(answers)
+    frame = dash.traffic.frame()
+    return frame[frame["sent_s"] > since]
+
+
+def v2_shares(frame):
+    plain, canary = frame[~frame["canary"]], frame[frame["canary"]]
+    print(f"requests without the header answered by v2: {(plain['version'] == 'v2').mean():.0%}")
+    print(f"requests with x-canary: true answered by v2: {(canary['version'] == 'v2').mean():.0%}")
+
+
+dash.set_weight(0)
+print(dash.control.describe())
+v2_shares(after_the_change(dash))
+
+# %% [markdown]
+# **Promote** sends every request to v2, with or without the header:
+
+# %%
+dash.promote_button.click()
+print(dash.control.describe())
+v2_shares(after_the_change(dash))
+
+# %% [markdown]
+# **Roll back** sends everything to v1 and drops the header route, so even testers
+# who send `x-canary: true` get v1:
+
+# %%
+dash.rollback_button.click()
+print(dash.control.describe())
+v2_shares(after_the_change(dash))
+
+# %% [markdown]
+# Stop the traffic when you are done (the **traffic on** button starts it again):
+
+# %%
+dash.stop()
+print("traffic running:", dash.traffic.running)
 
 # %% [markdown]
 # ## Exercise: 25% to v2
@@ -186,6 +252,9 @@ exercises.check(5)
 #   tolerance, not with an exact number.
 # - `routing.weighted(10)` and `routing.weighted(50)` are the files
 #   `3-weighted-10-90.yaml` and `4-weighted-50-50.yaml` in `manifests/gloo/`.
+# - The dashboard applies the same VirtualServices from a slider and buttons, and shows
+#   within a second or two what the traffic does; `coalmine demo` runs the whole rollout
+#   headless and saves the same plot.
 #
 # Next: [6. Promote and clean up](06-promote-and-clean-up.ipynb).
 

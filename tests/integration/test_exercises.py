@@ -88,7 +88,7 @@ def test_sample_measures_a_50_50_split(lab: Lab) -> None:
     ensure(6, lab)  # weighted(50)
     n = 400
     df = sample(lab, "/findPets", n=n)
-    assert list(df.columns) == ["request", "version", "status", "latency_ms"]
+    assert list(df.columns) == ["request", "sent_s", "version", "status", "latency_ms", "canary", "error"]
     assert list(df["request"]) == list(range(n)) and set(df["status"]) == {200}
     assert (df["latency_ms"] > 0).all()
     table = shares(df)
