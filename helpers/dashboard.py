@@ -15,6 +15,7 @@ from __future__ import annotations
 import html
 import threading
 import time
+import weakref
 from typing import TYPE_CHECKING, Any
 
 import ipywidgets as widgets
@@ -40,6 +41,10 @@ class Dashboard:
     (the default) the traffic begins at once.
     """
 
+    # Re-running the cell that makes a dashboard must not leave the old one's traffic
+    # running too: the newest dashboard takes over.
+    _live: weakref.WeakSet[Dashboard] = weakref.WeakSet()
+
     def __init__(self, lab: Lab, rate: int = 100, path: str = "/findPets", header_share: float = 0.2,
                  window: float = 60.0, refresh: float = 0.5, start: bool = True) -> None:
         self.traffic = Traffic(lab, rate=rate, path=path, headers={CANARY_HEADER: "true"},
@@ -53,6 +58,11 @@ class Dashboard:
         self._refreshes: list[float] = []
         self._draws = 0
         self._build()
+        for older in list(Dashboard._live):
+            if older.traffic.running:
+                older.stop()
+                older.message.value = "stopped: a newer dashboard took over"
+        Dashboard._live.add(self)
         if start:
             self.start()
 

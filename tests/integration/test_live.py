@@ -89,6 +89,13 @@ def test_dashboard_controls_apply_the_virtual_service(petstore_lab: Lab) -> None
         assert dash.stats()["refreshes"] >= 2
         dash.running.value = True
         assert dash.traffic.running and dash.control.changes[0].v2_percent == 0
+
+        newer = Dashboard(petstore_lab, rate=50)  # as when the learner runs the cell again
+        try:
+            assert newer.traffic.running and not dash.traffic.running
+            assert "a newer dashboard took over" in dash.message.value
+        finally:
+            newer.close()
     finally:
         dash.close()
     assert not dash.traffic.running
