@@ -50,7 +50,7 @@ class Dashboard:
         self.traffic = Traffic(lab, rate=rate, path=path, headers={CANARY_HEADER: "true"},
                                header_share=header_share)
         self.control = CanaryControl(lab, clock=lambda: self.traffic.elapsed)
-        self.plot = DistributionPlot(window)
+        self.plot = DistributionPlot(window, figsize=(7.2, 5.4))  # beside the YAML in a notebook's width
         self.refresh = refresh
         self._refresher: threading.Thread | None = None
         self._stop_refreshing = threading.Event()
@@ -144,7 +144,7 @@ class Dashboard:
         self.readout = widgets.HTML("no requests yet")
         self.message = widgets.HTML(f"current state: {html.escape(self.control.describe())}")
         self.yaml_view = widgets.HTML(_pre(self.control.yaml()),
-                                      layout=widgets.Layout(width="430px", height="560px", overflow="auto"))
+                                      layout=widgets.Layout(width="380px", height="520px", overflow="auto"))
         for widget, name in ((self.weight, "weight"), (self.header, "header"), (self.rate, "rate"),
                              (self.running, "running"), (self.readout, "readout"), (self.message, "message"),
                              (self.yaml_view, "yaml"), (self.promote_button, "promote"),
