@@ -8,7 +8,7 @@ BIN    := $(VENV)/bin
 ROOT_FLAG := $(if $(filter 0,$(shell id -u)),--allow-root,)
 export COALMINE_HOME ?= $(CURDIR)/.lab
 
-.PHONY: lab test notebooks bench manifests clean
+.PHONY: lab test chromium notebooks bench manifests clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -26,8 +26,24 @@ $(VENV)/.installed-test: pyproject.toml | $(BIN)/python
 lab: $(VENV)/.installed-lab
 	$(BIN)/jupyter lab --notebook-dir=notebooks --ServerApp.ip=127.0.0.1 $(ROOT_FLAG)
 
+# The browser tests drive Debian's chromium; we never download a browser (no
+# `playwright install`). As root with apt-get, install it when missing (try first, and
+# refresh the package lists only if that fails); otherwise say how, and the browser
+# tests skip themselves.
+chromium:
+	@if command -v chromium >/dev/null 2>&1; then :; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	  echo "installing Debian's chromium for the browser tests (apt-get, about a minute)"; \
+	  export DEBIAN_FRONTEND=noninteractive; \
+	  { apt-get install -y -qq chromium >/dev/null 2>&1 || \
+	    { apt-get update -qq >/dev/null 2>&1 && apt-get install -y -qq chromium >/dev/null 2>&1; }; } || \
+	  echo "could not install chromium: the browser tests will be skipped (try: apt-get install chromium)"; \
+	else \
+	  echo "chromium not found: the browser tests will be skipped (install it with: sudo apt-get install chromium)"; \
+	fi
+
 # pytest exits 5 when a selection collects nothing; that is not a failure here.
-test: $(VENV)/.installed-test
+test: $(VENV)/.installed-test chromium
 	$(BIN)/python -m pytest $(PYTEST_ARGS); rc=$$?; if [ $$rc -eq 5 ]; then echo "no tests collected"; exit 0; fi; exit $$rc
 
 # Regenerate the lessons' stored outputs: build notebooks/NN-*.ipynb from notebooks/src/
