@@ -8,7 +8,7 @@ BIN    := $(VENV)/bin
 ROOT_FLAG := $(if $(filter 0,$(shell id -u)),--allow-root,)
 export COALMINE_HOME ?= $(CURDIR)/.lab
 
-.PHONY: lab test chromium notebooks bench manifests clean
+.PHONY: lab test chromium notebooks bench bench-dashboard manifests clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -55,6 +55,10 @@ notebooks: $(VENV)/.installed-test
 bench: $(VENV)/.installed-test
 	@command -v wrk >/dev/null || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null && apt-get install -y -qq wrk >/dev/null 2>&1; } || echo "wrk not available: using the Python load generator"
 	$(BIN)/python benchmarks/gateway.py
+
+# The live dashboard in JupyterLab + Chromium at 200 req/s, and the generator's accuracy.
+bench-dashboard: $(VENV)/.installed-test chromium
+	$(BIN)/python benchmarks/dashboard.py
 
 manifests: $(VENV)/.installed-test
 	$(BIN)/python scripts/render_manifests.py
