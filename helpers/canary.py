@@ -78,17 +78,23 @@ class CanaryControl:
         made = time.monotonic()
         self.clock = clock or (lambda: time.monotonic() - made)
         self.v2_percent, self.header = 0, False
-        try:
-            found = lab.objects("virtualservices", VIRTUAL_SERVICE)
-        except NotFound:
-            found = []
-        if found:
-            self.v2_percent, self.header = state_of(found[0])
+        self.refresh()
         self.changes: list[Change] = []
         self.last_apply: dict[str, float] = {}
 
     def __repr__(self) -> str:
         return f"<CanaryControl v2 {self.v2_percent}%, header canary {'on' if self.header else 'off'}>"
+
+    def refresh(self) -> tuple[int, bool]:
+        """Read the state from the VirtualService the lab serves now (someone else may have
+        applied one since); returns ``(v2_percent, header)``."""
+        try:
+            found = self.lab.objects("virtualservices", VIRTUAL_SERVICE)
+        except NotFound:
+            found = []
+        if found:
+            self.v2_percent, self.header = state_of(found[0])
+        return self.v2_percent, self.header
 
     def virtual_service(self) -> dict[str, Any]:
         """The VirtualService of the current state (``routing.canary``)."""

@@ -71,6 +71,11 @@ class Dashboard:
     def start(self) -> None:
         """Start (or restart) the traffic and the live plot."""
         if not self.traffic.running:
+            # The lab may have been changed behind the dashboard's back (an exercise's
+            # solution, lab.apply in another cell): show what is applied now.
+            self.control.refresh()
+            self._show_state()
+            self._refreshes = []
             self.traffic.start()
             # A new run has a new clock: its plot starts from the state applied now.
             self.control.changes = [Change(0.0, self.control.v2_percent, self.control.describe())]
@@ -102,12 +107,13 @@ class Dashboard:
         self.weight.value = v2_percent
 
     def stats(self) -> dict[str, Any]:
-        """How the dashboard keeps up: refreshes, their mean interval (s), figure draws,
-        and the last route change (``apply_ms``: time to apply)."""
+        """How the dashboard keeps up since the traffic (re)started: refreshes, their mean
+        and longest interval (s), figure draws the browser asked for, and the last route
+        change (``apply_ms``: time to apply)."""
         times = list(self._refreshes)
         gaps = [b - a for a, b in zip(times, times[1:])]
         return {"refreshes": len(times), "mean_refresh_interval_s": sum(gaps) / len(gaps) if gaps else None,
-                "draws": self._draws, "last_apply": dict(self.control.last_apply),
+                "max_refresh_interval_s": max(gaps) if gaps else None, "draws": self._draws, "last_apply": dict(self.control.last_apply),
                 "requests_sent": self.traffic.sent}
 
     def readout_text(self) -> str:
@@ -203,6 +209,9 @@ class Dashboard:
         else:
             took = self.control.last_apply.get("apply_ms", 0.0)
             self.message.value = f"{html.escape('; '.join(lines))} ({took:.0f} ms) · now {html.escape(self.control.describe())}"
+        self._show_state()
+
+    def _show_state(self) -> None:
         # The controls show the state that is applied, whatever happened.
         self._set_quietly(self.weight, self.control.v2_percent)
         self._set_quietly(self.header, self.control.header)
@@ -246,7 +255,7 @@ def _summary_text(traffic: Traffic, seconds: float) -> str:
     if frame.empty:
         return "no requests yet"
     table = summarize(frame)
-    parts = [f"last {seconds:g} s: {len(frame)} requests"]
+    parts = [f"at {traffic.elapsed:.0f} s, last {seconds:g} s: {len(frame)} requests"]
     for version in ("v2", "v1"):
         share = table.loc[version, "share"] if version in table.index else 0.0
         parts.append(f"{version} {share:.0%}")

@@ -50,7 +50,7 @@ def test_update_puts_the_data_in_the_figure(tmp_path) -> None:
     plot = DistributionPlot(window=None)
     plot.update(df, now=10.0, changes=[Change(0.0, 25, "25% to v2")], marks=True, totals={"v1": 75, "v2": 25})
     x, y = plot._counts["v2"].get_data()
-    assert len(x) == 25 and y[-1] == 25
+    assert list(x) == [float(s) for s in range(11)] and y[0] == 0 and y[-1] == 25  # at the end of each second
     path = plot._stack["v2"].get_paths()[0].vertices
     assert np.nanmax(path[:, 1]) == pytest.approx(30.0)     # 3 of every 10 requests per second went to v2
     plot.save(str(tmp_path / "plot.png"))
