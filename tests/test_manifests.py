@@ -54,7 +54,7 @@ def test_service_and_deployment(version: str) -> None:
     service = docs["Service"]
     assert (service["apiVersion"], service["metadata"]["name"], service["metadata"]["namespace"]) == (
         "v1", name, "default")
-    assert service["metadata"]["labels"] == {"app": name}
+    assert service["metadata"]["labels"] == {"app": name, "discovery.solo.io/function_discovery": "enabled"}
     assert service["spec"]["type"] == "ClusterIP"
     assert service["spec"]["selector"] == {"app": name}
     assert service["spec"]["ports"] == [{"name": "http", "port": 8080, "targetPort": 8080, "protocol": "TCP"}]

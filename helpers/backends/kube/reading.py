@@ -19,7 +19,6 @@ from .resources import Resource, by_kind
 GLOO_NAMESPACE = "gloo-system"
 STATES = {0: "Pending", 1: "Accepted", 2: "Rejected", 3: "Warning"}
 FDS_LABEL = "discovery.solo.io/function_discovery"
-_SLICES = Resource("discovery.k8s.io/v1", "EndpointSlice", "endpointslices")
 
 
 def gloo_status(obj: Mapping[str, Any]) -> dict[str, Any]:
@@ -71,7 +70,7 @@ def get_objects(api: KubeApi, kind: str, namespace: str | None, name: str | None
 
 def _add_endpoints(api: KubeApi, services: list[dict[str, Any]], namespace: str | None) -> None:
     """``status.endpoints``: ready ``ip:port`` per service port, from EndpointSlices."""
-    slices = (api.request("GET", _SLICES.path(namespace), what="endpointslices") or {}).get("items") or []
+    slices = (api.request("GET", by_kind("EndpointSlice").path(namespace), what="endpointslices") or {}).get("items") or []
     ready: dict[tuple[str, str], dict[str, list[str]]] = defaultdict(lambda: defaultdict(list))
     for s in slices:
         meta = s.get("metadata") or {}

@@ -46,7 +46,7 @@ class Resource:
 
 
 _EXTRA = (
-    Resource("v1", "Endpoints", "endpoints"),
+    Resource("discovery.k8s.io/v1", "EndpointSlice", "endpointslices"),
     Resource("gloo.solo.io/v1", "Settings", "settings"),
     Resource("apiextensions.k8s.io/v1", "CustomResourceDefinition", "customresourcedefinitions", namespaced=False),
     Resource("gateway.networking.k8s.io/v1", "GatewayClass", "gatewayclasses", namespaced=False),
