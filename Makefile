@@ -16,7 +16,7 @@ $(BIN)/python:
 
 # Reinstall when the dependency list changes.
 $(VENV)/.installed-lab: pyproject.toml | $(BIN)/python
-	$(BIN)/python -m pip install --quiet -e '.[lab]'
+	$(BIN)/python -m pip install --quiet -e '.[lab,kubernetes]'
 	touch $@
 
 $(VENV)/.installed-test: pyproject.toml | $(BIN)/python
