@@ -88,3 +88,21 @@ def test_the_forward_listens_on_loopback_only(gloo: KubernetesBackend):
     finally:
         gloo.down()
     assert not psutil.pid_exists(pid)
+
+
+def test_a_ready_pod_gets_a_local_port_like_the_local_runtimes(backend: KubernetesBackend, apiserver: FakeApiServer):
+    """Lesson 1 calls a pod directly at ``status.localPort``; on a cluster that is a port-forward."""
+    pod = proxy_pod("petstore-v1-abc", ready=True)
+    pod["metadata"]["namespace"] = "default"
+    apiserver.put(pod)
+    apiserver.put({**proxy_pod("petstore-v1-new", ready=False), "metadata": {"name": "petstore-v1-new",
+                                                                              "namespace": "default"}})
+    found = {p["metadata"]["name"]: p["status"].get("localPort") for p in backend.get("Pod", "default")}
+    assert found["petstore-v1-new"] is None
+    url = f"http://127.0.0.1:{found['petstore-v1-abc']}"
+    assert get(url, "/api/pets") == (200, {"pod": "petstore-v1-abc", "port": 8080, "path": "/api/pets"})
+    again = {p["metadata"]["name"]: p["status"].get("localPort") for p in backend.get("Pod", "default")}
+    assert again == found  # one forward per pod, reused
+    backend.down()
+    with pytest.raises(OSError):
+        get(url, "/api/pets")

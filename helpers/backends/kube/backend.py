@@ -25,6 +25,7 @@ from ...runtime.restfunctions import transformations_from_swagger
 from ..local import _alive, _package_root, describe_not_ready
 from .applying import apply_one, delete_one
 from .connecting import KubeApi, connect
+from .forwarding import Forwarder
 from .installing import GATEWAY_DEPLOYMENTS, GLOO_NAMESPACE, PROXIES, Installer
 from .ledger import Ledger
 from .reading import FDS_LABEL, discovery_pending, get_objects, rollout
@@ -54,6 +55,7 @@ class KubernetesBackend:
         self.resources = Resources(self.api)
         self.ledger = Ledger(self.home.root, conn.context)
         self.installer = Installer(self.api, self.tools, self.ledger, self._apply_and_remember)
+        self._pod_forwards: dict[tuple[str, str, int], tuple[Forwarder, int]] = {}
 
     def __repr__(self) -> str:
         return f"KubernetesBackend(context={self.api.context!r}, namespace={self.namespace!r})"
@@ -70,6 +72,9 @@ class KubernetesBackend:
         """Stop the lab's port-forwards. The cluster is left as it is (see ``reset``)."""
         for state in self.home.root.glob("forward-*.json"):
             _stop_forwarder(state)
+        for forwarder, _ in self._pod_forwards.values():
+            forwarder.close()
+        self._pod_forwards.clear()
 
     def reset(self) -> list[str]:
         """Delete what the lab applied, uninstall what it installed, stop its port-forwards:
@@ -123,7 +128,25 @@ class KubernetesBackend:
         return results
 
     def get(self, kind: str, namespace: str | None = None, name: str | None = None) -> list[dict[str, Any]]:
-        return get_objects(self.api, kind, namespace, name)
+        objects = get_objects(self.api, kind, namespace, name)
+        if kind == "Pod":
+            for pod in objects:
+                self._forward_pod(pod)
+        return objects
+
+    def _forward_pod(self, pod: dict[str, Any]) -> None:
+        """``status.localPort``: a port-forward on 127.0.0.1 to a ready pod's first
+        container port, as the local runtime's pods have, open while this process runs."""
+        ports = [p for c in (pod.get("spec") or {}).get("containers") or [] for p in c.get("ports") or []]
+        status = pod.get("status") or {}
+        ready = any(c.get("type") == "Ready" and c.get("status") == "True" for c in status.get("conditions") or [])
+        if not ports or not ready:
+            return
+        key = (pod["metadata"].get("namespace", ""), pod["metadata"]["name"], int(ports[0]["containerPort"]))
+        if key not in self._pod_forwards:
+            forwarder = Forwarder(self.api, key[0], None, key[2], pod=key[1])
+            self._pod_forwards[key] = (forwarder, forwarder.start())
+        status["localPort"] = self._pod_forwards[key][1]
 
     # ── gateways ─────────────────────────────────────────────────────────────
 

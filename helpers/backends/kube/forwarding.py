@@ -33,10 +33,11 @@ _CHUNK = 64 * 1024
 
 
 class Forwarder:
-    """127.0.0.1:<port> → a ready pod of Service ``namespace/service`` on ``port``."""
+    """127.0.0.1:<port> → a ready pod of Service ``namespace/service`` on ``port``
+    (or, with ``pod``, that one pod's ``port``, like ``kubectl port-forward pod/NAME``)."""
 
-    def __init__(self, api: KubeApi, namespace: str, service: str, port: int) -> None:
-        self.api, self.namespace, self.service, self.port = api, namespace, service, port
+    def __init__(self, api: KubeApi, namespace: str, service: str | None, port: int, pod: str | None = None) -> None:
+        self.api, self.namespace, self.service, self.port, self.pod = api, namespace, service, port, pod
         self._listener: socket.socket | None = None
         self._stop = threading.Event()
         self._lock = threading.Lock()  # stream.portforward swaps the client's call_api while it connects
@@ -67,6 +68,8 @@ class Forwarder:
 
     def target(self) -> tuple[str, int]:
         """(pod name, container port): a ready pod behind the Service right now."""
+        if self.pod is not None:
+            return self.pod, self.port
         svc_res, pod_res = by_kind("Service"), by_kind("Pod")
         svc = self.api.request("GET", svc_res.path(self.namespace, self.service), what=svc_res.ref(self.service))
         if svc is None:
