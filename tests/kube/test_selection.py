@@ -60,3 +60,15 @@ def test_reset_and_uninstall_are_for_a_cluster(tmp_path: Path):
     lab = Lab("local", home=tmp_path / "lab")
     with pytest.raises(CoalmineError, match="reset is for a cluster"):
         lab.reset()
+
+
+def test_cluster_check_says_there_is_no_cluster(tmp_path: Path):
+    import subprocess
+    import sys
+
+    env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "KUBECONFIG": str(tmp_path / "none")}
+    done = subprocess.run([sys.executable, str(MANIFESTS.parent / "scripts" / "cluster_check.py")],
+                          capture_output=True, text=True, timeout=60, env=env)
+    assert done.returncode == 2
+    assert done.stderr.startswith("no cluster to check: no kubeconfig at $KUBECONFIG")
+    assert done.stdout == ""
