@@ -106,3 +106,23 @@ def test_ready_waits_for_the_labs_deployments(backend: KubernetesBackend, apiser
     dep = apiserver.get("/apis/apps/v1/namespaces/default/deployments/petstore-v1")
     dep["status"] = {"observedGeneration": 1, "replicas": 1, "updatedReplicas": 1, "availableReplicas": 1}
     assert backend.wait(5)["deployments"] == [{"name": "default/petstore-v1", "ready": 1, "desired": 1, "done": True}]
+
+
+def test_where_discovery_is_off_the_lab_writes_the_upstreams_with_functions(
+        backend: KubernetesBackend, apiserver: FakeApiServer):
+    from helpers.apps.petstore import swagger
+
+    apiserver.served_groups |= {"gateway.solo.io", "gloo.solo.io"}
+    apiserver.put({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "gloo-system"}})
+    with backend.ledger.change() as entry:
+        entry["installed"]["gloo"] = {"ours": False, "via": "existing", "discovery": False}
+    backend.apply(load_manifests([MANIFESTS / "petstore-v1.yaml"]))
+    apiserver.put(endpoint_slice("petstore-v1", "10.244.0.7"))
+    apiserver.objects["/api/v1/namespaces/default/services/petstore-v1:8080/proxy/swagger.json"] = swagger("v1")
+    state = backend.ready()
+    assert state["discoveryPending"] == []
+    [us] = backend.get("Upstream", "gloo-system", "default-petstore-v1-8080")
+    assert us["spec"]["kube"]["serviceName"] == "petstore-v1"
+    assert sorted(us["spec"]["kube"]["serviceSpec"]["rest"]["transformations"]) == [
+        "addPet", "deletePet", "findPetById", "findPets"]
+    assert {"kind": "Upstream", "namespace": "gloo-system", "name": "default-petstore-v1-8080"} in backend.ledger.applied()
