@@ -8,7 +8,7 @@ BIN    := $(VENV)/bin
 ROOT_FLAG := $(if $(filter 0,$(shell id -u)),--allow-root,)
 export COALMINE_HOME ?= $(CURDIR)/.lab
 
-.PHONY: lab test notebooks bench manifests clean
+.PHONY: lab test notebooks bench manifests clean cluster-check
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -16,7 +16,7 @@ $(BIN)/python:
 
 # Reinstall when the dependency list changes.
 $(VENV)/.installed-lab: pyproject.toml | $(BIN)/python
-	$(BIN)/python -m pip install --quiet -e '.[lab]'
+	$(BIN)/python -m pip install --quiet -e '.[lab,kubernetes]'
 	touch $@
 
 $(VENV)/.installed-test: pyproject.toml | $(BIN)/python
@@ -39,6 +39,11 @@ notebooks: $(VENV)/.installed-test
 bench: $(VENV)/.installed-test
 	@command -v wrk >/dev/null || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null && apt-get install -y -qq wrk >/dev/null 2>&1; } || echo "wrk not available: using the Python load generator"
 	$(BIN)/python benchmarks/gateway.py
+
+# The seed's whole flow on the current kube context (a real cluster), PASS/FAIL per step;
+# see docs/real-cluster.md. Leaves the cluster as it was.
+cluster-check: $(VENV)/.installed-lab
+	$(BIN)/python scripts/cluster_check.py $(CLUSTER_CHECK_ARGS)
 
 manifests: $(VENV)/.installed-test
 	$(BIN)/python scripts/render_manifests.py
