@@ -10,6 +10,7 @@
     coalmine routes | stats
     coalmine traffic [--rate R] [--duration S] [--path P] [--header K:V] [--header-share F]
     coalmine demo [--rate R] [--seconds S] [--output PNG]   the whole rollout on a fresh lab
+    coalmine convert -f vs.yaml [--gateway NS/NAME]   VirtualService -> HTTPRoute(s), with warnings
     coalmine uninstall gloo|kgateway | reset        (kubernetes backend)
 
 ``COALMINE_HOME`` (or ``--home``) selects the lab; ``--backend kubernetes`` (or
@@ -185,6 +186,32 @@ def _demo(lab: Lab, args: argparse.Namespace) -> int:
     return 1 if int(table["errors"].sum()) else 0
 
 
+def _convert(lab: Lab, args: argparse.Namespace) -> int:
+    from .converting import convert
+    from .routing import to_yaml
+
+    objects = load_manifests(args.filename)
+    services = [o for o in objects if o.get("kind") == "VirtualService"]
+    if not services:
+        print("error: no VirtualService in the files given", file=sys.stderr)
+        return 1
+    upstreams = [o for o in objects if o.get("kind") == "Upstream"]
+    groups = [o for o in objects if o.get("kind") == "UpstreamGroup"]
+    try:  # the running lab knows the Services behind its discovered upstreams
+        upstreams += lab.objects("upstreams", all_namespaces=True)
+        groups += lab.objects("upstreamgroups", all_namespaces=True)
+    except CoalmineError:
+        pass
+    documents = []
+    for vs in services:
+        result = convert(vs, upstreams, groups, gateway=args.gateway, namespace=args.namespace)
+        documents += [to_yaml(route) for route in result.routes]
+        for warning in result.warnings:
+            print(f"warning: {vs['metadata'].get('name')}: {warning}", file=sys.stderr)
+    print("---\n".join(documents), end="")
+    return 0
+
+
 def _uninstall(lab: Lab, args: argparse.Namespace) -> int:
     for line in lab.uninstall(args.component):
         print(line)
@@ -257,6 +284,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--header-share", type=_share, default=0.2,
                    help="share of requests with x-canary: true (default 0.2)")
     p.add_argument("--output", default="coalmine-demo.png", help="where to save the plot (default coalmine-demo.png)")
+    p = add("convert", _convert, "turn VirtualServices into HTTPRoutes (Gateway API), warning what changes")
+    p.add_argument("-f", "--filename", action="append", required=True,
+                   help="file, folder or - with VirtualServices (and Upstreams to look up); repeatable")
+    p.add_argument("--gateway", default="kgateway-system/http", help="parent Gateway NAMESPACE/NAME "
+                   "(default kgateway-system/http)")
+    p.add_argument("--namespace", help="namespace of the HTTPRoutes (default: their Services')")
     p = add("uninstall", _uninstall, "remove a gateway the lab installed on a cluster")
     p.add_argument("component", choices=("gloo", "kgateway"))
     add("reset", _reset, "undo everything the lab did to a cluster")
