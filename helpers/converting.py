@@ -19,6 +19,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from .precedence import ordering_changes
+
 GATEWAY_API = "gateway.networking.k8s.io/v1"
 DEFAULT_GATEWAY = "kgateway-system/http"
 MAX_RULES = 16  # HTTPRoute.spec.rules maxItems
@@ -68,7 +70,9 @@ def convert(vs: Mapping[str, Any], upstreams: Iterable[Mapping[str, Any]] = (),
         rule = _rule(route, f"route {index} ({_describe(route)})", ctx)
         if rule is not None:
             rules.append(rule)
-    _ordering(rules, ctx)
+    for later, earlier, why in ordering_changes(rules):
+        ctx.warn(later["_gloo_index"], f"in the VirtualService, {earlier['_gloo_index']} comes first and wins the "
+                 f"requests both match; in the HTTPRoute this rule wins them ({why})")
     for rule in rules:
         rule.pop("_gloo_index", None)
     route_ns = namespace or (sorted(ctx.namespaces)[0] if len(ctx.namespaces) == 1 else meta.get("namespace")) \
@@ -360,72 +364,3 @@ def _redirect(action: Mapping[str, Any], where: str, ctx: _Context) -> dict[str,
         ctx.warn(where, f"redirect code {code}: the standard channel has 301 and 302 only; 302 is used")
         redirect["statusCode"] = 302
     return {"type": "RequestRedirect", "requestRedirect": redirect}
-
-
-# ── ordering: first match wins in Gloo, most specific wins in the Gateway API ─────
-
-
-def _precedence(match: Mapping[str, Any]) -> tuple[int, int, int, int, int]:
-    path = match.get("path") or {}
-    exact = path.get("type") == "Exact"
-    prefix = len(str(path.get("value", ""))) if path.get("type") == "PathPrefix" else 0
-    return (int(exact), prefix, int("method" in match), len(match.get("headers") or []),
-            len(match.get("queryParams") or []))
-
-
-_CRITERIA = ("an exact path beats a prefix", "a longer prefix wins", "a match on the method wins",
-             "more header matches win", "more query parameter matches win")
-
-
-def _ordering(rules: list[dict[str, Any]], ctx: _Context) -> None:
-    """Warn where a later rule would win for requests that an earlier rule wins in Gloo."""
-    for i, first in enumerate(rules):
-        for later in rules[i + 1:]:
-            for a in first["matches"]:
-                b = next((b for b in later["matches"] if _overlap(a, b) and _precedence(b) > _precedence(a)), None)
-                if b is None:
-                    continue
-                pa, pb = _precedence(a), _precedence(b)
-                why = _CRITERIA[next(k for k in range(5) if pb[k] != pa[k])]
-                ctx.warn(later["_gloo_index"], f"in the VirtualService, {first['_gloo_index']} comes first and wins "
-                         f"the requests both match; in the HTTPRoute this rule wins them ({why})")
-                break
-
-
-def _overlap(a: Mapping[str, Any], b: Mapping[str, Any]) -> bool:
-    """Whether some request could match both (erring towards yes)."""
-    if "method" in a and "method" in b and a["method"] != b["method"]:
-        return False
-    for one, other in ((a, b), (b, a)):
-        exact = {h["name"].lower(): h["value"] for h in one.get("headers") or [] if h.get("type") != "RegularExpression"}
-        for h in other.get("headers") or []:
-            name = h["name"].lower()
-            if name in exact and h.get("type") != "RegularExpression" and h["value"] != exact[name]:
-                return False
-    pa, pb = a.get("path") or {}, b.get("path") or {}
-    return _paths_overlap(pa, pb)
-
-
-def _paths_overlap(a: Mapping[str, Any], b: Mapping[str, Any]) -> bool:
-    ta, tb, va, vb = a.get("type"), b.get("type"), str(a.get("value", "/")), str(b.get("value", "/"))
-    if "RegularExpression" in (ta, tb):
-        other, regex = (b, va) if ta == "RegularExpression" else (a, vb)
-        if other.get("type") == "Exact":
-            try:
-                return re.fullmatch(regex, str(other.get("value"))) is not None
-            except re.error:
-                return True
-        return True
-    if ta == tb == "Exact":
-        return va == vb
-    if ta == "Exact":
-        return _under(vb, va)
-    if tb == "Exact":
-        return _under(va, vb)
-    return _under(va, vb) or _under(vb, va)
-
-
-def _under(prefix: str, path: str) -> bool:
-    """Whether PathPrefix ``prefix`` matches ``path`` (whole segments)."""
-    prefix = prefix.rstrip("/")
-    return not prefix or path == prefix or path.startswith(prefix + "/")
