@@ -8,7 +8,7 @@ BIN    := $(VENV)/bin
 ROOT_FLAG := $(if $(filter 0,$(shell id -u)),--allow-root,)
 export COALMINE_HOME ?= $(CURDIR)/.lab
 
-.PHONY: lab test chromium notebooks bench bench-dashboard manifests clean
+.PHONY: lab test chromium notebooks bench bench-dashboard manifests clean cluster-check
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -16,7 +16,7 @@ $(BIN)/python:
 
 # Reinstall when the dependency list changes.
 $(VENV)/.installed-lab: pyproject.toml | $(BIN)/python
-	$(BIN)/python -m pip install --quiet -e '.[lab]'
+	$(BIN)/python -m pip install --quiet -e '.[lab,kubernetes]'
 	touch $@
 
 $(VENV)/.installed-test: pyproject.toml | $(BIN)/python
@@ -59,6 +59,11 @@ bench: $(VENV)/.installed-test
 # The live dashboard in JupyterLab + Chromium at 200 req/s, and the generator's accuracy.
 bench-dashboard: $(VENV)/.installed-test chromium
 	$(BIN)/python benchmarks/dashboard.py
+
+# The seed's whole flow on the current kube context (a real cluster), PASS/FAIL per step;
+# see docs/real-cluster.md. Leaves the cluster as it was.
+cluster-check: $(VENV)/.installed-lab
+	$(BIN)/python scripts/cluster_check.py $(CLUSTER_CHECK_ARGS)
 
 manifests: $(VENV)/.installed-test
 	$(BIN)/python scripts/render_manifests.py

@@ -10,14 +10,19 @@
     coalmine routes | stats
     coalmine traffic [--rate R] [--duration S] [--path P] [--header K:V] [--header-share F]
     coalmine demo [--rate R] [--seconds S] [--output PNG]   the whole rollout on a fresh lab
+    coalmine convert -f vs.yaml [--gateway NS/NAME]   VirtualService -> HTTPRoute(s), with warnings
+    coalmine uninstall gloo|kgateway | reset        (kubernetes backend)
 
-``COALMINE_HOME`` (or ``--home``) selects the lab. Exit status is non-zero on any error.
+``COALMINE_HOME`` (or ``--home``) selects the lab; ``--backend kubernetes`` (or
+``COALMINE_BACKEND``) a real cluster, ``--context`` its kube context, before or after
+the subcommand. Exit status is non-zero on any error.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from collections.abc import Callable
 
@@ -94,7 +99,8 @@ def _get(lab: Lab, args: argparse.Namespace) -> int:
 def _install(lab: Lab, args: argparse.Namespace) -> int:
     lab.up()
     result = lab.install(args.component, args.port)
-    print(f"{args.component} installed; gateway-proxy listening on http://127.0.0.1:{result['proxyPort']}")
+    print(result.get("message") or
+          f"{args.component} installed; gateway-proxy listening on http://127.0.0.1:{result['proxyPort']}")
     return 0
 
 
@@ -103,7 +109,8 @@ def _wait(lab: Lab, args: argparse.Namespace) -> int:
     for d in state["deployments"]:
         print(f"deployment {d['name']} {d['ready']}/{d['desired']} ready")
     if state["gateway"]["installed"]:
-        print(f"gateway serving on http://127.0.0.1:{state['gateway']['port']}")
+        gateway = state["gateway"]
+        print(f"gateway serving on {gateway.get('url') or 'http://127.0.0.1:%s' % gateway['port']}")
     return 0
 
 
@@ -179,14 +186,62 @@ def _demo(lab: Lab, args: argparse.Namespace) -> int:
     return 1 if int(table["errors"].sum()) else 0
 
 
+def _convert(lab: Lab, args: argparse.Namespace) -> int:
+    from .converting import convert
+    from .routing import to_yaml
+
+    objects = load_manifests(args.filename)
+    services = [o for o in objects if o.get("kind") == "VirtualService"]
+    if not services:
+        print("error: no VirtualService in the files given", file=sys.stderr)
+        return 1
+    upstreams = [o for o in objects if o.get("kind") == "Upstream"]
+    groups = [o for o in objects if o.get("kind") == "UpstreamGroup"]
+    try:  # the running lab knows the Services behind its discovered upstreams
+        upstreams += lab.objects("upstreams", all_namespaces=True)
+        groups += lab.objects("upstreamgroups", all_namespaces=True)
+    except CoalmineError:
+        pass
+    documents = []
+    for vs in services:
+        result = convert(vs, upstreams, groups, gateway=args.gateway, namespace=args.namespace)
+        documents += [to_yaml(route) for route in result.routes]
+        for warning in result.warnings:
+            print(f"warning: {vs['metadata'].get('name')}: {warning}", file=sys.stderr)
+    print("---\n".join(documents), end="")
+    return 0
+
+
+def _uninstall(lab: Lab, args: argparse.Namespace) -> int:
+    for line in lab.uninstall(args.component):
+        print(line)
+    return 0
+
+
+def _reset(lab: Lab, args: argparse.Namespace) -> int:
+    for line in lab.reset():
+        print(line)
+    print("the cluster is as it was before the lab")
+    return 0
+
+
+def _backend_options(parser: argparse.ArgumentParser, default: object) -> None:
+    # On the main parser and on every subcommand, so they go before or after it.
+    parser.add_argument("--backend", choices=("local", "kubernetes"), default=default,
+                        help="where the lab runs (default: $COALMINE_BACKEND or local)")
+    parser.add_argument("--context", default=default, help="kube context (kubernetes backend; default: current)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="coalmine", description="A canary-release lab for the Gloo API gateway.")
     parser.add_argument("--home", help="lab home directory (default: $COALMINE_HOME or a per-user state dir)")
+    _backend_options(parser, None)
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     def add(name: str, func: Callable[[Lab, argparse.Namespace], int], help: str) -> argparse.ArgumentParser:
         p = sub.add_parser(name, help=help, description=help)
         p.set_defaults(func=func)
+        _backend_options(p, argparse.SUPPRESS)
         return p
 
     add("up", _up, "start the lab (idempotent)")
@@ -206,8 +261,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-n", "--namespace")
     p.add_argument("-A", "--all-namespaces", action="store_true")
     p.add_argument("-o", "--output", choices=("yaml", "json", "wide"))
-    p = add("install", _install, "install the gateway (gloo): discovery and the gateway proxy")
-    p.add_argument("component", choices=("gloo",))
+    p = add("install", _install, "install the gateway (gloo; kgateway on a cluster)")
+    p.add_argument("component", choices=("gloo", "kgateway"))
     p.add_argument("--port", type=int, help="gateway-proxy port on 127.0.0.1 (default: a free one)")
     p = add("wait", _wait, "wait until deployments are ready and the gateway serves")
     p.add_argument("--timeout", type=float, default=120.0, help="seconds (default 120)")
@@ -229,13 +284,24 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--header-share", type=_share, default=0.2,
                    help="share of requests with x-canary: true (default 0.2)")
     p.add_argument("--output", default="coalmine-demo.png", help="where to save the plot (default coalmine-demo.png)")
+    p = add("convert", _convert, "turn VirtualServices into HTTPRoutes (Gateway API), warning what changes")
+    p.add_argument("-f", "--filename", action="append", required=True,
+                   help="file, folder or - with VirtualServices (and Upstreams to look up); repeatable")
+    p.add_argument("--gateway", default="kgateway-system/http", help="parent Gateway NAMESPACE/NAME "
+                   "(default kgateway-system/http)")
+    p.add_argument("--namespace", help="namespace of the HTTPRoutes (default: their Services')")
+    p = add("uninstall", _uninstall, "remove a gateway the lab installed on a cluster")
+    p.add_argument("component", choices=("gloo", "kgateway"))
+    add("reset", _reset, "undo everything the lab did to a cluster")
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
-        lab = Lab(home=args.home)
+        if args.context:
+            os.environ["COALMINE_CONTEXT"] = args.context
+        lab = Lab(args.backend, home=args.home)
         return int(args.func(lab, args))
     except CoalmineError as e:
         print(f"error: {e}", file=sys.stderr)

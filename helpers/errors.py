@@ -6,7 +6,13 @@
     ├── NotFound             no such object
     ├── LabNotRunning        the control plane of this lab home is not up
     ├── LabStartError        the control plane could not start (port in use, ...)
-    └── WaitTimeout          something did not become ready in time
+    ├── WaitTimeout          something did not become ready in time
+    └── ClusterError         the kubernetes backend cannot do its job
+        ├── NoKubeconfig     no kubeconfig (and not inside a cluster), or no such context
+        ├── ClusterUnreachable   the API server does not answer
+        ├── Unauthorized     the API server does not accept the credentials (401)
+        ├── Forbidden        the credentials may not do this (403)
+        └── MissingTool      helm, glooctl or kubectl is not on PATH
 
 Every message names the object or field and says what to do next.
 """
@@ -43,3 +49,27 @@ class LabStartError(CoalmineError):
 
 class WaitTimeout(CoalmineError):
     """Something did not become ready before the deadline."""
+
+
+class ClusterError(CoalmineError):
+    """The kubernetes backend cannot reach, use or change the cluster."""
+
+
+class NoKubeconfig(ClusterError):
+    """No kubeconfig was found (and this is not a pod in a cluster), or it lacks the context."""
+
+
+class ClusterUnreachable(ClusterError):
+    """The API server named by the kubeconfig does not answer."""
+
+
+class Unauthorized(ClusterError):
+    """The API server refused the kubeconfig's credentials (HTTP 401)."""
+
+
+class Forbidden(ClusterError):
+    """The credentials are valid but may not do this (HTTP 403): RBAC."""
+
+
+class MissingTool(ClusterError):
+    """A command the backend needs (helm, glooctl, kubectl) is not on PATH."""

@@ -42,14 +42,19 @@ def make_backend(backend: Backend | str | None = None, home: str | os.PathLike[s
     name = backend or os.environ.get("COALMINE_BACKEND", "local")
     if name == "local":
         return LocalBackend(home)
-    raise ValueError(f'unknown backend "{name}": this version of the lab has the "local" backend')
+    if name == "kubernetes":
+        from .backends.kube import KubernetesBackend
+
+        return KubernetesBackend(home)
+    raise ValueError(f'unknown backend "{name}": use "local" or "kubernetes"')
 
 
 class Lab:
     """A canary lab: deploy the petstore, install the gateway, route, watch.
 
-    ``backend`` is ``"local"`` (default, the embedded runtime on 127.0.0.1) or a
-    backend object; ``home`` picks the lab home (default ``COALMINE_HOME``).
+    ``backend`` is ``"local"`` (default, the embedded runtime on 127.0.0.1),
+    ``"kubernetes"`` (the kubeconfig's current context; ``COALMINE_CONTEXT`` picks
+    another) or a backend object; ``home`` picks the lab home (default ``COALMINE_HOME``).
     """
 
     def __init__(self, backend: Backend | str | None = None, home: str | os.PathLike[str] | None = None) -> None:
@@ -124,6 +129,15 @@ class Lab:
         """Install the gateway (``gloo``): discovery and the gateway proxy."""
         return self.backend.install(component, port)
 
+    def uninstall(self, component: str = "gloo") -> list[str]:
+        """Remove a gateway the lab installed on a cluster (kubernetes backend)."""
+        return _only_on_cluster(self.backend, "uninstall")(component)
+
+    def reset(self) -> list[str]:
+        """Undo everything the lab did to a cluster (kubernetes backend): delete what it
+        applied, uninstall what it installed, stop its port-forwards."""
+        return _only_on_cluster(self.backend, "reset")()
+
     def wait(self, timeout: float = 120.0) -> dict[str, Any]:
         """Wait until deployments are ready and the gateway serves (``WaitTimeout`` if not)."""
         wait = getattr(self.backend, "wait")
@@ -136,6 +150,14 @@ class Lab:
     def stats(self) -> dict[str, Any]:
         """Requests per upstream, by status, with latency percentiles."""
         return self.backend.stats()
+
+
+def _only_on_cluster(backend: Backend, verb: str) -> Any:
+    found = getattr(backend, verb, None)
+    if found is None:
+        raise CoalmineError(f"{verb} is for a cluster (the kubernetes backend); "
+                            "the local lab is undone with `coalmine down` and removing its home")
+    return found
 
 
 def _report(results: Iterable[dict[str, Any]], verb: str) -> list[str]:

@@ -54,7 +54,9 @@ def _pod(o: Mapping[str, Any], wide: bool) -> dict[str, Any]:
 def _service(o: Mapping[str, Any], wide: bool) -> dict[str, Any]:
     spec = o.get("spec") or {}
     ports = ",".join(f"{p['port']}/{p.get('protocol', 'TCP')}" for p in spec.get("ports") or [])
-    endpoints = (o.get("status") or {}).get("localEndpoints") or {}
+    # localEndpoints: the local runtime's pods on 127.0.0.1; endpoints: a cluster's ready pod IPs.
+    status = o.get("status") or {}
+    endpoints = status.get("localEndpoints") or status.get("endpoints") or {}
     eps = ",".join(e for es in endpoints.values() for e in es) or "<none>"
     return {"NAME": _name(o), "TYPE": spec.get("type", "ClusterIP"), "PORT(S)": ports, "ENDPOINTS": eps}
 

@@ -30,7 +30,8 @@ TEMPLATE = Template("""\
 # petstore $version: the go-swagger petstore of the seed post, as a stdlib-only Python
 # file in a ConfigMap, run by a stock python image. The Deployment meets the
 # "restricted" Pod Security Standard. Gloo discovery turns the Service into the
-# Upstream default-petstore-$version-8080.
+# Upstream default-petstore-$version-8080; its label asks Gloo's function discovery
+# (fdsMode WHITELIST) to read the REST functions from /swagger.json.
 ---
 apiVersion: v1
 kind: ConfigMap
@@ -50,6 +51,7 @@ metadata:
   namespace: default
   labels:
     app: petstore-$version
+    discovery.solo.io/function_discovery: enabled
 spec:
   type: ClusterIP
   selector:

@@ -54,7 +54,7 @@ def test_service_and_deployment(version: str) -> None:
     service = docs["Service"]
     assert (service["apiVersion"], service["metadata"]["name"], service["metadata"]["namespace"]) == (
         "v1", name, "default")
-    assert service["metadata"]["labels"] == {"app": name}
+    assert service["metadata"]["labels"] == {"app": name, "discovery.solo.io/function_discovery": "enabled"}
     assert service["spec"]["type"] == "ClusterIP"
     assert service["spec"]["selector"] == {"app": name}
     assert service["spec"]["ports"] == [{"name": "http", "port": 8080, "targetPort": 8080, "protocol": "TCP"}]
@@ -298,3 +298,59 @@ def _function_names(value: Any) -> Iterator[str]:
     elif isinstance(value, list):
         for item in value:
             yield from _function_names(item)
+
+
+# --- the Kubernetes OpenAPI schemas, offline (kubernetes-validate, strict) -------------------
+
+# The oldest and newest Kubernetes minor that kind and minikube ship as defaults today.
+K8S_VERSIONS = ["1.30.0", "1.33.0"]
+
+
+def kubernetes_documents() -> Iterator[tuple[str, dict[str, Any]]]:
+    """Every manifest that is a built-in Kubernetes kind (the Gloo and Gateway API
+    objects are CRDs: the Gloo schema checks those, in tests/test_translating.py)."""
+    for path in sorted(MANIFESTS.rglob("*.yaml")):
+        for doc in documents(path):
+            group = doc["apiVersion"].rpartition("/")[0]
+            if group in ("", "apps"):
+                yield f"{path.relative_to(ROOT)}:{doc['kind']}/{doc['metadata']['name']}", doc
+
+
+@pytest.mark.parametrize("version", K8S_VERSIONS)
+def test_kubernetes_manifests_validate_strictly(version: str) -> None:
+    import kubernetes_validate
+
+    found = dict(kubernetes_documents())
+    assert len(found) >= 6
+    for where, doc in found.items():
+        try:
+            kubernetes_validate.validate(doc, version, strict=True)
+        except kubernetes_validate.ValidationError as e:
+            pytest.fail(f"{where} is not a valid Kubernetes {version} object: {e.message}")
+
+
+def test_strict_validation_refuses_an_unknown_field() -> None:
+    import kubernetes_validate
+
+    deployment = copy.deepcopy(by_kind(MANIFESTS / "petstore-v1.yaml")["Deployment"])
+    deployment["spec"]["template"]["spec"]["containers"][0]["readinessProbe"]["httpGett"] = {"path": "/"}
+    with pytest.raises(kubernetes_validate.ValidationError, match="'httpGett' was unexpected"):
+        kubernetes_validate.validate(deployment, K8S_VERSIONS[-1], strict=True)
+
+
+def test_objects_the_cluster_backend_writes_are_valid() -> None:
+    """The kgateway Gateway's workload-free shape, and the Upstreams the backend writes
+    where Gloo's discovery is off, pass the Gloo schema the local runtime enforces."""
+    from helpers.backends.kube.installing import kgateway_gateway
+    from helpers.runtime.discovering import upstreams_for, with_functions
+    from helpers.apps.petstore import swagger
+    from helpers.runtime.gloo_schema import validate
+    from helpers.runtime.restfunctions import transformations_from_swagger
+
+    service = by_kind(MANIFESTS / "petstore-v1.yaml")["Service"]
+    [upstream] = upstreams_for(service)
+    functions = transformations_from_swagger(swagger("v1"))
+    written = with_functions(upstream, "http://petstore-v1.default.svc.cluster.local:8080/swagger.json", functions)
+    assert validate(written) == [] and sorted(functions) == ["addPet", "deletePet", "findPetById", "findPets"]
+    gateway = kgateway_gateway()
+    assert (gateway["apiVersion"], gateway["spec"]["gatewayClassName"]) == ("gateway.networking.k8s.io/v1", "kgateway")

@@ -1,8 +1,9 @@
 """Backends: where the lab's objects go and where its gateway runs.
 
-``local`` (the default) is the embedded runtime on 127.0.0.1; a ``kubernetes``
-backend for a real cluster implements the same ``Backend`` protocol. Notebook
-helpers take a backend and never branch on which one it is.
+``local`` (the default) is the embedded runtime on 127.0.0.1; ``kubernetes``
+(``kube/``, imported only when chosen) is a real cluster with Gloo Edge or kgateway,
+behind the same ``Backend`` protocol. Notebook helpers take a backend and never
+branch on which one it is.
 """
 
 from .base import Backend

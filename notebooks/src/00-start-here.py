@@ -67,15 +67,19 @@ doctor.doctor()
 # This is the one cell that names the backend. `local` runs everything on your machine:
 # the pods are processes and the gateway listens on 127.0.0.1, so no cluster is needed.
 #
-# A `kubernetes` backend, for a real cluster with Gloo Edge, is coming in a later
-# version of the lab. When it lands, changing this value is the only change you make:
-# the lessons, manifests and exercises stay the same. (The lessons read the same choice
-# from the `COALMINE_BACKEND` environment variable, which defaults to `local`.)
+# `kubernetes` runs the same lessons on a real cluster (kind, minikube or any other)
+# with Gloo Edge, using your kubeconfig's current context: `docs/real-cluster.md` says
+# how. Changing this value is the only change you make: the lessons, manifests and
+# exercises stay the same. The lessons read the same choice from the `COALMINE_BACKEND`
+# environment variable (default `local`), so for a cluster start JupyterLab with
+# `COALMINE_BACKEND=kubernetes make lab`.
 
 # %%
+import os
+
 from helpers import Lab
 
-BACKEND = "local"
+BACKEND = os.environ.get("COALMINE_BACKEND", "local")  # or "kubernetes"
 lab = Lab(BACKEND)
 status = lab.up()
 print("backend:", BACKEND)
@@ -108,8 +112,8 @@ exercises.check(1)
 #
 # - The lab teaches canary releases with Gloo, in six short lessons.
 # - `doctor.doctor()` tells you what is missing and how to fix it.
-# - `BACKEND = "local"` runs the lab on your machine; the backend is the only thing you
-#   would change for a cluster.
+# - `BACKEND = "local"` runs the lab on your machine, `"kubernetes"` on a cluster; the
+#   backend is the only thing you change.
 # - `check`, `solve` and `reset` help you through each exercise.
 #
 # Next: [1. Deploy the petstore](01-deploy-the-petstore.ipynb).

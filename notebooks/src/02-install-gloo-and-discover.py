@@ -96,8 +96,9 @@ routing.upstream("v1")
 
 # %%
 for upstream in lab.objects("upstreams"):
-    functions = upstream["spec"]["kube"]["serviceSpec"]["rest"]["transformations"]
-    print(upstream["metadata"]["name"], sorted(functions))
+    rest = upstream["spec"].get("kube", {}).get("serviceSpec", {}).get("rest")
+    if rest:  # only services that publish a swagger document have functions
+        print(upstream["metadata"]["name"], sorted(rest["transformations"]))
 
 # %% [markdown]
 # A transformation is a request template. `findPetById` becomes a `GET` to `/api/pets/`

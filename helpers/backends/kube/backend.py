@@ -1,0 +1,324 @@
+"""The kubernetes backend: the lab's operations on a real cluster.
+
+Same protocol and the same results as the local backend (``helpers.backends.base``),
+so the notebooks and the CLI do not change. The parts: ``connecting`` (client and
+errors), ``resources`` (REST paths), ``applying`` (server-side apply, delete),
+``reading`` (objects as the tables expect them, rollout status), ``installing``
+(gloo, kgateway), ``forwarding`` (the gateway's URL without a load balancer),
+``ledger`` (what to undo) and ``tools`` (the helm/glooctl/kubectl seam).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from ...errors import CoalmineError, LabStartError, WaitTimeout
+from ...runtime.discovering import upstreams_for, with_functions
+from ...runtime.home import LabHome
+from ...runtime.restfunctions import transformations_from_swagger
+from ..local import _alive, _package_root, describe_not_ready
+from .applying import apply_one, delete_one
+from .connecting import KubeApi, connect
+from .forwarding import Forwarder
+from .installing import GATEWAY_DEPLOYMENTS, GLOO_NAMESPACE, PROXIES, Installer
+from .ledger import Ledger
+from .reading import FDS_LABEL, discovery_pending, get_objects, rollout
+from .resources import Resources, by_kind
+from .tools import Tools
+
+_FORWARD_START_S = 20.0
+_FORWARD_MODULE = "helpers.backends.kube.forwarding"
+
+
+class KubernetesBackend:
+    """A real cluster: the kubeconfig's current context, or ``context``.
+
+    ``namespace`` is where objects without one go (default: the context's, else
+    ``default``). ``COALMINE_CONTEXT`` and ``COALMINE_NAMESPACE`` set both too.
+    """
+
+    name = "kubernetes"
+
+    def __init__(self, home: str | os.PathLike[str] | None = None, context: str | None = None,
+                 namespace: str | None = None, tools: Tools | None = None) -> None:
+        self.home = LabHome.resolve(home)
+        conn = connect(context or os.environ.get("COALMINE_CONTEXT") or None)
+        self.api = KubeApi(conn)
+        self.namespace = namespace or os.environ.get("COALMINE_NAMESPACE") or conn.namespace
+        self.tools = tools or Tools()
+        self.resources = Resources(self.api)
+        self.ledger = Ledger(self.home.root, conn.context)
+        self.installer = Installer(self.api, self.tools, self.ledger, self._apply_and_remember)
+        self._pod_forwards: dict[tuple[str, str, int], tuple[Forwarder, int]] = {}
+
+    def __repr__(self) -> str:
+        return f"KubernetesBackend(context={self.api.context!r}, namespace={self.namespace!r})"
+
+    # ── lifecycle ────────────────────────────────────────────────────────────
+
+    def up(self) -> dict[str, Any]:
+        """Check that the API server answers (and accepts us); nothing is started."""
+        self.home.ensure()
+        self.api.request("GET", "/version", what="the API server's version")
+        return self.status()
+
+    def down(self) -> None:
+        """Stop the lab's port-forwards. The cluster is left as it is (see ``reset``)."""
+        for state in self.home.root.glob("forward-*.json"):
+            _stop_forwarder(state)
+        for forwarder, _ in self._pod_forwards.values():
+            forwarder.close()
+        self._pod_forwards.clear()
+
+    def reset(self) -> list[str]:
+        """Delete what the lab applied, uninstall what it installed, stop its port-forwards:
+        the cluster is left as it was before the lab."""
+        lines = []
+        for ref in reversed(self.ledger.applied()):
+            result = delete_one(self.api, ref, self.namespace)
+            if "error" not in result or result.get("reason") == "NotFound":
+                self.ledger.forget(ref)
+            if "error" not in result:
+                lines.append(f"{result['ref']} deleted")
+        for component in ("kgateway", "gloo"):
+            lines += self.uninstall(component) if component in self.ledger.installed() else []
+        self.down()
+        return lines
+
+    def status(self) -> dict[str, Any]:
+        pods = get_objects(self.api, "Pod", self.namespace, None)
+        ready = sum(1 for p in pods if all(c.get("ready") for c in (p.get("status") or {}).get("containerStatuses") or [{}]))
+        installed = self.ledger.installed()
+        url = None
+        component = _gateway_of(installed)
+        if component is not None:
+            state = self._forward_state(component)
+            url = f"http://127.0.0.1:{state['port']}" if state else None
+        return {"home": str(self.home.root), "backend": self.name, "context": self.api.context,
+                "server": self.api.connection.server, "namespace": self.namespace,
+                "gateway": {"installed": component is not None, "component": component, "url": url},
+                "objects": len(self.ledger.applied()), "pods": {"total": len(pods), "ready": ready}}
+
+    # ── objects ──────────────────────────────────────────────────────────────
+
+    def _apply_and_remember(self, obj: dict[str, Any]) -> dict[str, Any]:
+        result = apply_one(self.api, self.resources, obj, self.namespace)
+        key = result.pop("key", None)
+        if key is not None:
+            self.ledger.remember(key)
+        return result
+
+    def apply(self, objects: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        return [self._apply_and_remember(obj) for obj in objects]
+
+    def delete(self, refs: list[dict[str, str]]) -> list[dict[str, Any]]:
+        results = []
+        for ref in refs:
+            result = delete_one(self.api, ref, self.namespace)
+            key = result.pop("key", None)
+            if key is not None:
+                self.ledger.forget(key)
+            results.append(result)
+        return results
+
+    def get(self, kind: str, namespace: str | None = None, name: str | None = None) -> list[dict[str, Any]]:
+        objects = get_objects(self.api, kind, namespace, name)
+        if kind == "Pod":
+            for pod in objects:
+                self._forward_pod(pod)
+        return objects
+
+    def _forward_pod(self, pod: dict[str, Any]) -> None:
+        """``status.localPort``: a port-forward on 127.0.0.1 to a ready pod's first
+        container port, as the local runtime's pods have, open while this process runs."""
+        ports = [p for c in (pod.get("spec") or {}).get("containers") or [] for p in c.get("ports") or []]
+        status = pod.get("status") or {}
+        ready = any(c.get("type") == "Ready" and c.get("status") == "True" for c in status.get("conditions") or [])
+        if not ports or not ready:
+            return
+        key = (pod["metadata"].get("namespace", ""), pod["metadata"]["name"], int(ports[0]["containerPort"]))
+        if key not in self._pod_forwards:
+            forwarder = Forwarder(self.api, key[0], None, key[2], pod=key[1])
+            self._pod_forwards[key] = (forwarder, forwarder.start())
+        status["localPort"] = self._pod_forwards[key][1]
+
+    # ── gateways ─────────────────────────────────────────────────────────────
+
+    def install(self, component: str, port: int | None = None) -> dict[str, Any]:
+        """Install ``gloo`` (Gloo Edge, Helm or glooctl) or ``kgateway`` (Helm)."""
+        if component == "gloo":
+            return self.installer.install_gloo()
+        if component == "kgateway":
+            return self.installer.install_kgateway()
+        raise CoalmineError(f'unknown component "{component}": the kubernetes backend installs "gloo" or "kgateway"')
+
+    def uninstall(self, component: str) -> list[str]:
+        """Remove what ``install(component)`` added (nothing that was there before)."""
+        state = self.home.root / f"forward-{component}.json"
+        if state.exists():
+            _stop_forwarder(state)
+        if component == "gloo":
+            return self.installer.uninstall_gloo()
+        if component == "kgateway":
+            return self.installer.uninstall_kgateway()
+        raise CoalmineError(f'unknown component "{component}": use "gloo" or "kgateway"')
+
+    def proxy_url(self, component: str | None = None) -> str:
+        """The gateway's URL: its LoadBalancer address, else a port-forward on 127.0.0.1
+        (started once, kept until ``down``), like ``glooctl proxy url`` but also on kind."""
+        component = component or _gateway_of(self.ledger.installed())
+        if component is None:
+            from ...errors import NotFound
+            raise NotFound("no gateway is installed by this lab: run `coalmine install gloo`")
+        target = PROXIES[component]
+        svc_res = by_kind("Service")
+        svc = self.api.request("GET", svc_res.path(target.namespace, target.service), what=svc_res.ref(target.service))
+        ingress = (((svc or {}).get("status") or {}).get("loadBalancer") or {}).get("ingress") or []
+        if ingress and (ingress[0].get("ip") or ingress[0].get("hostname")):
+            host = ingress[0].get("ip") or ingress[0].get("hostname")
+            return f"http://{host}" if target.port == 80 else f"http://{host}:{target.port}"
+        state = self._forward_state(component) or self._start_forwarder(component)
+        return f"http://127.0.0.1:{state['port']}"
+
+    def _forward_state(self, component: str) -> dict[str, Any] | None:
+        state_file = self.home.root / f"forward-{component}.json"
+        try:
+            state = json.loads(state_file.read_text())
+        except (FileNotFoundError, ValueError):
+            return None
+        if not _is_forwarder(int(state.get("pid", 0))) or state.get("context") not in (self.api.context, None):
+            state_file.unlink(missing_ok=True)
+            return None
+        return state
+
+    def _start_forwarder(self, component: str) -> dict[str, Any]:
+        target = PROXIES[component]
+        self.home.ensure()
+        state_file = self.home.root / f"forward-{component}.json"
+        argv = [sys.executable, "-m", _FORWARD_MODULE, "--namespace", target.namespace, "--service",
+                target.service, "--port", str(target.port), "--state", str(state_file)]
+        if self.api.context != "in-cluster":
+            argv += ["--context", self.api.context]
+        log = os.open(self.home.root / f"forward-{component}.log", os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+        devnull = os.open(os.devnull, os.O_RDONLY)
+        try:
+            pid = os.posix_spawn(sys.executable, argv, {**os.environ, "PYTHONPATH": _package_root()},
+                                 file_actions=[(os.POSIX_SPAWN_DUP2, devnull, 0), (os.POSIX_SPAWN_DUP2, log, 1),
+                                               (os.POSIX_SPAWN_DUP2, log, 2)], setsid=True)
+        finally:
+            os.close(log)
+            os.close(devnull)
+        deadline = time.monotonic() + _FORWARD_START_S
+        while time.monotonic() < deadline:
+            state = self._forward_state(component)
+            if state and state.get("pid") == pid:
+                return state
+            if not _alive(pid):
+                break
+            time.sleep(0.05)
+        if _alive(pid):
+            os.kill(pid, signal.SIGKILL)
+        raise LabStartError(f"the port-forward to {target.namespace}/{target.service} did not start; "
+                            f"see {self.home.root / f'forward-{component}.log'}")
+
+    # ── readiness ────────────────────────────────────────────────────────────
+
+    def ready(self) -> dict[str, Any]:
+        """Deployments rolled out (the lab's and the gateway's), discovery done."""
+        installed = self.ledger.installed()
+        applied = self.ledger.applied()
+        wanted = [(r["namespace"], r["name"]) for r in applied if r["kind"] == "Deployment"]
+        for component in installed:
+            wanted += GATEWAY_DEPLOYMENTS.get(component, [])
+        deployments = []
+        dep_res = by_kind("Deployment")
+        for ns, name in wanted:
+            dep = self.api.request("GET", dep_res.path(ns, name), what=dep_res.ref(name))
+            deployments.append(rollout(dep) if dep else {"name": f"{ns}/{name}", "ready": 0, "desired": 1, "done": False})
+        pending: list[str] = []
+        if "gloo" in installed:
+            services = [s for r in applied if r["kind"] == "Service"
+                        for s in get_objects(self.api, "Service", r["namespace"], r["name"])]
+            if not installed["gloo"].get("discovery", True):
+                self._write_upstreams(services)
+            upstreams = get_objects(self.api, "Upstream", GLOO_NAMESPACE, None)
+            pending = discovery_pending(services, upstreams)
+        gateway_done = all(d["done"] for d in deployments if d["name"].split("/")[0] in
+                           {ns for c in installed for ns, _ in GATEWAY_DEPLOYMENTS.get(c, [])})
+        gateway = {"installed": bool(installed), "serving": bool(installed) and gateway_done, "port": None}
+        done = all(d["done"] for d in deployments) and not pending
+        return {"ready": done, "deployments": deployments, "discoveryPending": pending, "gateway": gateway}
+
+    def wait(self, timeout: float = 300.0) -> dict[str, Any]:
+        """Block until ``ready()``; raise ``WaitTimeout`` naming what is not ready."""
+        deadline = time.monotonic() + timeout
+        while True:
+            state = self.ready()
+            if state["ready"]:
+                if state["gateway"]["installed"]:
+                    state["gateway"]["url"] = self.proxy_url()
+                return state
+            if time.monotonic() >= deadline:
+                raise WaitTimeout(f"not ready after {timeout:g}s: {describe_not_ready(state)}")
+            time.sleep(1.0)
+
+    def _write_upstreams(self, services: list[dict[str, Any]]) -> None:
+        """Where Gloo's discovery is off: write the Upstreams it would have written, with
+        REST functions read from the Service's swagger through the API server's proxy."""
+        existing = {u["metadata"]["name"] for u in get_objects(self.api, "Upstream", GLOO_NAMESPACE, None)}
+        for svc in services:
+            for us in upstreams_for(svc):
+                if us["metadata"]["name"] in existing:
+                    continue
+                kube = us["spec"]["kube"]
+                if (svc["metadata"].get("labels") or {}).get(FDS_LABEL) == "enabled":
+                    path = (f"/api/v1/namespaces/{kube['serviceNamespace']}/services/"
+                            f"{kube['serviceName']}:{kube['servicePort']}/proxy/swagger.json")
+                    try:
+                        swagger = self.api.request("GET", path, what=f"the swagger of {kube['serviceName']}")
+                    except CoalmineError:
+                        continue  # not serving yet: next time
+                    if swagger:
+                        url = f"http://{kube['serviceName']}.{kube['serviceNamespace']}.svc.cluster.local:{kube['servicePort']}/swagger.json"
+                        us = with_functions(us, url, transformations_from_swagger(swagger))
+                self._apply_and_remember(us)
+
+    def stats(self) -> dict[str, Any]:
+        raise CoalmineError("per-upstream stats come from the local runtime; on a cluster read Envoy's own: "
+                            "`kubectl -n gloo-system port-forward deploy/gateway-proxy 19000` then "
+                            "http://127.0.0.1:19000/stats?filter=cluster")
+
+
+def _gateway_of(installed: dict[str, Any]) -> str | None:
+    return "gloo" if "gloo" in installed else ("kgateway" if "kgateway" in installed else None)
+
+
+def _is_forwarder(pid: int) -> bool:
+    if not _alive(pid):
+        return False
+    cmdline = Path(f"/proc/{pid}/cmdline")
+    try:
+        return _FORWARD_MODULE in cmdline.read_bytes().decode(errors="replace")
+    except FileNotFoundError:
+        return not Path("/proc").is_dir()  # no /proc (macOS): trust the state file
+
+
+def _stop_forwarder(state_file: Path) -> None:
+    try:
+        pid = int(json.loads(state_file.read_text()).get("pid", 0))
+    except (FileNotFoundError, ValueError):
+        return
+    if _is_forwarder(pid):
+        os.kill(pid, signal.SIGTERM)
+        deadline = time.monotonic() + 5
+        while _alive(pid) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        if _alive(pid):
+            os.kill(pid, signal.SIGKILL)
+    state_file.unlink(missing_ok=True)

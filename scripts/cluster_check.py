@@ -1,0 +1,153 @@
+#!/usr/bin/env python3
+"""The seed's whole canary flow against the current kube context, PASS/FAIL per step.
+
+    make cluster-check                      # or: .venv/bin/python scripts/cluster_check.py
+    scripts/cluster_check.py --context kind-coalmine --keep
+
+Steps: deploy petstore v1 and v2, install Gloo Edge, route everything to v1, the
+header canary, a 10/90 split, a 50/50 split, everything to v2. Afterwards the lab's
+objects and the Gloo it installed are removed (``--keep`` leaves them), so the
+cluster is as it was. Exit status: 0 all passed, 1 a step failed, 2 no cluster.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import os
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from helpers import Lab  # noqa: E402
+from helpers.errors import ClusterError, CoalmineError  # noqa: E402
+from helpers.exercises import V1_PETS, V2_PETS  # noqa: E402
+from helpers.sampling import curl, sample  # noqa: E402
+
+MANIFESTS = ROOT / "manifests"
+GLOO = MANIFESTS / "gloo"
+SETTLE_S = 60.0  # Gloo applies a route to Envoy a moment after the API server accepts it
+SAMPLES = 200
+
+
+class StepFailed(Exception):
+    pass
+
+
+def get_json(lab: Lab, path: str, headers: dict[str, str] | None = None) -> object:
+    import json
+
+    try:
+        return json.loads(curl(lab.proxy_url() + path, headers))
+    except (OSError, ValueError) as e:
+        return f"no JSON answer ({e})"
+
+
+def eventually(what: str, check: Callable[[], object], want: object) -> None:
+    """Poll until ``check()`` returns ``want`` (routes reach Envoy asynchronously)."""
+    deadline = time.monotonic() + SETTLE_S
+    got: object = None
+    while time.monotonic() < deadline:
+        got = check()
+        if got == want:
+            return
+        time.sleep(1)
+    raise StepFailed(f"{what}: got {str(got)[:120]} after {SETTLE_S:g}s")
+
+
+def split(lab: Lab, v2_share: float) -> str:
+    """Sample /findPets; the v2 share must be within 5 sigma of the weights."""
+    df = sample(lab, "/findPets", n=SAMPLES)
+    errors = int(df["version"].isna().sum())
+    v2 = int((df["version"] == "v2").sum())
+    sigma = math.sqrt(SAMPLES * v2_share * (1 - v2_share))
+    if errors or abs(v2 - SAMPLES * v2_share) > 5 * sigma:
+        raise StepFailed(f"{v2}/{SAMPLES} to v2 and {errors} errors, expected about {v2_share:.0%} to v2")
+    return f"{v2}/{SAMPLES} requests to v2"
+
+
+def run(lab: Lab) -> list[tuple[str, Callable[[], str | None]]]:
+    def deploy() -> str:
+        lab.apply(MANIFESTS / "petstore-v1.yaml", MANIFESTS / "petstore-v2.yaml")
+        lab.wait(600)
+        return "both deployments rolled out"
+
+    def install() -> str:
+        message = lab.install("gloo")["message"]
+        lab.wait(900)
+        functions = lab.objects("upstreams", "default-petstore-v1-8080")[0]["spec"]["kube"]["serviceSpec"]["rest"]
+        return f"{message}; discovered {', '.join(sorted(functions['transformations']))}"
+
+    def route_to_v1() -> str:
+        lab.apply(GLOO / "1-route-to-v1.yaml")
+        eventually("GET /petstore", lambda: get_json(lab, "/petstore"), V1_PETS)
+        eventually("GET /findPetWithId/1", lambda: get_json(lab, "/findPetWithId/1"), V1_PETS[0])
+        return f"{lab.proxy_url()}/petstore answers the v1 pets"
+
+    def header_canary() -> str:
+        lab.apply(GLOO / "2-header-canary.yaml")
+        eventually("GET /findPets with x-canary: true", lambda: get_json(lab, "/findPets", {"x-canary": "true"}),
+                   V2_PETS)
+        eventually("GET /findPets", lambda: get_json(lab, "/findPets"), V1_PETS)
+        return "x-canary: true reaches v2, other requests v1"
+
+    def weighted(manifest: str, share: float) -> Callable[[], str]:
+        def step() -> str:
+            lab.apply(GLOO / manifest)
+            time.sleep(5)  # let Envoy take the new weights
+            return split(lab, share)
+        return step
+
+    def all_to_v2() -> str:
+        lab.apply(GLOO / "5-all-to-v2.yaml")
+        eventually("GET /petstore", lambda: get_json(lab, "/petstore"), V2_PETS)
+        eventually("GET /findPets", lambda: get_json(lab, "/findPets"), V2_PETS)
+        return "every route answers v2"
+
+    return [("deploy petstore v1 and v2", deploy), ("install Gloo Edge", install),
+            ("route everything to v1", route_to_v1), ("header canary", header_canary),
+            ("weighted 10/90", weighted("3-weighted-10-90.yaml", 0.10)),
+            ("weighted 50/50", weighted("4-weighted-50-50.yaml", 0.50)), ("all to v2", all_to_v2)]
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--context", help="kube context (default: the current one)")
+    parser.add_argument("--keep", action="store_true", help="leave the petstore and Gloo installed afterwards")
+    args = parser.parse_args(argv)
+    home = Path(tempfile.gettempdir()) / f"coalmine-cluster-check-{os.getpid()}"  # made only once connected
+    try:
+        from helpers.backends.kube import KubernetesBackend
+
+        lab = Lab(KubernetesBackend(home, context=args.context))
+        lab.up()
+    except ClusterError as e:
+        print(f"no cluster to check: {e}", file=sys.stderr)
+        return 2
+    print(f"cluster-check on context {lab.status()['context']} (lab home {home})")
+    failed = False
+    for name, step in run(lab):
+        started = time.monotonic()
+        try:
+            detail = step()
+        except (StepFailed, CoalmineError, KeyError, IndexError) as e:
+            print(f"FAIL  {name}: {e}")
+            failed = True
+            break
+        print(f"PASS  {name} ({time.monotonic() - started:.0f}s): {detail}")
+    if args.keep:
+        lab.down()
+        print(f"kept; undo with: COALMINE_HOME={home} coalmine --backend kubernetes reset")
+    else:
+        for line in lab.reset():
+            print(f"      cleanup: {line}")
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
