@@ -37,7 +37,7 @@ def test_gloo_is_installed_with_helm_pinned_with_discovery_and_strict_validation
     assert result["message"] == f"Gloo Edge {GLOO_VERSION} installed with helm (discovery on, strict validation)"
     [argv] = tools.calls
     values_file = argv[argv.index("--values") + 1]
-    assert argv == ["helm", "upgrade", "--install", "gloo", "gloo", "--repo", GLOO_REPO, "--version", "1.22.3",
+    assert argv == ["helm", "upgrade", "--install", "gloo", "gloo", "--repo", GLOO_REPO, "--version", "1.22.1",
                     "--namespace", "gloo-system", "--create-namespace", "--kube-context", "fake",
                     "--values", values_file, "--wait", "--timeout", "10m"]
     assert tools.values == [{"discovery": {"enabled": True, "fdsMode": "WHITELIST"},

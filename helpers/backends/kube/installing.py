@@ -15,6 +15,8 @@ What was created is written to the ledger; ``uninstall`` removes exactly that.
 
 from __future__ import annotations
 
+import os
+
 import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -31,7 +33,8 @@ from .resources import by_kind
 from .tools import Tools
 
 # Pinned versions (see ../shared/reference/gloo-facts.md §4-5 and docs/real-cluster.md).
-GLOO_VERSION = "1.22.3"
+# 1.22.1 is the newest OSS tag we could confirm; COALMINE_GLOO_VERSION picks another.
+GLOO_VERSION = os.environ.get("COALMINE_GLOO_VERSION", "1.22.1")
 GLOO_REPO = "https://storage.googleapis.com/solo-public-helm"
 GLOO_NAMESPACE = "gloo-system"
 GLOO_VALUES: dict[str, Any] = {
