@@ -245,7 +245,7 @@ class _Converter:
                       'RegularExpression ".*" (implementation-specific)')
             return {"type": "RegularExpression", "name": name, "value": ".*"}
         if h.get("regex"):
-            if re.fullmatch(r"[\w.~-]+", value):
+            if re.fullmatch(r"[\w~-]+", value):
                 self.warn(where, f'regex "{value}" has no special characters: written as an Exact match')
                 return {"name": name, "value": value}
             self.warn(where, f"regex {what} matches are implementation-specific in the Gateway API, and a regex "
