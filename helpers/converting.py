@@ -407,12 +407,16 @@ class _Converter:
         us = self.upstreams.get(((ref or {}).get("namespace") or self.vs_ns, (ref or {}).get("name")))
         transformation = ((((us or {}).get("spec") or {}).get("kube") or {}).get("serviceSpec") or {}) \
             .get("rest", {}).get("transformations", {}).get(fn) or {}
-        target = ((transformation.get("headers") or {}).get(":path") or {}).get("text")
-        if isinstance(target, str) and "{{" not in target:
-            text += f"; add a URLRewrite filter (ReplaceFullPath: {target}) to call what {fn} calls"
-        else:
-            text += "; add a URLRewrite filter to the path the function calls"
-        return text
+        target = str(((transformation.get("headers") or {}).get(":path") or {}).get("text") or "").split("?")[0]
+        given = str(((rest.get("parameters") or {}).get("headers") or {}).get(":path") or "")
+        last = re.fullmatch(r"(/.*)/\{\{[^}]*\}\}", target)  # e.g. /api/pets/{{ default(id, "") }}
+        param = re.fullmatch(r"(/.*)/\{\w+\}", given)  # e.g. /findPetWithId/{id}
+        if target and "{{" not in target:
+            return text + f"; add a URLRewrite filter (ReplaceFullPath: {target}) to call the path {fn} calls"
+        if last and param:
+            return text + (f"; match PathPrefix {param[1]} and add a URLRewrite filter (ReplacePrefixMatch: "
+                           f"{last[1]}) to call the path {fn} calls")
+        return text + "; add a URLRewrite filter to the path the function calls"
 
 
 def _duration(value: Any) -> str:
