@@ -326,7 +326,7 @@ class ControlPlane:
             eps = self.supervisor.endpoints(obj)
             obj["status"] = {"loadBalancer": {}, "localEndpoints": {
                 str(p): [f"{e.host}:{e.port}" for e in es] for p, es in eps.items()}}
-        elif kind_is_gateway_api(obj):
+        elif BY_NAME[obj["kind"]].gateway_api:
             status = self.kgateway.status_of(k)
             if status is not None:
                 obj["status"] = status
@@ -382,11 +382,6 @@ class ControlPlane:
                 rows.append({"virtualHost": vh.name, "index": i, "source": route.source,
                              "action": type(route.action).__name__})
         return rows + self.kgateway.route_rows()
-
-
-def kind_is_gateway_api(obj: Mapping[str, Any]) -> bool:
-    kind = BY_NAME.get(str(obj.get("kind")))
-    return kind is not None and kind.gateway_api
 
 
 class _Refused(Exception):
