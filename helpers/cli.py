@@ -4,13 +4,13 @@
     coalmine apply -f PATH...            files, folders, multi-document YAML, - for stdin
     coalmine delete -f PATH... | delete KIND NAME
     coalmine get KIND [NAME] [-n NS | -A] [-o yaml|json|wide]
-    coalmine install gloo [--port P]
+    coalmine install gloo [--port P] | install kgateway
     coalmine wait [--timeout S]
-    coalmine proxy url
+    coalmine proxy url [--gateway NAMESPACE/NAME]
+    coalmine convert -f VS.yaml [--gateway NAMESPACE/NAME] [-n NS]   VirtualService -> HTTPRoute(s)
     coalmine routes | stats
     coalmine traffic [--rate R] [--duration S] [--path P] [--header K:V] [--header-share F]
     coalmine demo [--rate R] [--seconds S] [--output PNG]   the whole rollout on a fresh lab
-    coalmine convert -f vs.yaml [--gateway NS/NAME]   VirtualService -> HTTPRoute(s), with warnings
     coalmine uninstall gloo|kgateway | reset        (kubernetes backend)
 
 ``COALMINE_HOME`` (or ``--home``) selects the lab; ``--backend kubernetes`` (or
@@ -49,6 +49,8 @@ def _status(lab: Lab, args: argparse.Namespace) -> int:
     s = lab.status()
     print(f"home:     {s['home']}")
     print(f"gateway:  {s['gateway']['url'] or 'not installed (coalmine install gloo)'}")
+    for gateway, listeners in ((s.get("gatewayApi") or {}).get("gateways") or {}).items():
+        print(f"gateway {gateway}: " + ", ".join(f"{name} {url}" for name, url in listeners.items()))
     print(f"pods:     {s['pods']['ready']}/{s['pods']['total']} ready")
     print(f"objects:  {s['objects']}")
     return 0
@@ -99,8 +101,17 @@ def _get(lab: Lab, args: argparse.Namespace) -> int:
 def _install(lab: Lab, args: argparse.Namespace) -> int:
     lab.up()
     result = lab.install(args.component, args.port)
-    print(result.get("message") or
-          f"{args.component} installed; gateway-proxy listening on http://127.0.0.1:{result['proxyPort']}")
+    if result.get("message"):  # a cluster says what it did
+        print(result["message"])
+        return 0
+    if args.component == "kgateway":
+        print("kgateway installed: GatewayClass kgateway, namespace kgateway-system; each Gateway listener "
+              "gets its own 127.0.0.1 port (coalmine proxy url --gateway NAMESPACE/NAME)")
+        for gateway, listeners in (result.get("gateways") or {}).items():
+            for listener, url in listeners.items():
+                print(f"gateway {gateway} listener {listener} serving on {url}")
+        return 0
+    print(f"{args.component} installed; gateway-proxy listening on http://127.0.0.1:{result['proxyPort']}")
     return 0
 
 
@@ -115,7 +126,27 @@ def _wait(lab: Lab, args: argparse.Namespace) -> int:
 
 
 def _proxy(lab: Lab, args: argparse.Namespace) -> int:
-    print(lab.proxy_url())
+    print(lab.proxy_url(gateway=args.gateway) if args.gateway else lab.proxy_url())
+    return 0
+
+
+def _convert(lab: Lab, args: argparse.Namespace) -> int:
+    from .converting import convert_objects
+
+    objects = load_manifests(args.filename)
+    if not any(o.get("kind") == "Upstream" for o in objects):
+        try:  # the lab's upstreams say which Service each one is, if a lab runs
+            objects += lab.objects("upstreams", all_namespaces=True) + lab.objects("upstreamgroups", all_namespaces=True)
+        except CoalmineError:
+            pass
+    ns, _, name = (args.gateway or "kgateway-system/http").rpartition("/")
+    try:
+        result = convert_objects(objects, (ns or "default", name), args.namespace)
+    except ValueError as e:
+        raise CoalmineError(str(e)) from None
+    print(result.to_yaml(), end="")
+    for w in result.warnings:
+        print(f"Warning: {w}", file=sys.stderr)
     return 0
 
 
@@ -186,32 +217,6 @@ def _demo(lab: Lab, args: argparse.Namespace) -> int:
     return 1 if int(table["errors"].sum()) else 0
 
 
-def _convert(lab: Lab, args: argparse.Namespace) -> int:
-    from .converting import convert
-    from .routing import to_yaml
-
-    objects = load_manifests(args.filename)
-    services = [o for o in objects if o.get("kind") == "VirtualService"]
-    if not services:
-        print("error: no VirtualService in the files given", file=sys.stderr)
-        return 1
-    upstreams = [o for o in objects if o.get("kind") == "Upstream"]
-    groups = [o for o in objects if o.get("kind") == "UpstreamGroup"]
-    try:  # the running lab knows the Services behind its discovered upstreams
-        upstreams += lab.objects("upstreams", all_namespaces=True)
-        groups += lab.objects("upstreamgroups", all_namespaces=True)
-    except CoalmineError:
-        pass
-    documents = []
-    for vs in services:
-        result = convert(vs, upstreams, groups, gateway=args.gateway, namespace=args.namespace)
-        documents += [to_yaml(route) for route in result.routes]
-        for warning in result.warnings:
-            print(f"warning: {vs['metadata'].get('name')}: {warning}", file=sys.stderr)
-    print("---\n".join(documents), end="")
-    return 0
-
-
 def _uninstall(lab: Lab, args: argparse.Namespace) -> int:
     for line in lab.uninstall(args.component):
         print(line)
@@ -261,13 +266,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-n", "--namespace")
     p.add_argument("-A", "--all-namespaces", action="store_true")
     p.add_argument("-o", "--output", choices=("yaml", "json", "wide"))
-    p = add("install", _install, "install the gateway (gloo; kgateway on a cluster)")
+    p = add("install", _install, "install the gateway: gloo (discovery and the gateway proxy) or kgateway "
+            "(the Gateway API)")
     p.add_argument("component", choices=("gloo", "kgateway"))
     p.add_argument("--port", type=int, help="gateway-proxy port on 127.0.0.1 (default: a free one)")
     p = add("wait", _wait, "wait until deployments are ready and the gateway serves")
     p.add_argument("--timeout", type=float, default=120.0, help="seconds (default 120)")
     p = add("proxy", _proxy, "print the gateway URL (proxy url)")
     p.add_argument("what", choices=("url",))
+    p.add_argument("--gateway", metavar="NAMESPACE/NAME", help="a Gateway API Gateway (after install kgateway)")
+    p = add("convert", _convert, "turn VirtualServices into Gateway API HTTPRoutes (YAML on stdout, warnings on stderr)")
+    p.add_argument("-f", "--filename", action="append", required=True, help="file, folder or - (repeatable)")
+    p.add_argument("--gateway", metavar="NAMESPACE/NAME", help="the parent Gateway (default kgateway-system/http)")
+    p.add_argument("-n", "--namespace", help="namespace of the HTTPRoutes (default: that of their Services)")
     add("routes", _routes, "show the route table the gateway serves")
     add("stats", _stats, "show per-upstream request stats")
     p = add("traffic", _traffic, "send steady traffic through the gateway and print who answered")
@@ -284,12 +295,6 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--header-share", type=_share, default=0.2,
                    help="share of requests with x-canary: true (default 0.2)")
     p.add_argument("--output", default="coalmine-demo.png", help="where to save the plot (default coalmine-demo.png)")
-    p = add("convert", _convert, "turn VirtualServices into HTTPRoutes (Gateway API), warning what changes")
-    p.add_argument("-f", "--filename", action="append", required=True,
-                   help="file, folder or - with VirtualServices (and Upstreams to look up); repeatable")
-    p.add_argument("--gateway", default="kgateway-system/http", help="parent Gateway NAMESPACE/NAME "
-                   "(default kgateway-system/http)")
-    p.add_argument("--namespace", help="namespace of the HTTPRoutes (default: their Services')")
     p = add("uninstall", _uninstall, "remove a gateway the lab installed on a cluster")
     p.add_argument("component", choices=("gloo", "kgateway"))
     add("reset", _reset, "undo everything the lab did to a cluster")

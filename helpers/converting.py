@@ -1,366 +1,340 @@
-"""Carry a Gloo VirtualService across to the Gateway API: one or more HTTPRoutes.
+"""Migration help: a Gloo VirtualService turned into Gateway API HTTPRoute(s).
 
-    result = convert(vs, upstreams=lab.objects("upstreams"))
-    print(to_yaml(result.routes[0]))
-    for warning in result.warnings: print(warning)
+    from helpers.converting import convert
+    result = convert(routing.header_canary())
+    print(result)              # the HTTPRoute YAML, then one line per warning
+    lab.apply(*result.objects)
 
-Much converts exactly: path, header, query and method matches, weighted destinations,
-prefix rewrites, header manipulation, redirects, timeouts. What has no faithful
-equivalent is converted as closely as it can be and comes with a warning that says what
-changes: REST function destinations, first-match ordering that the Gateway API's
-precedence rules would change, inverted or presence-only header matches, retries,
-faults, direct responses. ``coalmine convert -f vs.yaml`` prints the result.
+``coalmine convert -f vs.yaml`` does the same from a terminal. Every part of the
+VirtualService that has no faithful Gateway API equivalent is named in a warning
+with its field path, e.g. a REST function destination, a regex or presence header
+match, a header that must be absent, a prefix that is not a whole path segment, a
+fault, or a pair of routes whose winner changes because the Gateway API ranks
+matches (exact path, longest prefix, method, most headers, ...) instead of taking
+the first one in the list (``ordering``). Nothing is dropped silently.
 """
 
 from __future__ import annotations
 
+import copy
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from .precedence import ordering_changes
+from .httproutes import API_VERSION, GATEWAY_NAME, GATEWAY_NAMESPACE
+from .converting_destinations import Destinations
+from .ordering import Ranked, order_warnings
+from .routing import to_yaml
 
-GATEWAY_API = "gateway.networking.k8s.io/v1"
-DEFAULT_GATEWAY = "kgateway-system/http"
-MAX_RULES = 16  # HTTPRoute.spec.rules maxItems
-REDIRECT_CODES = {"MOVED_PERMANENTLY": 301, "FOUND": 302}
-_TEMPLATE = re.compile(r"\{\{\s*default\((\w+),\s*\"\"\)\s*\}\}$")
-_DISCOVERED = re.compile(r"^(?P<namespace>[a-z0-9]+)-(?P<service>[a-z0-9-]+)-(?P<port>\d+)$")
+__all__ = ["Conversion", "convert", "convert_objects"]
+
+MAX_RULES = 16  # per HTTPRoute (the CRD's limit)
+_SUPPORTED_OPTIONS = {"prefixRewrite", "timeout", "retries", "headerManipulation"}
+_RETRY_CODES = {"5xx": [500, 502, 503, 504], "gateway-error": [502, 503, 504]}
 
 
 @dataclass
 class Conversion:
-    """The HTTPRoutes made from one VirtualService and a warning per difference."""
+    """The HTTPRoutes made from a VirtualService, and what could not be carried across."""
 
-    routes: list[dict[str, Any]] = field(default_factory=list)
+    objects: list[dict[str, Any]] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
 
+    def to_yaml(self) -> str:
+        """The HTTPRoutes as one multi-document YAML text, ready for ``kubectl apply -f -``."""
+        return "---\n".join(to_yaml(o) for o in self.objects)
 
-@dataclass
-class _Context:
-    vs_name: str
-    upstreams: dict[tuple[str, str], Mapping[str, Any]]
-    groups: dict[tuple[str, str], Mapping[str, Any]]
-    warnings: list[str]
-    namespaces: set[str] = field(default_factory=set)
-
-    def warn(self, where: str, message: str) -> None:
-        self.warnings.append(f"{where}: {message}")
+    def __str__(self) -> str:
+        notes = "\n".join(f"# WARNING: {w}" for w in self.warnings)
+        return self.to_yaml() + (f"\n{notes}" if notes else "")
 
 
 def convert(vs: Mapping[str, Any], upstreams: Iterable[Mapping[str, Any]] = (),
-            upstream_groups: Iterable[Mapping[str, Any]] = (), gateway: str = DEFAULT_GATEWAY,
-            namespace: str | None = None) -> Conversion:
-    """HTTPRoute(s) attached to ``gateway`` ("namespace/name") that route like ``vs``.
+            gateway: tuple[str, str] = (GATEWAY_NAMESPACE, GATEWAY_NAME), namespace: str | None = None) -> Conversion:
+    """HTTPRoute(s) that do what ``vs`` does, as far as the Gateway API can, attached
+    to ``gateway`` (namespace, name), with a warning for everything else.
 
-    ``upstreams`` (and ``upstream_groups``) are looked up to find the Service behind each
-    upstream; without them, discovered names (``default-petstore-v1-8080``) are read as
-    namespace-service-port, with a warning. ``namespace`` is where the routes go
-    (default: the namespace of their Services).
+    ``upstreams`` are Upstream and UpstreamGroup objects, used to find the Service
+    behind an upstream (without them, discovery's ``<namespace>-<service>-<port>``
+    naming is assumed, with a warning). The routes go into ``namespace``, by default
+    the namespace of the Services they route to.
     """
-    if vs.get("kind") != "VirtualService":
-        raise ValueError(f"convert takes a VirtualService, not {vs.get('kind')!r}")
-    meta = vs.get("metadata") or {}
-    ctx = _Context(str(meta.get("name") or "virtualservice"),
-                   {_key(u): u for u in upstreams}, {_key(g): g for g in upstream_groups}, [])
-    host = (vs.get("spec") or {}).get("virtualHost") or {}
-    rules: list[dict[str, Any]] = []
-    for index, route in enumerate(host.get("routes") or []):
-        rule = _rule(route, f"route {index} ({_describe(route)})", ctx)
-        if rule is not None:
-            rules.append(rule)
-    for later, earlier, why in ordering_changes(rules):
-        ctx.warn(later["_gloo_index"], f"in the VirtualService, {earlier['_gloo_index']} comes first and wins the "
-                 f"requests both match; in the HTTPRoute this rule wins them ({why})")
-    for rule in rules:
-        rule.pop("_gloo_index", None)
-    route_ns = namespace or (sorted(ctx.namespaces)[0] if len(ctx.namespaces) == 1 else meta.get("namespace")) \
-        or "default"
-    for rule in rules:
-        for ref in rule.get("backendRefs") or []:
-            if ref.get("namespace") == route_ns:
-                del ref["namespace"]
-            elif "namespace" in ref:
-                ctx.warn("backendRefs", f"Service {ref['namespace']}/{ref['name']} is in another namespace than the "
-                         f"route ({route_ns}): that namespace needs a ReferenceGrant allowing it")
-    gw_ns, _, gw_name = gateway.rpartition("/")
-    parent = {"name": gw_name, **({"namespace": gw_ns} if gw_ns else {})}
-    hostnames = _hostnames(host.get("domains") or ["*"], ctx)
-    chunks = [rules[i:i + MAX_RULES] for i in range(0, len(rules), MAX_RULES)] or [[]]
-    if len(chunks) > 1:
-        ctx.warn("routes", f"{len(rules)} rules split into {len(chunks)} HTTPRoutes (at most {MAX_RULES} rules "
-                 "each); ties between them are broken by age, then name, not by list order")
-    result = Conversion(warnings=list(dict.fromkeys(ctx.warnings)))  # each difference once
-    for n, chunk in enumerate(chunks, start=1):
-        name = ctx.vs_name if n == 1 else f"{ctx.vs_name}-{n}"
-        spec: dict[str, Any] = {"parentRefs": [parent]}
-        if hostnames:
-            spec["hostnames"] = hostnames
-        spec["rules"] = chunk
-        result.routes.append({"apiVersion": GATEWAY_API, "kind": "HTTPRoute",
-                              "metadata": {"name": name, "namespace": route_ns}, "spec": spec})
-    return result
+    return _Converter(vs, list(upstreams), gateway, namespace).run()
 
 
-def _key(obj: Mapping[str, Any]) -> tuple[str, str]:
-    meta = obj.get("metadata") or {}
-    return str(meta.get("namespace") or "gloo-system"), str(meta.get("name") or "")
+def convert_objects(objects: Sequence[Mapping[str, Any]], gateway: tuple[str, str] = (GATEWAY_NAMESPACE, GATEWAY_NAME),
+                    namespace: str | None = None) -> Conversion:
+    """Convert every VirtualService among ``objects``, using the Upstreams and
+    UpstreamGroups among them. Raises ``ValueError`` if there is no VirtualService."""
+    services = [o for o in objects if o.get("kind") == "VirtualService"]
+    if not services:
+        raise ValueError("no VirtualService to convert (kind: VirtualService, apiVersion: gateway.solo.io/v1)")
+    others = [o for o in objects if o.get("kind") in ("Upstream", "UpstreamGroup")]
+    total = Conversion()
+    for vs in services:
+        one = convert(vs, others, gateway, namespace)
+        total.objects += one.objects
+        total.warnings += one.warnings
+    return total
 
 
-def _describe(route: Mapping[str, Any]) -> str:
-    matcher = (route.get("matchers") or [{}])[0]
-    for kind in ("exact", "prefix", "regex"):
-        if kind in matcher:
-            return f"{kind} {matcher[kind]}"
-    return "prefix /"
+class _Converter(Destinations):
+    def __init__(self, vs: Mapping[str, Any], upstreams: list[Mapping[str, Any]], gateway: tuple[str, str],
+                 namespace: str | None) -> None:
+        self.vs, self.gateway, self.namespace = vs, gateway, namespace
+        meta = vs.get("metadata") or {}
+        self.vs_ns, self.name = meta.get("namespace") or "gloo-system", meta.get("name") or "converted"
+        self.upstreams = {((u.get("metadata") or {}).get("namespace") or "gloo-system", u["metadata"]["name"]): u
+                          for u in upstreams if u.get("kind") == "Upstream"}
+        self.groups = {((u.get("metadata") or {}).get("namespace") or "gloo-system", u["metadata"]["name"]): u
+                       for u in upstreams if u.get("kind") == "UpstreamGroup"}
+        self.warnings: list[str] = []
+        self.service_namespaces: list[str] = []
+        self.guessed: set[str] = set()
 
+    def warn(self, path: str, message: str) -> None:
+        self.warnings.append(f"{path}: {message}")
 
-def _hostnames(domains: list[str], ctx: _Context) -> list[str]:
-    names: list[str] = []
-    for domain in domains:
-        domain = str(domain)
-        if domain == "*":
-            return []  # no hostnames: every host the listener accepts
-        host, _, port = domain.partition(":")
-        if port:
-            ctx.warn("domains", f'"{domain}": an HTTPRoute hostname has no port; the port is left to the listener')
-        if "*" in host and not host.startswith("*."):
-            ctx.warn("domains", f'"{domain}": only a leading "*." wildcard exists in the Gateway API; left out')
-            continue
-        if host not in names:
-            names.append(host)
-    return names
+    def run(self) -> Conversion:
+        spec = self.vs.get("spec") or {}
+        vh = spec.get("virtualHost") or {}
+        if spec.get("sslConfig"):
+            self.warn("spec.sslConfig", "TLS belongs to the Gateway's listener (protocol HTTPS, tls.certificateRefs); "
+                      "not carried across")
+        vh_options = dict(vh.get("options") or {})
+        vh_headers = vh_options.pop("headerManipulation", None)
+        for name in sorted(vh_options):
+            self.warn(f"spec.virtualHost.options.{name}", "has no Gateway API equivalent; left out")
+        hostnames = self.hostnames(vh.get("domains") or ["*"])
+        rules: list[dict[str, Any]] = []
+        ranked: list[Ranked] = []
+        for i, route in enumerate(vh.get("routes") or []):
+            for r in self.rules(route, f"spec.virtualHost.routes[{i}]", vh_headers):
+                ranked += [Ranked(i, m, gloo) for m, gloo in zip(r["matches"], r.pop("_gloo"))]
+                rules.append(r)
+        self.warnings += order_warnings(ranked)
+        namespace = self.namespace or (self.service_namespaces[0] if self.service_namespaces else self.vs_ns)
+        for ns in sorted(set(self.service_namespaces) - {namespace}):
+            self.warn("spec", f"routes to Services in namespace {ns}, not {namespace}: a ReferenceGrant in {ns} "
+                      "must allow it (the local runtime refuses cross-namespace backends)")
+        chunks = [rules[i:i + MAX_RULES] for i in range(0, len(rules), MAX_RULES)] or [[]]
+        if len(chunks) > 1:
+            self.warn("spec.virtualHost.routes", f"{len(rules)} rules are more than the {MAX_RULES} one HTTPRoute may "
+                      f"hold: split into {len(chunks)} HTTPRoutes; across routes, ties go to the oldest route")
+        objects = []
+        for n, chunk in enumerate(chunks):
+            out_spec: dict[str, Any] = {"parentRefs": [{"name": self.gateway[1], "namespace": self.gateway[0]}]}
+            if hostnames:
+                out_spec["hostnames"] = hostnames
+            out_spec["rules"] = chunk or [{"backendRefs": []}]
+            name = self.name if n == 0 else f"{self.name}-{n + 1}"
+            objects.append({"apiVersion": API_VERSION, "kind": "HTTPRoute",
+                            "metadata": {"name": name, "namespace": namespace}, "spec": out_spec})
+        return Conversion(objects, [f"virtualservice {self.vs_ns}/{self.name}: {w}" for w in self.warnings])
 
+    def hostnames(self, domains: list[str]) -> list[str]:
+        found = []
+        for d in domains:
+            host = str(d).lower()
+            if host == "*":
+                return []  # every host: an HTTPRoute without hostnames
+            if ":" in host:
+                self.warn("spec.virtualHost.domains", f'"{d}": a hostname has no port; the port was dropped')
+                host = host.split(":")[0]
+            if host.endswith("*") or ("*" in host and not host.startswith("*.")):
+                self.warn("spec.virtualHost.domains", f'"{d}": only a leading "*." wildcard exists in the Gateway '
+                          "API; left out")
+                continue
+            found.append(host)
+        return list(dict.fromkeys(found))
 
-def _rule(route: Mapping[str, Any], where: str, ctx: _Context) -> dict[str, Any] | None:
-    matches = [m for matcher in (route.get("matchers") or [{}]) for m in _matches(matcher, where, ctx)]
-    rule: dict[str, Any] = {"_gloo_index": where, "matches": matches}
-    options = route.get("options") or {}
-    filters: list[dict[str, Any]] = []
-    if "redirectAction" in route:
-        filters.append(_redirect(route["redirectAction"], where, ctx))
-    elif "routeAction" in route:
-        action = route["routeAction"]
-        refs = _backend_refs(action, where, ctx)
-        if refs is None:
-            return None
-        rule["backendRefs"] = refs
-        rewrite = _function_rewrite(action, matches, where, ctx)
-        if "prefixRewrite" in options:
-            rewrite = _prefix_rewrite(str(options["prefixRewrite"]), matches, where, ctx)
-        if rewrite:
-            filters.append({"type": "URLRewrite", "urlRewrite": {"path": rewrite}})
-    else:
-        what = "directResponseAction" if "directResponseAction" in route else "a route without an action"
-        ctx.warn(where, f"{what} has no HTTPRoute equivalent; the route is left out")
-        return None
-    filters += _header_filters(options.get("headerManipulation") or {})
-    if filters:
-        rule["filters"] = filters
-    if "timeout" in options:
-        rule["timeouts"] = {"request": str(options["timeout"])}
-    for option in sorted(set(options) - {"prefixRewrite", "headerManipulation", "timeout"}):
-        ctx.warn(where, f"options.{option} has no equivalent in the HTTPRoute standard channel; left out "
-                 "(kgateway offers some of these as policies)")
-    return rule
+    # ── one route → rules ────────────────────────────────────────────────────
 
+    def rules(self, route: Mapping[str, Any], path: str, vh_headers: Mapping[str, Any] | None) -> list[dict[str, Any]]:
+        options = dict(route.get("options") or {})
+        for name in sorted(set(options) - _SUPPORTED_OPTIONS):
+            hint = " (inject faults in a test environment by other means)" if name == "faults" else ""
+            self.warn(f"{path}.options.{name}", f"has no Gateway API equivalent; left out{hint}")
+        if route.get("directResponseAction") is not None:
+            self.warn(path, "directResponseAction has no standard Gateway API equivalent (kgateway offers a "
+                      "DirectResponse through an ExtensionRef filter); the route was left out")
+            return []
+        if route.get("delegateAction") is not None:
+            self.warn(path, "delegateAction: RouteTables have no equivalent here; convert them and attach the "
+                      "HTTPRoutes to the Gateway directly; the route was left out")
+            return []
+        filters = self.header_filters(options.get("headerManipulation"), vh_headers, path)
+        backends: list[dict[str, Any]] = []
+        if route.get("redirectAction") is not None:
+            filters.append(self.redirect(route["redirectAction"], path))
+        elif route.get("routeAction") is not None:
+            backends = self.backends(route["routeAction"], f"{path}.routeAction")
+        matchers = route.get("matchers") or [{}]
+        pairs = [(self.match(m, f"{path}.matchers[{k}]"), m) for k, m in enumerate(matchers)]
+        pairs = [(m, g) for ms, g in pairs for m in ms]
+        rewrite = options.get("prefixRewrite")
+        out = []
+        groups = [[p] for p in pairs] if rewrite is not None else [pairs]
+        for group in groups:
+            rule: dict[str, Any] = {"matches": [m for m, _ in group]}
+            rule_filters = copy.deepcopy(filters)
+            if rewrite is not None:
+                rule_filters.insert(0, self.rewrite(group[0][0], rewrite, f"{path}.options.prefixRewrite"))
+            if rule_filters:
+                rule["filters"] = rule_filters
+            if route.get("redirectAction") is None:
+                rule["backendRefs"] = copy.deepcopy(backends)
+            timeouts = self.timeouts(options, path)
+            if timeouts:
+                rule["timeouts"] = timeouts
+            retry = self.retry(options.get("retries"), f"{path}.options.retries")
+            if retry:
+                rule["retry"] = retry
+            rule["_gloo"] = [g for _, g in group]
+            out.append(rule)
+        return [r for r in out if r["matches"]]
 
-def _matches(matcher: Mapping[str, Any], where: str, ctx: _Context) -> list[dict[str, Any]]:
-    match: dict[str, Any] = {}
-    if "exact" in matcher:
-        match["path"] = {"type": "Exact", "value": matcher["exact"]}
-    elif "regex" in matcher:
-        match["path"] = {"type": "RegularExpression", "value": matcher["regex"]}
-        ctx.warn(where, "a RegularExpression path is implementation-specific in the Gateway API; kgateway (Envoy) "
-                 "matches the whole path with RE2, as Gloo does")
-    else:
-        prefix = str(matcher.get("prefix", "/"))
-        value = prefix.rstrip("/") or "/"
-        match["path"] = {"type": "PathPrefix", "value": value}
-        if prefix != "/" and not prefix.endswith("/"):
-            ctx.warn(where, f'prefix {prefix} also matches "{prefix}x..." in Gloo; PathPrefix {value} matches whole '
-                     f'path segments only ({value} and {value}/...)')
-        elif prefix != value:
-            ctx.warn(where, f"PathPrefix {value} also matches {value} itself, which Gloo's prefix {prefix} does not")
-    if matcher.get("caseSensitive") is False:
-        ctx.warn(where, "caseSensitive: false has no equivalent; Gateway API paths match case-sensitively")
-    headers = []
-    for h in matcher.get("headers") or []:
-        name = str(h.get("name"))
-        if h.get("invertMatch"):
-            ctx.warn(where, f"header {name} with invertMatch has no equivalent (no negative matches); left out, so "
-                     "this rule now matches more requests")
-            continue
-        if "value" not in h or h.get("value") in (None, ""):
-            headers.append({"type": "RegularExpression", "name": name, "value": ".*"})
-            ctx.warn(where, f'header {name} "is present" is written as a RegularExpression ".*"; support for '
-                     "RegularExpression header matches is implementation-specific")
-        elif h.get("regex"):
-            headers.append({"type": "RegularExpression", "name": name, "value": str(h["value"])})
-            ctx.warn(where, f"header {name} regex: the Gateway API ranks a regex header match like an exact one when "
-                     "it orders rules, and its support is implementation-specific")
+    def match(self, m: Mapping[str, Any], path: str) -> list[dict[str, Any]]:
+        if m.get("caseSensitive") is False:
+            self.warn(f"{path}.caseSensitive", "Gateway API paths match case-sensitively; the match is now "
+                      "case-sensitive")
+        if m.get("exact") is not None:
+            out: dict[str, Any] = {"path": {"type": "Exact", "value": m["exact"]}}
+        elif m.get("regex") is not None:
+            self.warn(f"{path}.regex", "RegularExpression paths are implementation-specific in the Gateway API "
+                      "(dialect and precedence); check the route on your gateway")
+            out = {"path": {"type": "RegularExpression", "value": m["regex"]}}
         else:
-            headers.append({"name": name, "value": str(h["value"])})
-    if headers:
-        match["headers"] = headers
-    params = []
-    for q in matcher.get("queryParameters") or []:
-        kind = {"type": "RegularExpression"} if q.get("regex") else {}
-        params.append({**kind, "name": str(q.get("name")), "value": str(q.get("value", ""))})
-    if params:
-        match["queryParams"] = params
-    methods = [str(m).upper() for m in matcher.get("methods") or []]
-    # One method per HTTPRouteMatch; matches are ORed, so a list becomes one match per method.
-    return [{**match, "method": m} for m in methods] if methods else [match]
+            prefix = m.get("prefix") or "/"
+            if prefix != "/" and not prefix.endswith("/"):
+                self.warn(f"{path}.prefix", f'PathPrefix "{prefix}" matches whole path segments only: {prefix} and '
+                          f"{prefix}/..., but no longer {prefix}<more> (e.g. {prefix}x)")
+            out = {"path": {"type": "PathPrefix", "value": prefix}}
+        headers, seen = [], set()
+        for k, h in enumerate(m.get("headers") or []):
+            where = f"{path}.headers[{k}]"
+            if h["name"].lower() in seen:
+                self.warn(where, f'a second condition on header {h["name"]}: the Gateway API uses only the first; '
+                          "combine both into one regular expression")
+                continue
+            if h.get("invertMatch"):
+                self.warn(where, f'invertMatch (header {h["name"]} must NOT match) has no Gateway API equivalent; '
+                          "the condition was dropped, so the rule matches more requests")
+                continue
+            seen.add(h["name"].lower())
+            headers.append(self.value_match(h, where, "header"))
+        if headers:
+            out["headers"] = headers
+        query = [self.value_match(q, f"{path}.queryParameters[{k}]", "query parameter")
+                 for k, q in enumerate(m.get("queryParameters") or [])]
+        if query:
+            out["queryParams"] = query
+        methods = list(m.get("methods") or [])
+        if len(methods) <= 1:
+            if methods:
+                out["method"] = methods[0]
+            return [out]
+        self.warn(f"{path}.methods", "one match per method: the Gateway API matches a single method per match")
+        return [{**copy.deepcopy(out), "method": method} for method in methods]
+
+    def value_match(self, h: Mapping[str, Any], where: str, what: str) -> dict[str, Any]:
+        name, value = h["name"], h.get("value")
+        if not value:
+            self.warn(where, f"a {what} that only has to be present has no Gateway API equivalent; written as "
+                      'RegularExpression ".*" (implementation-specific)')
+            return {"type": "RegularExpression", "name": name, "value": ".*"}
+        if h.get("regex"):
+            if re.fullmatch(r"[\w~-]+", value):
+                self.warn(where, f'regex "{value}" has no special characters: written as an Exact match')
+                return {"name": name, "value": value}
+            self.warn(where, f"regex {what} matches are implementation-specific in the Gateway API, and a regex "
+                      "match counts like an exact one in precedence (only the number of matches counts)")
+            return {"type": "RegularExpression", "name": name, "value": value}
+        return {"name": name, "value": value}
+
+    def rewrite(self, match: Mapping[str, Any], value: str, where: str) -> dict[str, Any]:
+        kind = match["path"]["type"]
+        if kind == "PathPrefix":
+            return {"type": "URLRewrite", "urlRewrite": {"path": {"type": "ReplacePrefixMatch",
+                                                                  "replacePrefixMatch": value}}}
+        if kind == "RegularExpression":
+            self.warn(where, "a rewrite of a regex match replaces the whole path: written as ReplaceFullPath")
+        return {"type": "URLRewrite", "urlRewrite": {"path": {"type": "ReplaceFullPath", "replaceFullPath": value}}}
+
+    def header_filters(self, route_ops: Mapping[str, Any] | None, vh_ops: Mapping[str, Any] | None,
+                       path: str) -> list[dict[str, Any]]:
+        filters = []
+        for side, field_prefix in (("RequestHeaderModifier", "request"), ("ResponseHeaderModifier", "response")):
+            spec: dict[str, list[Any]] = {}
+            seen: set[str] = set()
+            for ops in (route_ops or {}, vh_ops or {}):
+                for h in ops.get(f"{field_prefix}HeadersToAdd") or []:
+                    header = h["header"]
+                    if header["key"].lower() in seen:
+                        continue
+                    seen.add(header["key"].lower())
+                    spec.setdefault("add" if h.get("append") is not False else "set", []).append(
+                        {"name": header["key"], "value": header.get("value") or ""})
+                for name in ops.get(f"{field_prefix}HeadersToRemove") or []:
+                    if name.lower() not in seen:
+                        seen.add(name.lower())
+                        spec.setdefault("remove", []).append(name)
+            if spec:
+                filters.append({"type": side, side[0].lower() + side[1:]: spec})
+        return filters
+
+    def redirect(self, r: Mapping[str, Any], path: str) -> dict[str, Any]:
+        codes = {"MOVED_PERMANENTLY": 301, "FOUND": 302, "SEE_OTHER": 303, "TEMPORARY_REDIRECT": 307,
+                 "PERMANENT_REDIRECT": 308}
+        out: dict[str, Any] = {"statusCode": codes.get(r.get("responseCode") or "MOVED_PERMANENTLY", 301)}
+        if r.get("httpsRedirect"):
+            out["scheme"] = "https"
+        if r.get("hostRedirect"):
+            out["hostname"] = r["hostRedirect"]
+        if r.get("pathRedirect"):
+            out["path"] = {"type": "ReplaceFullPath", "replaceFullPath": r["pathRedirect"]}
+        elif r.get("prefixRewrite"):
+            out["path"] = {"type": "ReplacePrefixMatch", "replacePrefixMatch": r["prefixRewrite"]}
+        for name in ("stripQuery", "portRedirect", "regexRewrite"):
+            if r.get(name) is not None:
+                self.warn(f"{path}.redirectAction.{name}", "has no Gateway API equivalent; left out")
+        return {"type": "RequestRedirect", "requestRedirect": out}
+
+    def timeouts(self, options: Mapping[str, Any], path: str) -> dict[str, str]:
+        found = {}
+        if options.get("timeout") is not None:
+            found["request"] = _duration(options["timeout"])
+        per_try = (options.get("retries") or {}).get("perTryTimeout")
+        if per_try is not None:
+            found["backendRequest"] = _duration(per_try)
+        return found
+
+    def retry(self, retries: Mapping[str, Any] | None, path: str) -> dict[str, Any]:
+        if not retries:
+            return {}
+        codes: set[int] = set(retries.get("retriableStatusCodes") or [])
+        for cond in (c.strip() for c in str(retries.get("retryOn") or "").split(",") if c.strip()):
+            if cond in _RETRY_CODES:
+                codes |= set(_RETRY_CODES[cond])
+            elif cond not in ("retriable-status-codes", "connect-failure", "refused-stream"):
+                self.warn(f"{path}.retryOn", f'"{cond}" has no Gateway API equivalent; not retried')
+        out: dict[str, Any] = {"attempts": retries.get("numRetries", 1)}
+        if codes:
+            out["codes"] = sorted(codes)
+        if retries.get("retryBackOff"):
+            self.warn(f"{path}.retryBackOff", "only a base interval exists (retry.backoff); maxInterval left out")
+            base = (retries["retryBackOff"] or {}).get("baseInterval")
+            if base is not None:
+                out["backoff"] = _duration(base)
+        return out
 
 
-def _backend_refs(action: Mapping[str, Any], where: str, ctx: _Context) -> list[dict[str, Any]] | None:
-    if "single" in action:
-        pairs = [(action["single"], None)]
-    elif "multi" in action:
-        pairs = [(d.get("destination") or {}, int(d.get("weight", 0) or 0))
-                 for d in (action["multi"].get("destinations") or [])]
-    elif "upstreamGroup" in action:
-        ref = action["upstreamGroup"]
-        group = ctx.groups.get((str(ref.get("namespace") or "gloo-system"), str(ref.get("name"))))
-        if group is None:
-            ctx.warn(where, f"UpstreamGroup {ref.get('name')} was not given (pass it with -f); the route is left out")
-            return None
-        pairs = [(d.get("destination") or {}, int(d.get("weight", 0) or 0))
-                 for d in (group.get("spec") or {}).get("destinations") or []]
-    else:
-        ctx.warn(where, "this routeAction has no HTTPRoute equivalent; the route is left out")
-        return None
-    refs = []
-    for destination, weight in pairs:
-        ref = _service_of(destination, where, ctx)
-        if ref is None:
-            return None
-        if weight is not None:
-            ref["weight"] = weight
-        refs.append(ref)
-    if refs and all(r.get("weight") == 0 for r in refs):
-        ctx.warn(where, "every weight is 0: Gloo refuses this, an HTTPRoute answers 500")
-    return refs
+def _duration(value: Any) -> str:
+    """A Gloo duration ("15s", "0.5s", {seconds: 1}) as a Gateway API one ("15s", "500ms")."""
+    from .runtime.gloo_schema import parse_duration
 
+    seconds = parse_duration(value)
+    ms = round(seconds * 1000)
+    return f"{ms // 1000}s" if ms % 1000 == 0 else f"{ms}ms"
 
-def _service_of(destination: Mapping[str, Any], where: str, ctx: _Context) -> dict[str, Any] | None:
-    if "kube" in destination:
-        kube = destination["kube"]
-        ns = str((kube.get("ref") or {}).get("namespace") or "default")
-        ctx.namespaces.add(ns)
-        return {"name": str((kube.get("ref") or {}).get("name")), "namespace": ns, "port": int(kube.get("port", 80))}
-    up = destination.get("upstream") or {}
-    key = (str(up.get("namespace") or "gloo-system"), str(up.get("name")))
-    found = ctx.upstreams.get(key)
-    if found is not None and "kube" in (found.get("spec") or {}):
-        kube = found["spec"]["kube"]
-        ns, name, port = str(kube.get("serviceNamespace")), str(kube.get("serviceName")), int(kube.get("servicePort"))
-    elif (m := _DISCOVERED.match(key[1])) is not None:
-        ns, name, port = m["namespace"], m["service"], int(m["port"])
-        if found is None:
-            ctx.warn(where, f"upstream {key[1]} was not given; read as Service {ns}/{name} port {port} "
-                     "(discovery's naming)")
-    else:
-        ctx.warn(where, f"upstream {key[1]} is not a Kubernetes Service; HTTPRoutes reach Services only; left out")
-        return None
-    ctx.namespaces.add(ns)
-    return {"name": name, "namespace": ns, "port": port}
-
-
-def _function_rewrite(action: Mapping[str, Any], matches: list[dict[str, Any]], where: str,
-                      ctx: _Context) -> dict[str, Any] | None:
-    destinations = [action["single"]] if "single" in action else _multi(action)
-    rewrites = [_one_function(d, matches, where, ctx) for d in destinations
-                if (d.get("destinationSpec") or {}).get("rest")]
-    if not rewrites:
-        return None
-    if len(rewrites) == len(destinations) and all(r == rewrites[0] for r in rewrites):
-        return rewrites[0]
-    ctx.warn(where, "the destinations call different REST functions (or some none); an HTTPRoute rewrites the "
-             "path once per rule, so requests keep their path")
-    return None
-
-
-def _one_function(destination: Mapping[str, Any], matches: list[dict[str, Any]], where: str,
-                  ctx: _Context) -> dict[str, Any] | None:
-    rest = destination["destinationSpec"]["rest"]
-    function = str(rest.get("functionName"))
-    upstream = destination.get("upstream") or {}
-    found = ctx.upstreams.get((str(upstream.get("namespace") or "gloo-system"), str(upstream.get("name"))))
-    transformation = (((found or {}).get("spec") or {}).get("kube", {}).get("serviceSpec", {}).get("rest", {})
-                      .get("transformations", {}).get(function))
-    if transformation is None:
-        ctx.warn(where, f"REST function {function}: the Gateway API has no functions, and upstream "
-                 f"{upstream.get('name')} was not given to look it up; requests keep their path")
-        return None
-    headers = transformation.get("headers") or {}
-    method = str((headers.get(":method") or {}).get("text", "GET"))
-    target, _, query = str((headers.get(":path") or {}).get("text", "")).partition("?")
-    lost = f"{method} {target}" + (" (its query-parameter templates are dropped)" if query else "")
-    path_param = ((rest.get("parameters") or {}).get("headers") or {}).get(":path")
-    if "{{" not in target:
-        ctx.warn(where, f"REST function {function} becomes a URLRewrite to {lost}; the method is not rewritten")
-        return {"type": "ReplaceFullPath", "replaceFullPath": target}
-    template = _TEMPLATE.search(target)
-    prefix = matches[0]["path"] if matches else {}
-    if (template and path_param and prefix.get("type") == "PathPrefix"
-            and str(path_param) == f"{prefix['value'].rstrip('/')}/{{{template[1]}}}"):
-        # The seed's /findPetWithId/{id} -> /api/pets/{id}: the parameter is the rest of the path.
-        base = target[:template.start()].rstrip("/")
-        ctx.warn(where, f"REST function {function} becomes a URLRewrite of the prefix to {base}; the method "
-                 f"({method}) is not rewritten")
-        return {"type": "ReplacePrefixMatch", "replacePrefixMatch": base or "/"}
-    ctx.warn(where, f"REST function {function} ({lost}) takes template parameters an HTTPRoute cannot fill; "
-             "requests keep their path")
-    return None
-
-
-def _multi(action: Mapping[str, Any]) -> list[Mapping[str, Any]]:
-    return [d.get("destination") or {} for d in ((action.get("multi") or {}).get("destinations") or [])]
-
-
-def _prefix_rewrite(rewrite: str, matches: list[dict[str, Any]], where: str, ctx: _Context) -> dict[str, Any] | None:
-    types = {m["path"]["type"] for m in matches}
-    if types == {"PathPrefix"}:
-        return {"type": "ReplacePrefixMatch", "replacePrefixMatch": rewrite}
-    if types == {"Exact"}:
-        return {"type": "ReplaceFullPath", "replaceFullPath": rewrite}
-    ctx.warn(where, f"prefixRewrite {rewrite} on a regex or mixed match has no equivalent; left out")
-    return None
-
-
-def _header_filters(manipulation: Mapping[str, Any]) -> list[dict[str, Any]]:
-    filters = []
-    for side, kind in (("request", "RequestHeaderModifier"), ("response", "ResponseHeaderModifier")):
-        modifier: dict[str, Any] = {}
-        for item in manipulation.get(f"{side}HeadersToAdd") or []:
-            header = item.get("header") or {}
-            verb = "add" if item.get("append", True) else "set"
-            modifier.setdefault(verb, []).append({"name": str(header.get("key")), "value": str(header.get("value"))})
-        if manipulation.get(f"{side}HeadersToRemove"):
-            modifier["remove"] = [str(h) for h in manipulation[f"{side}HeadersToRemove"]]
-        if modifier:
-            key = kind[0].lower() + kind[1:]
-            filters.append({"type": kind, key: modifier})
-    return filters
-
-
-def _redirect(action: Mapping[str, Any], where: str, ctx: _Context) -> dict[str, Any]:
-    redirect: dict[str, Any] = {}
-    if action.get("httpsRedirect"):
-        redirect["scheme"] = "https"
-    if "hostRedirect" in action:
-        redirect["hostname"] = action["hostRedirect"]
-    if "pathRedirect" in action:
-        redirect["path"] = {"type": "ReplaceFullPath", "replaceFullPath": action["pathRedirect"]}
-    if "prefixRewrite" in action:
-        redirect["path"] = {"type": "ReplacePrefixMatch", "replacePrefixMatch": action["prefixRewrite"]}
-    code = str(action.get("responseCode", "MOVED_PERMANENTLY"))
-    if code in REDIRECT_CODES:
-        redirect["statusCode"] = REDIRECT_CODES[code]
-    else:
-        ctx.warn(where, f"redirect code {code}: the standard channel has 301 and 302 only; 302 is used")
-        redirect["statusCode"] = 302
-    return {"type": "RequestRedirect", "requestRedirect": redirect}

@@ -12,6 +12,7 @@ when the lab really does what the exercise asks.
     1  deploy petstore v2 yourself        4  header canary on /petstore too
     2  scale petstore v1 to 2 replicas    5  a 25% v2 / 75% v1 split
     3  a /pet/{id} route to findPetById   6  promote v2 and decommission v1
+                                          7  the header canary as an HTTPRoute (kgateway)
 """
 
 from __future__ import annotations
@@ -45,7 +46,7 @@ from .sampling import sample
 MANIFESTS = Path(__file__).resolve().parents[1] / "manifests"
 V1_MANIFEST = MANIFESTS / "petstore-v1.yaml"
 V2_MANIFEST = MANIFESTS / "petstore-v2.yaml"
-LESSONS = (1, 2, 3, 4, 5, 6)
+LESSONS = (1, 2, 3, 4, 5, 6, 7)
 WAIT_S = 120.0
 
 V1_PETS = [{"id": 1, "name": "Dog", "status": "available"}, {"id": 2, "name": "Cat", "status": "pending"}]
@@ -106,15 +107,18 @@ def _ensure(lesson: int, lab: Lab) -> list[str]:
         # or a route that calls one would be applied with a warning.
         lab.wait(WAIT_S)
     start_routes = {4: route_to_v1, 5: header_canary, 6: lambda: weighted(50)}
-    if lesson >= 4:
+    if 4 <= lesson <= 6:
         lines += lab.apply(start_routes[lesson]())
+    if lesson == 7:
+        lines += exercises_gatewayapi.ensure(lab)
     return lines
 
 
 def ensure(lesson: int, lab: Lab | None = None) -> Lab:
-    """Make the lab what it is at the START of ``lesson`` (1-6), as if you had done
+    """Make the lab what it is at the START of ``lesson`` (1-7), as if you had done
     the lessons before it: started (1), petstore v1 and v2 deployed (2), the gateway
-    installed (3), all routes to v1 (4), the header canary (5), a 50/50 split (6).
+    installed (3), all routes to v1 (4), the header canary (5), a 50/50 split (6),
+    kgateway with its Gateway beside Gloo's header canary (7).
     Safe to run again. Returns the lab."""
     lab = lab or Lab()
     _ensure(_lesson(lesson), lab)
@@ -143,6 +147,8 @@ def reset(lesson: int, lab: Lab | None = None) -> list[str]:
         lines += lab.apply(header_canary())
     elif lesson == 5:
         lines += lab.apply(weighted(10))
+    elif lesson == 7:
+        lines += exercises_gatewayapi.reset(lab)
     return lines
 
 
@@ -164,6 +170,8 @@ def solve(lesson: int, lab: Lab | None = None) -> list[str]:
         lines = lab.apply(add_route(header_canary(), PETSTORE_CANARY))
     elif lesson == 5:
         lines = lab.apply(weighted(25))
+    elif lesson == 7:
+        lines = exercises_gatewayapi.solve(lab)
     else:
         # Promote first, then delete: the other order would fail requests in between.
         lines = lab.apply(all_to_v2())
@@ -399,4 +407,7 @@ def _check_6(lab: Lab) -> str:
     return "every route goes to v2, petstore-v1 is gone and /petstore answers with the v2 pets"
 
 
-_CHECKS: dict[int, Callable[[Lab], str]] = {1: _check_1, 2: _check_2, 3: _check_3, 4: _check_4, 5: _check_5, 6: _check_6}
+_CHECKS: dict[int, Callable[[Lab], str]] = {1: _check_1, 2: _check_2, 3: _check_3, 4: _check_4, 5: _check_5, 6: _check_6,
+                                            7: lambda lab: exercises_gatewayapi.check(lab)}
+
+from . import exercises_gatewayapi  # noqa: E402 - lesson 7 lives there and reads the helpers above

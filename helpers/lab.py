@@ -126,7 +126,8 @@ class Lab:
         return yaml.safe_dump(found[0], sort_keys=False)
 
     def install(self, component: str = "gloo", port: int | None = None) -> dict[str, Any]:
-        """Install the gateway (``gloo``): discovery and the gateway proxy."""
+        """Install the gateway: ``gloo`` (discovery and the gateway proxy) or
+        ``kgateway`` (the Gateway API: each Gateway listener gets its own proxy)."""
         return self.backend.install(component, port)
 
     def uninstall(self, component: str = "gloo") -> list[str]:
@@ -143,9 +144,12 @@ class Lab:
         wait = getattr(self.backend, "wait")
         return wait(timeout)
 
-    def proxy_url(self) -> str:
-        """The gateway's base URL (like ``glooctl proxy url``)."""
-        return self.backend.proxy_url()
+    def proxy_url(self, gateway: str | None = None) -> str:
+        """The gateway's base URL (like ``glooctl proxy url``); with ``gateway``
+        (``"kgateway-system/http"``), the URL of that Gateway API Gateway."""
+        if gateway is None:
+            return self.backend.proxy_url()
+        return self.backend.proxy_url(gateway=gateway)
 
     def stats(self) -> dict[str, Any]:
         """Requests per upstream, by status, with latency percentiles."""

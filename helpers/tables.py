@@ -166,10 +166,46 @@ def _virtual_service(o: Mapping[str, Any], wide: bool) -> dict[str, Any]:
             "ROUTES": "\n".join(describe_route(r) for r in vh.get("routes") or [])}
 
 
+def _condition(o: Mapping[str, Any], kind: str) -> str:
+    """The status of condition ``kind`` of an object (or of one ``status.parents`` entry)."""
+    conds = o["conditions"] if "conditions" in o else (o.get("status") or {}).get("conditions") or []
+    return next((str(c.get("status")) for c in conds if c.get("type") == kind), "Unknown")
+
+
+def _gateway_class(o: Mapping[str, Any], wide: bool) -> dict[str, Any]:
+    return {"NAME": _name(o), "CONTROLLER": (o.get("spec") or {}).get("controllerName", ""),
+            "ACCEPTED": _condition(o, "Accepted")}
+
+
+def _gateway(o: Mapping[str, Any], wide: bool) -> dict[str, Any]:
+    st = o.get("status") or {}
+    address = next((a.get("value") for a in st.get("addresses") or []), "")
+    row = {"NAME": _name(o), "CLASS": (o.get("spec") or {}).get("gatewayClassName", ""), "ADDRESS": address,
+           "PROGRAMMED": _condition(o, "Programmed")}
+    if wide:
+        ports = {li.get("name"): li.get("localPort") for li in st.get("listeners") or []}
+        row["LISTENERS"] = ",".join(
+            f"{li.get('name')}:{li.get('port')}" + (f"->127.0.0.1:{ports[li.get('name')]}" if ports.get(li.get("name")) else "")
+            for li in (o.get("spec") or {}).get("listeners") or [])
+    return row
+
+
+def _http_route(o: Mapping[str, Any], wide: bool) -> dict[str, Any]:
+    spec = o.get("spec") or {}
+    row = {"NAME": _name(o), "HOSTNAMES": ",".join(spec.get("hostnames") or []) or "*"}
+    if wide:
+        parents = (o.get("status") or {}).get("parents") or []
+        row["PARENTS"] = ",".join(f"{p['parentRef'].get('namespace')}/{p['parentRef'].get('name')}" for p in parents)
+        row["ACCEPTED"] = ",".join(_condition(p, "Accepted") for p in parents) or "Unknown"
+        row["RESOLVED REFS"] = ",".join(_condition(p, "ResolvedRefs") for p in parents) or "Unknown"
+    return row
+
+
 _ROWS = {
     "Pod": _pod, "Service": _service, "Deployment": _deployment, "ConfigMap": _configmap,
     "Namespace": _namespace, "Upstream": _upstream, "UpstreamGroup": _upstream_group,
-    "VirtualService": _virtual_service,
+    "VirtualService": _virtual_service, "GatewayClass": _gateway_class, "Gateway": _gateway,
+    "HTTPRoute": _http_route,
 }
 
 

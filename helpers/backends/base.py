@@ -29,13 +29,14 @@ class Backend(Protocol):
         """Objects of a kind with their status; ``namespace`` None means every namespace."""
 
     def install(self, component: str, port: int | None = None) -> dict[str, Any]:
-        """Install a gateway (``gloo``)."""
+        """Install a gateway (``gloo``, or ``kgateway`` for the Gateway API)."""
 
     def ready(self) -> dict[str, Any]:
         """Whether deployments are ready and the gateway serves, with details."""
 
-    def proxy_url(self) -> str:
-        """The gateway's base URL, like ``glooctl proxy url``."""
+    def proxy_url(self, gateway: str | None = None) -> str:
+        """The gateway's base URL, like ``glooctl proxy url``; with ``gateway``
+        ("namespace/name"), that Gateway API Gateway's first listener."""
 
     def stats(self) -> dict[str, Any]:
         """Per-upstream request counts and latency."""

@@ -141,7 +141,9 @@ class LocalBackend:
     def routes(self) -> list[dict[str, Any]]:
         return self._call("GET", "/v1/routes")["routes"]
 
-    def proxy_url(self) -> str:
+    def proxy_url(self, gateway: str | None = None) -> str:
+        if gateway is not None:
+            return gateway_url(self.status(), gateway)
         url = self.status().get("gateway", {}).get("url")
         if not url:
             raise NotFound("the gateway is not installed in this lab: run `coalmine install gloo`")
@@ -187,6 +189,28 @@ class LocalBackend:
                 "start it with `coalmine up`") from None
 
 
+def gateway_url(status: dict[str, Any], gateway: str) -> str:
+    """The URL of ``gateway`` ("namespace/name", or "name" when only one Gateway has
+    it; "namespace/name/listener" for one listener) from a local lab's status."""
+    api = status.get("gatewayApi") or {}
+    if not api.get("installed"):
+        raise NotFound("the Gateway API is not installed in this lab: run `coalmine install kgateway`")
+    served = api.get("gateways") or {}
+    parts = gateway.split("/")
+    listener = parts[2] if len(parts) == 3 else None
+    wanted = "/".join(parts[:2]) if len(parts) > 1 else None
+    names = [g for g in served if g == wanted or (wanted is None and g.split("/")[1] == parts[0])]
+    if len(names) != 1:
+        known = ", ".join(served) or "none"
+        why = "is served by several namespaces: name it NAMESPACE/NAME" if len(names) > 1 else "is not served"
+        raise NotFound(f'gateway "{gateway}" {why} (served: {known}); apply a Gateway of class kgateway, e.g. '
+                       "manifests/gateway-api/0-gateway.yaml")
+    listeners = served[names[0]]
+    if listener is not None and listener not in listeners:
+        raise NotFound(f'gateway {names[0]} has no served listener "{listener}" (its listeners: {", ".join(listeners)})')
+    return str(listeners[listener] if listener is not None else next(iter(listeners.values())))
+
+
 def describe_not_ready(state: dict[str, Any]) -> str:
     """One line naming what ``wait`` is still waiting for."""
     parts = [f"deployment {d['name']} {d['ready']}/{d['desired']} ready" for d in state["deployments"] if not d["done"]]
@@ -195,6 +219,8 @@ def describe_not_ready(state: dict[str, Any]) -> str:
     gw = state.get("gateway", {})
     if gw.get("installed") and not gw.get("serving"):
         parts.append("gateway not serving")
+    if state.get("listenersPending"):
+        parts.append("listeners not serving yet: " + ", ".join(state["listenersPending"]))
     return "; ".join(parts) or "unknown"
 
 

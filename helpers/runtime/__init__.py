@@ -9,7 +9,12 @@ One control-plane process per lab home (``controlplane``) holds:
 - ``proxying``: the gateway proxy serving the current table (swapped atomically),
   with ``downstreams`` (client connections), ``rewriting`` (the request sent
   upstream), ``upstreams`` (pooled pod connections) and ``stats``;
-- ``admin``: the token-protected admin API the CLI and notebooks talk to.
+- ``admin``: the token-protected admin API the CLI and notebooks talk to;
+- ``kgateway``: the Gateway API half (after ``install kgateway``): ``gatewayapi_schema``
+  checks Gateways and HTTPRoutes at apply, ``translating_gatewayapi`` makes one
+  RouteTable per listener (matches sorted by the spec's precedence),
+  ``gatewayapi_status`` writes ``status.parents[]`` conditions, and each listener is
+  served by its own ``proxying.GatewayProxy``.
 
-Data flows one way: objects → translator → RouteTable → proxy.
+Data flows one way: objects → translator → RouteTable → proxy (one per listener).
 """

@@ -63,13 +63,17 @@ async def _status(request: web.Request) -> web.Response:
 
 async def _apply(request: web.Request) -> web.Response:
     body = await request.json()
-    return web.json_response({"results": _cp(request).apply(list(body.get("objects") or []))})
+    results = _cp(request).apply(list(body.get("objects") or []))
+    await _cp(request).settle()  # new Gateway listeners listen before the answer
+    return web.json_response({"results": results})
 
 
 async def _delete(request: web.Request) -> web.Response:
     body = await request.json()
     refs = [(lookup(r["kind"]).name, r.get("namespace") or "default", r["name"]) for r in body.get("refs") or []]
-    return web.json_response({"results": _cp(request).delete(refs)})
+    results = _cp(request).delete(refs)
+    await _cp(request).settle()
+    return web.json_response({"results": results})
 
 
 async def _objects(request: web.Request) -> web.Response:

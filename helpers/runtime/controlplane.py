@@ -21,6 +21,7 @@ from typing import Any
 import aiohttp
 
 from . import discovering, kinds
+from . import kgateway as kgw
 from .home import LabHome
 from .kinds import BY_NAME, key, ref
 from .proxying import GatewayProxy
@@ -48,6 +49,7 @@ class ControlPlane:
         self.supervisor = Supervisor(home.pods_dir, self._configmap, self._rebuild)
         self.stats = UpstreamStats()
         self.proxy: GatewayProxy | None = None
+        self.kgateway = kgw.Kgateway(self.store, self.stats)  # the Gateway API half
         self.reports: dict[tuple[str, str, str], Report] = {}
         self.table = RouteTable()
         self._version = 0
@@ -65,12 +67,18 @@ class ControlPlane:
         if self.gloo_installed:
             await self._start_gateway(self.store.extra["gloo"].get("proxyPort"), strict=False)
         self._rebuild()
+        await self.settle()
+
+    async def settle(self) -> None:
+        """After a change: start or stop the Gateway listeners' proxies."""
+        await self.kgateway.sync()
 
     async def close(self) -> None:
         for task in list(self._fds_tasks):
             task.cancel()
         await asyncio.gather(*self._fds_tasks, return_exceptions=True)
         await self.supervisor.close()
+        await self.kgateway.close()
         if self.proxy is not None:
             await self.proxy.stop()
         if self._session is not None:
@@ -112,6 +120,10 @@ class ControlPlane:
             raise _Refused(
                 f'no matches for kind "{kind.name}" in version "{kind.api_version}": '
                 "Gloo's CRDs are not installed; run `coalmine install gloo` first")
+        if kind.gateway_api and not self.kgateway.installed:
+            raise _Refused(
+                f'no matches for kind "{kind.name}" in version "{kind.api_version}": '
+                "the Gateway API CRDs are not installed; run `coalmine install kgateway` first")
         ns = obj["metadata"].get("namespace")
         if ns and ns not in self.namespaces():
             raise _Refused(f'namespaces "{ns}" not found: create it first (apiVersion: v1, kind: Namespace)')
@@ -126,6 +138,11 @@ class ControlPlane:
             if report is not None and report.errors:
                 raise _Refused(_gloo_refusal(obj, report.errors))
             warnings = list(report.warnings) if report else []
+        if kind.gateway_api:
+            problems = kgw.admission(obj)
+            if problems:
+                raise _Refused(f"{ref(obj)} is invalid: {'; '.join(problems)}. The running configuration is unchanged.")
+            warnings = kgw.preview(self.kgateway, list(self.store), self._endpoints(), obj)
         action, _ = self.store.put(obj)
         if action != "unchanged":
             self._changed(kind.name)
@@ -146,7 +163,7 @@ class ControlPlane:
                 self.supervisor.delete_pod(pod)
                 results.append({"ref": shown, "action": "deleted"})
                 continue
-            if kind_name == "Namespace" and name in BUILTIN_NAMESPACES + (GLOO_NAMESPACE,):
+            if kind_name == "Namespace" and name in BUILTIN_NAMESPACES + (GLOO_NAMESPACE, kgw.NAMESPACE):
                 results.append({"ref": shown, "error": f'namespace "{name}" is part of the lab and cannot be deleted'})
                 continue
             if self.store.delete(k) is None:
@@ -169,9 +186,15 @@ class ControlPlane:
     # ── install ──────────────────────────────────────────────────────────────
 
     async def install(self, component: str, port: int | None = None) -> dict[str, Any]:
-        """Install Gloo: its namespace, discovery and the gateway proxy."""
+        """Install Gloo (its namespace, discovery and the gateway proxy) or kgateway
+        (the Gateway API: its namespace, the GatewayClass, a proxy per listener)."""
+        if component == "kgateway":
+            self.kgateway.install()
+            self._rebuild()
+            await self.settle()
+            return {"component": "kgateway", "gateways": self.kgateway.urls()}
         if component != "gloo":
-            raise _Refused(f'unknown component "{component}": the local runtime installs "gloo"')
+            raise _Refused(f'unknown component "{component}": the local runtime installs "gloo" or "kgateway"')
         if self.proxy is None:
             await self._start_gateway(port, strict=port is not None)
         self._rebuild()
@@ -200,6 +223,7 @@ class ControlPlane:
         self.table, self.reports = translate(self._translation_inputs(), self._endpoints(), self._version)
         if self.proxy is not None:
             self.proxy.swap(self.table)
+        self.kgateway.rebuild(self.store, self._endpoints(), self._version)
 
     def _translation_inputs(self) -> list[dict[str, Any]]:
         return [o for o in self.store if o.get("kind") in _TRANSLATED_KINDS]
@@ -271,6 +295,8 @@ class ControlPlane:
         found = set(BUILTIN_NAMESPACES) | {o["metadata"]["name"] for o in self.store.list("Namespace")}
         if self.gloo_installed:
             found.add(GLOO_NAMESPACE)
+        if self.kgateway.installed:
+            found.add(kgw.NAMESPACE)
         return found
 
     # ── reading ──────────────────────────────────────────────────────────────
@@ -300,6 +326,10 @@ class ControlPlane:
             eps = self.supervisor.endpoints(obj)
             obj["status"] = {"loadBalancer": {}, "localEndpoints": {
                 str(p): [f"{e.host}:{e.port}" for e in es] for p, es in eps.items()}}
+        elif BY_NAME[obj["kind"]].gateway_api:
+            status = self.kgateway.status_of(k)
+            if status is not None:
+                obj["status"] = status
         elif k in self.reports:
             obj["status"] = gloo_status(self.reports[k], "gloo" if obj["kind"] == "Upstream" else "gateway")
         return obj
@@ -325,8 +355,10 @@ class ControlPlane:
                             and us["metadata"]["name"] not in self._functions:
                         pending.append(us["metadata"]["name"])
         gateway = {"installed": self.gloo_installed, "serving": self.proxy is not None, "port": self.proxy_port}
+        listeners = self.kgateway.pending()
         done = all(d["done"] for d in deployments) and not pending and (self.proxy is not None or not self.gloo_installed)
-        return {"ready": done, "deployments": deployments, "discoveryPending": pending, "gateway": gateway}
+        return {"ready": done and not listeners, "deployments": deployments, "discoveryPending": pending,
+                "gateway": gateway, "listenersPending": listeners}
 
     def status(self) -> dict[str, Any]:
         pods = self.supervisor.pods()
@@ -336,6 +368,7 @@ class ControlPlane:
             "objects": len(list(self.store)),
             "pods": {"total": len(pods), "ready": sum(p.ready for p in pods)},
             "routeTableVersion": self.table.version,
+            "gatewayApi": {"installed": self.kgateway.installed, "gateways": self.kgateway.urls()},
         }
 
     def proxy_url(self) -> str | None:
@@ -348,7 +381,7 @@ class ControlPlane:
             for i, route in enumerate(vh.routes):
                 rows.append({"virtualHost": vh.name, "index": i, "source": route.source,
                              "action": type(route.action).__name__})
-        return rows
+        return rows + self.kgateway.route_rows()
 
 
 class _Refused(Exception):

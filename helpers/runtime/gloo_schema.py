@@ -178,8 +178,8 @@ class Scalar(Node):
             hint = " (remove the quotes)" if isinstance(value, str) and re.fullmatch(r"-?\d+(\.\d+)?", value) else ""
             return found.error(path, f"expected {what}, got {_shown(value)}{hint}")
         if (self.low is not None and value < self.low) or (self.high is not None and value > self.high):
-            found.error(path, f"{value} is out of range: it must be from {self.low:g} to {self.high:g}"
-                        if self.high is not None else f"{value} must be at least {self.low:g}")
+            found.error(path, f"{value} is out of range: it must be from {self.low:.15g} to {self.high:.15g}"
+                        if self.high is not None else f"{value} must be at least {self.low:.15g}")
         return None
 
 

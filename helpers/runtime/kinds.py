@@ -2,7 +2,8 @@
 
 Each kind has an apiVersion, a plural and short names (as ``kubectl`` and
 ``glooctl`` accept them). ``check_object`` refuses what the Kubernetes API server
-would refuse for the built-in kinds; Gloo kinds are checked by ``translating``.
+would refuse for the built-in kinds; Gloo kinds are checked by ``gloo_schema`` and
+the Gateway API's (Gateway, HTTPRoute) by ``gatewayapi_schema``.
 """
 
 from __future__ import annotations
@@ -11,6 +12,9 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
+
+
+GATEWAY_API = "gateway.networking.k8s.io/v1"
 
 
 @dataclass(frozen=True)
@@ -22,6 +26,7 @@ class Kind:
     namespaced: bool = True
     gloo: bool = False  # needs `coalmine install gloo` (its CRDs) first
     readonly: bool = False  # made by the runtime, not applied
+    gateway_api: bool = False  # needs `coalmine install kgateway` (the Gateway API CRDs) first
 
     @property
     def group(self) -> str:
@@ -42,6 +47,9 @@ KINDS: tuple[Kind, ...] = (
     Kind("Upstream", "gloo.solo.io/v1", "upstreams", ("us",), gloo=True),
     Kind("UpstreamGroup", "gloo.solo.io/v1", "upstreamgroups", ("ug",), gloo=True),
     Kind("VirtualService", "gateway.solo.io/v1", "virtualservices", ("vs",), gloo=True),
+    Kind("GatewayClass", GATEWAY_API, "gatewayclasses", ("gc", "gatewayclass"), namespaced=False, gateway_api=True),
+    Kind("Gateway", GATEWAY_API, "gateways", ("gtw",), gateway_api=True),
+    Kind("HTTPRoute", GATEWAY_API, "httproutes", ("httproute",), gateway_api=True),
 )
 BY_NAME = {k.name: k for k in KINDS}
 

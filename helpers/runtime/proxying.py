@@ -141,7 +141,9 @@ class GatewayProxy:
                 return
         cluster = table.clusters.get(name)
         rest = dest.rest
-        if cluster is None:
+        if dest.invalid is not None:  # the Gateway API: an invalid backendRef is a 500
+            status = down.reply(req, 500, dest.invalid)
+        elif cluster is None:
             status = down.reply(req, 503, f'upstream "{name}" not found: no such upstream in the route table')
         elif not cluster.endpoints:
             status = down.reply(req, 503, f'no healthy endpoints for upstream "{name}"')

@@ -48,11 +48,16 @@ def upstream_request(req: Request, view: RequestView, matcher: Matcher, action: 
     original = None
     if action.prefix_rewrite is not None:
         original, target = target, _rewrite(req, matcher, action.prefix_rewrite)
+    elif action.full_path_rewrite is not None:
+        original, target = target, _with_query(action.full_path_rewrite, req.query)
     ops = action.header_ops
-    if fn is not None or original is not None or (ops is not None and (ops.request_add or ops.request_remove)):
+    if fn is not None or original is not None or action.host_rewrite is not None or (
+            ops is not None and (ops.request_add or ops.request_remove)):
         headers = dict(headers)  # the slow path: this request's headers change
         if original is not None:
             headers["x-envoy-original-path"] = original
+        if action.host_rewrite is not None:
+            headers["host"] = action.host_rewrite
         if fn is not None and rest is not None:
             method, target, body = _call_function(req, view, rest, fn, headers, target)
             framed = fn.body is None and framed  # a rendered body brings its own framing
@@ -94,15 +99,55 @@ def redirect_location(req: Request, view: RequestView, matcher: Matcher, action:
         path = req.path
     if req.query and "?" not in path:
         path = f"{path}?{req.query}"
+    if action.gateway_api:
+        return clean(f"{_gateway_api_origin(view.host, action)}{path}")
     return clean(f"{action.scheme or 'http'}://{action.host or view.host}{path}")
+
+
+_WELL_KNOWN = {"http": 80, "https": 443}
+
+
+def _gateway_api_origin(request_host: str, action: Redirect) -> str:
+    # HTTPRequestRedirectFilter.port: the given port; else the scheme's well-known
+    # port if the scheme is set; else the listener's port (the one the request
+    # came in on). http:80 and https:443 are not written.
+    bare, _, port_text = request_host.rpartition(":") if request_host.count(":") == 1 else (request_host, "", "")
+    scheme = action.scheme or "http"
+    if action.port is not None:
+        port: int | None = action.port
+    elif action.scheme is not None:
+        port = _WELL_KNOWN[action.scheme]
+    else:
+        port = int(port_text) if port_text.isdigit() else None
+    host = action.host or bare
+    shown = "" if port is None or _WELL_KNOWN.get(scheme) == port else f":{port}"
+    return f"{scheme}://{host}{shown}"
 
 
 def _rewrite(req: Request, matcher: Matcher, rewrite: str) -> str:
     # A prefix matcher's prefix is replaced, the rest of the path and the query
     # kept; an exact or regex matcher matched the whole path, so all of it goes.
     pm = matcher.path
+    if pm.kind == "path_prefix":
+        return _with_query(replace_prefix_match(req.path, pm.value, rewrite), req.query)
     path = rewrite + req.path[len(pm.value):] if pm.kind == "prefix" else rewrite
-    return f"{path}?{req.query}" if req.query else path
+    return _with_query(path, req.query)
+
+
+def replace_prefix_match(path: str, prefix: str, replacement: str) -> str:
+    """The Gateway API's ReplacePrefixMatch: ``prefix`` (a PathPrefix that matched
+    ``path`` whole segments at a time) becomes ``replacement``; trailing slashes
+    of both are ignored, and the result is never empty.
+
+    >>> replace_prefix_match("/foo/bar", "/foo/", "/xyz/"), replace_prefix_match("/foo", "/foo", "")
+    ('/xyz/bar', '/')
+    """
+    rest = path[len(prefix.rstrip("/")):]
+    return (replacement.rstrip("/") + rest) or "/"
+
+
+def _with_query(path: str, query: str) -> str:
+    return f"{path}?{query}" if query else path
 
 
 def _call_function(req: Request, view: RequestView, rest: RestCall, fn: RestFunction,

@@ -1,6 +1,7 @@
 """The route table: the one API-neutral form the gateway proxy serves.
 
-Translators turn VirtualServices (and, later, HTTPRoutes) into a ``RouteTable``;
+Translators turn VirtualServices (``translating``) and HTTPRoutes
+(``translating_gatewayapi``) into a ``RouteTable``;
 the proxy only ever reads one. Everything here is immutable and free of I/O, so a
 table can be built, compared and swapped in atomically, and matching can be tested
 without sockets.
@@ -47,7 +48,10 @@ class RequestView:
 
 @dataclass(frozen=True, slots=True)
 class PathMatcher:
-    """``prefix``, ``exact`` or ``regex`` (a regex must match the whole path)."""
+    """``prefix``, ``exact`` or ``regex`` (a regex must match the whole path), or
+    ``path_prefix``: the Gateway API's PathPrefix, which matches whole path
+    segments (``/abc`` matches ``/abc``, ``/abc/`` and ``/abc/def``, not ``/abcd``;
+    a trailing ``/`` in the value is ignored)."""
 
     kind: str
     value: str
@@ -63,6 +67,9 @@ class PathMatcher:
             path, value = path.lower(), value.lower()
         if self.kind == "exact":
             return path == value
+        if self.kind == "path_prefix":
+            value = value.rstrip("/")
+            return path == value or path.startswith(value + "/") or not value
         return path.startswith(value)
 
 
@@ -172,10 +179,15 @@ class RestCall:
 
 @dataclass(frozen=True, slots=True)
 class Destination:
-    """Where a request goes: a cluster by name, optionally a REST function on it."""
+    """Where a request goes: a cluster by name, optionally a REST function on it.
+
+    ``invalid`` says why the destination cannot be used (a Gateway API backendRef
+    that does not resolve): requests sent to it are answered 500 with that text.
+    """
 
     cluster: str
     rest: RestCall | None = None
+    invalid: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -228,7 +240,12 @@ class HeaderOps:
 
 @dataclass(frozen=True, slots=True)
 class RouteAction:
-    """Forward to one of ``destinations``, chosen by relative weight."""
+    """Forward to one of ``destinations``, chosen by relative weight.
+
+    ``prefix_rewrite`` replaces what the path matcher matched (Gloo's
+    prefixRewrite, the Gateway API's ReplacePrefixMatch); ``full_path_rewrite``
+    replaces the whole path (ReplaceFullPath); ``host_rewrite`` the Host header.
+    """
 
     destinations: tuple[WeightedDestination, ...]
     prefix_rewrite: str | None = None
@@ -236,6 +253,8 @@ class RouteAction:
     retries: RetryPolicy | None = None
     faults: Faults | None = None
     header_ops: HeaderOps | None = None
+    full_path_rewrite: str | None = None
+    host_rewrite: str | None = None
     _cumulative: tuple[int, ...] = field(default=(), compare=False, repr=False)
 
     def __post_init__(self) -> None:
@@ -268,13 +287,20 @@ class DirectResponse:
 
 @dataclass(frozen=True, slots=True)
 class Redirect:
-    """Answer with a redirect (Gloo's redirectAction)."""
+    """Answer with a redirect (Gloo's redirectAction, the Gateway API's RequestRedirect).
+
+    With ``gateway_api`` the Location's port follows the Gateway API: ``port`` if
+    set, else the scheme's well-known port when ``scheme`` is set, else the port the
+    request came in on; 80 for http and 443 for https are left out.
+    """
 
     status: int = 301
     host: str | None = None
     path: str | None = None
     prefix_rewrite: str | None = None
     scheme: str | None = None
+    port: int | None = None
+    gateway_api: bool = False
 
 
 Action = Union[RouteAction, DirectResponse, Redirect]

@@ -169,8 +169,8 @@ print("lab stopped")
 # - `lab.down()` stops the lab and all of its processes.
 #
 # You have done a whole canary release: deploy, discover, route, canary by header,
-# canary by weight, promote, decommission, and roll back. Back to
-# [0. Start here](00-start-here.ipynb).
+# canary by weight, promote, decommission, and roll back. Next, the same canary with
+# the Gateway API: [7. The Gateway API](07-gateway-api.ipynb).
 
 # %% [markdown]
 # ## Learn more

@@ -35,6 +35,9 @@ FAILS_AT_START = {
        "Hint: apply a VirtualService whose weighted routes give v2 25 and v1 75, e.g. from weighted(...)",
     6: "FAIL: the route /findPetWithId/ still sends traffic to v1\n"
        "Hint: promote first: lab.apply(all_to_v2()), so that every route goes to v2 only",
+    7: "FAIL: GET /findPets with x-canary: true through the gateway answered the v1 pets, not the v2 pets\n"
+       "Hint: add a rule for Exact /findPets with the header x-canary: true to petstore-v2, with the same URLRewrite "
+       "as the /findPets rule: httproutes.canary_rule(), or apply httproutes.header_canary()",
 }
 PASSES = {
     1: "PASS: petstore-v2 is ready and its pod answers with the three v2 pets",
@@ -43,6 +46,7 @@ PASSES = {
     4: "PASS: x-canary: true sends /petstore and /findPets to v2; other requests go to v1",
     5: "PASS: every weighted route sends 25% to v2 and 75% to v1, and so does the traffic",
     6: "PASS: every route goes to v2, petstore-v1 is gone and /petstore answers with the v2 pets",
+    7: "PASS: through kgateway-system/http, x-canary: true sends /findPets to v2; other requests go to v1",
 }
 
 
@@ -66,7 +70,7 @@ def test_ensure_prints_nothing_and_returns_the_lab(lab: Lab, capsys: pytest.Capt
     assert capsys.readouterr() == ("", "")
 
 
-@pytest.mark.parametrize("lesson", [1, 2, 3, 4, 5, 6])
+@pytest.mark.parametrize("lesson", [1, 2, 3, 4, 5, 6, 7])
 def test_check_fails_after_reset_and_passes_after_solve(lab: Lab, lesson: int) -> None:
     lines = reset(lesson, lab)
     assert all(isinstance(line, str) for line in lines)
@@ -110,5 +114,5 @@ def test_check_on_a_lab_that_is_not_running(tmp_path: Path) -> None:
 
 
 def test_lesson_numbers(lab: Lab) -> None:
-    with pytest.raises(ValueError, match="lesson must be one of 1, 2, 3, 4, 5, 6"):
-        check(7, lab)
+    with pytest.raises(ValueError, match="lesson must be one of 1, 2, 3, 4, 5, 6, 7"):
+        check(8, lab)

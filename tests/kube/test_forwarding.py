@@ -79,6 +79,11 @@ def test_no_gateway_installed(backend: KubernetesBackend):
         backend.proxy_url()
 
 
+def test_only_the_labs_gateway_api_gateway_is_reachable(backend: KubernetesBackend):
+    with pytest.raises(NotFound, match='Gateway "shop/edge": .* `install kgateway` makes, kgateway-system/http'):
+        backend.proxy_url(gateway="shop/edge")
+
+
 def test_the_forward_listens_on_loopback_only(gloo: KubernetesBackend):
     gloo.proxy_url()
     pid = json.loads((gloo.home.root / "forward-gloo.json").read_text())["pid"]

@@ -169,10 +169,11 @@ class KubernetesBackend:
             return self.installer.uninstall_kgateway()
         raise CoalmineError(f'unknown component "{component}": use "gloo" or "kgateway"')
 
-    def proxy_url(self, component: str | None = None) -> str:
+    def proxy_url(self, gateway: str | None = None) -> str:
         """The gateway's URL: its LoadBalancer address, else a port-forward on 127.0.0.1
-        (started once, kept until ``down``), like ``glooctl proxy url`` but also on kind."""
-        component = component or _gateway_of(self.ledger.installed())
+        (started once, kept until ``down``), like ``glooctl proxy url`` but also on kind.
+        ``gateway`` ("namespace/name") asks for a Gateway API Gateway's URL."""
+        component = _component_of(gateway) if gateway else _gateway_of(self.ledger.installed())
         if component is None:
             from ...errors import NotFound
             raise NotFound("no gateway is installed by this lab: run `coalmine install gloo`")
@@ -322,3 +323,13 @@ def _stop_forwarder(state_file: Path) -> None:
         if _alive(pid):
             os.kill(pid, signal.SIGKILL)
     state_file.unlink(missing_ok=True)
+
+
+def _component_of(gateway: str) -> str:
+    """The installed component that serves Gateway ``namespace/name``."""
+    kgateway = PROXIES["kgateway"]
+    if gateway == f"{kgateway.namespace}/{kgateway.service}":
+        return "kgateway"
+    from ...errors import NotFound
+    raise NotFound(f'Gateway "{gateway}": on a cluster the lab reaches the Gateway that `install kgateway` makes, '
+                   f"{kgateway.namespace}/{kgateway.service}")

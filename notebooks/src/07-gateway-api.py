@@ -1,0 +1,216 @@
+# Source of notebooks/07-gateway-api.ipynb, in jupytext "percent" format.
+# Edit this file, then run `make notebooks` (scripts/build_notebooks.py --execute).
+
+# %% [markdown]
+# # 7. The Gateway API: the canary with HTTPRoutes
+#
+# Open-source Gloo Edge reaches its end of life on 2026-12-31; its successor,
+# **kgateway**, speaks the Kubernetes **Gateway API**. This lesson runs the same canary
+# with a `Gateway` and `HTTPRoute`s, puts each VirtualService beside its HTTPRoute, and
+# shows the one difference that bites during a migration: which route wins.
+
+# %% [markdown]
+# ## What you will learn
+#
+# - what a Gateway and an HTTPRoute are, and how a route attaches to a gateway;
+# - the canary steps as HTTPRoutes: header canary, weights, promotion;
+# - that the Gateway API picks the **best** match (exact path, longest prefix, method,
+#   most headers, ...) while a VirtualService takes the **first** one in its list;
+# - how to convert a VirtualService with `convert` and read its warnings.
+
+# %% [markdown]
+# ## Prerequisites
+#
+# | Concept | Importance | Notes |
+# |---|---|---|
+# | [4. Header canary](04-header-canary.ipynb) | Necessary | the VirtualService steps |
+# | [5. Weighted canary](05-weighted-canary.ipynb) | Helpful | weights and sampling |
+#
+# **Time to learn**: 20 minutes.
+
+# %% [markdown]
+# ## Set up
+#
+# This cell puts the lab in the state this lesson starts from: both versions run, Gloo
+# serves the header canary of lesson 4, and kgateway is installed with the Gateway of
+# `manifests/gateway-api/0-gateway.yaml`. It is safe to run again.
+
+# %%
+from helpers import converting, exercises, httproutes, routing, sampling
+from helpers.showing import side_by_side
+
+lab = exercises.ensure(7)
+
+# %% [markdown]
+# ## Step 1: the Gateway
+#
+# `lab.install("kgateway")` added the GatewayClass `kgateway` and the namespace
+# `kgateway-system`, as kgateway's Helm chart does on a cluster. A **Gateway** asks for
+# listeners; this one has one HTTP listener that accepts routes from every namespace:
+
+# %%
+from pathlib import Path
+
+print(Path("../manifests/gateway-api/0-gateway.yaml").read_text())
+
+# %% [markdown]
+# Each listener is served on its own port of 127.0.0.1 (`coalmine proxy url --gateway
+# kgateway-system/http` in a terminal). Gloo's proxy keeps running beside it.
+
+# %%
+print(lab.get("gateways", namespace="kgateway-system").to_string(index=False))
+kgateway = lab.proxy_url(gateway="kgateway-system/http")
+gloo = lab.proxy_url()
+print("kgateway:", kgateway)
+print("gloo:    ", gloo)
+
+# %% [markdown]
+# ## Step 2: route everything to v1 with an HTTPRoute
+#
+# An HTTPRoute names its gateway in `parentRefs`, and lists **rules**: matches, filters
+# and `backendRefs` (Services with a port). There are no REST functions, so each rule
+# rewrites the path to the petstore's own API with a `URLRewrite` filter.
+
+# %%
+print(routing.to_yaml(httproutes.route_to_v1()))
+
+# %%
+lab.apply(httproutes.route_to_v1())
+for path in ("/findPets", "/petstore", "/findPetWithId/1", "/petstorefront"):
+    print(f"{path:17}", sampling.curl(kgateway + path))
+
+# %% [markdown]
+# `/petstorefront` is a 404: `PathPrefix /petstore` matches whole path segments
+# (`/petstore`, `/petstore/1`), where Gloo's `prefix` matches any string that starts
+# with it. The route's status says whether the gateway took it and found its Services:
+
+# %%
+for parent in lab.objects("httproutes", "petstore")[0]["status"]["parents"]:
+    ref = parent["parentRef"]
+    for c in parent["conditions"]:
+        print(f'{ref["namespace"]}/{ref["name"]}: {c["type"]}={c["status"]} ({c["reason"]})')
+
+# %% [markdown]
+# ## Step 3: the header canary, side by side
+#
+# On the left the canary route of the VirtualService (lesson 4), on the right the
+# canary rule of the HTTPRoute. Same request, same destination:
+
+# %%
+print(side_by_side(routing.to_yaml(routing.canary_route()), routing.to_yaml(httproutes.canary_rule()),
+                   ("VirtualService route", "HTTPRoute rule")))
+
+# %% [markdown]
+# In the VirtualService the canary route had to come **first**. In the HTTPRoute the
+# canary rule comes **last** (`httproutes.header_canary()`), and still wins: with one
+# header match more than the plain `/findPets` rule, it ranks higher.
+
+# %%
+lab.apply(httproutes.header_canary())
+CANARY = {"x-canary": "true"}
+for name, base in (("gloo", gloo), ("kgateway", kgateway)):
+    print(f"{name:9} without: {sampling.curl(base + '/findPets')}")
+    print(f"{name:9} with:    {sampling.curl(base + '/findPets', headers=CANARY)}")
+
+# %% [markdown]
+# ## Step 4: weights, then promote
+#
+# `backendRefs` carry relative weights (default 1, 0 means no traffic). At 50/50, about
+# half of 400 requests should reach v2; the check allows 5 standard deviations.
+
+# %%
+lab.apply(httproutes.weighted(50))
+print(routing.to_yaml(httproutes.weighted(50)["spec"]["rules"][2]))
+n = 400
+split = sampling.sample(kgateway, "/petstore", n=n)
+v2 = int((split["version"] == "v2").sum())
+print("every request answered 200:", set(split["status"]) == {200})
+print("v2 share within 5 sigma of 50%:", abs(v2 - n / 2) <= 5 * (n / 4) ** 0.5)
+
+# %%
+lab.apply(httproutes.all_to_v2())
+print(sampling.curl(kgateway + "/petstore"))
+
+# %% [markdown]
+# ## Step 5: the same two rules, different winners
+#
+# Two routes: everything (`/`) to v1, and exactly `/api/pets` to v2, written in that
+# order in both APIs. Which one answers `/api/pets`?
+
+# %%
+catch_all = {"matchers": [{"prefix": "/"}], "routeAction": {"single": {"upstream": routing.upstream("v1")}}}
+exact = {"matchers": [{"exact": "/api/pets"}], "routeAction": {"single": {"upstream": routing.upstream("v2")}}}
+vs = routing.virtual_service([catch_all, exact])
+route = httproutes.http_route([httproutes.rule(httproutes.path_match("PathPrefix", "/"), "v1"),
+                               httproutes.rule(httproutes.path_match("Exact", "/api/pets"), "v2")])
+lab.apply(vs, route)
+print("gloo:    ", sampling.curl(gloo + "/api/pets"))
+print("kgateway:", sampling.curl(kgateway + "/api/pets"))
+
+# %% [markdown]
+# Gloo takes the first route that matches, the catch-all: v1. The Gateway API ranks an
+# exact path above any prefix: v2. A VirtualService moved across as it is can send
+# traffic elsewhere. `convert` turns a VirtualService into HTTPRoutes and warns about
+# exactly this:
+
+# %%
+result = converting.convert(vs, lab.objects("upstreams"))
+for warning in result.warnings:
+    print(warning)
+
+# %% [markdown]
+# ## Step 6: convert the header canary
+#
+# The header canary of lesson 4 calls REST functions, which have no Gateway API
+# equivalent. `convert` says so, and (given the discovered upstreams) which rewrite
+# calls the same petstore path:
+
+# %%
+result = converting.convert(routing.header_canary(), lab.objects("upstreams"))
+for warning in result.warnings:
+    print(warning)
+
+# %% [markdown]
+# ## Exercise: the header canary through kgateway
+#
+# Make the kgateway gateway do what Gloo's header canary does: `GET /findPets` with
+# `x-canary: true` answers the v2 pets, without it the v1 pets, and `/petstore` and
+# `/findPetWithId/1` answer from v1. Start from `result.objects` and the warnings above,
+# or from `httproutes.route_to_v1()` and a rule of your own. Stuck?
+# `exercises.reset(7)` starts over.
+
+# %%
+# Your answer here:
+
+# %% [markdown]
+# ### Reference answer
+#
+# Try the exercise yourself first. This cell applies the reference answer; the check
+# after it prints `PASS` when the lab does what the exercise asks.
+
+# %%
+# (reference answer — try it yourself first)
+exercises.solve(7)
+
+# %%
+exercises.check(7)
+
+# %% [markdown]
+# ## Summary
+#
+# - A Gateway declares listeners; an HTTPRoute attaches to it through `parentRefs` and
+#   sends matching requests to Services by weight.
+# - The canary steps translate one to one, except REST functions: use `URLRewrite`.
+# - The Gateway API ranks matches (exact path, longest prefix, method, most headers,
+#   most query parameters, then the oldest route); a VirtualService takes the first.
+# - `converting.convert` (`coalmine convert -f vs.yaml`) writes the HTTPRoutes and warns
+#   about everything that does not carry across, route order included.
+#
+# Back to [0. Start here](00-start-here.ipynb).
+
+# %% [markdown]
+# ## Learn more
+#
+# - [Gateway API: HTTPRoute](https://gateway-api.sigs.k8s.io/api-types/httproute/)
+# - [kgateway: traffic splitting](https://kgateway.dev/docs/traffic-management/traffic-split/)
+# - [Gloo Edge: canary releases](https://docs.solo.io/gloo-edge/latest/guides/traffic_management/destination_types/canary/)
