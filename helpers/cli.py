@@ -9,7 +9,7 @@
     coalmine proxy url [--gateway NAMESPACE/NAME]
     coalmine convert -f VS.yaml [--gateway NAMESPACE/NAME] [-n NS]   VirtualService -> HTTPRoute(s)
     coalmine routes | stats
-    coalmine traffic [--rate R] [--duration S] [--path P] [--header K:V] [--header-share F]
+    coalmine traffic [--rate R] [--duration S] [--path P] [--header K:V] [--header-share F] [--gateway NS/NAME]
     coalmine demo [--rate R] [--seconds S] [--output PNG]   the whole rollout on a fresh lab
     coalmine uninstall gloo|kgateway | reset        (kubernetes backend)
 
@@ -166,7 +166,8 @@ def _traffic(lab: Lab, args: argparse.Namespace) -> int:
     from .traffic import Traffic, summarize
 
     headers = dict(_header(h) for h in args.header or [])
-    traffic = Traffic(lab, rate=args.rate, path=args.path, headers=headers, header_share=args.header_share)
+    target = lab.proxy_url(gateway=args.gateway) if args.gateway else lab
+    traffic = Traffic(target, rate=args.rate, path=args.path, headers=headers, header_share=args.header_share)
     frame = traffic.run(seconds=args.duration)
     print(f"{traffic.sent} requests in {args.duration:g} s to {args.path} "
           f"({traffic.sent / args.duration:.1f} req/s achieved, {args.rate:g} requested"
@@ -289,6 +290,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="header to send, e.g. x-canary:true (repeatable)")
     p.add_argument("--header-share", type=_share, default=1.0,
                    help="share of requests that carry the headers, 0..1 (default 1)")
+    p.add_argument("--gateway", metavar="NAMESPACE/NAME",
+                   help="send through this Gateway API Gateway (default: Gloo's gateway-proxy)")
     p = add("demo", _demo, "run the whole canary rollout on a fresh lab and plot it")
     p.add_argument("--rate", type=_rate, default=200.0, help="requests per second (default 200)")
     p.add_argument("--seconds", type=_positive, default=5.0, help="seconds per step (default 5)")

@@ -18,7 +18,7 @@ from helpers.exercises import ensure
 from helpers.traffic import Traffic
 
 from ..conftest import wait_for
-from .conftest import env_without_coalmine, lab_processes
+from .conftest import ROOT, env_without_coalmine, lab_processes
 
 pytestmark = pytest.mark.integration
 
@@ -132,6 +132,18 @@ def test_traffic_command_prints_the_split(petstore_lab: Lab, lab_home: Path) -> 
 
     bad = run(lab_home, "traffic", "--header", "x-canary")
     assert bad.returncode == 2 and "--header takes NAME:VALUE" in bad.stderr
+
+
+def test_traffic_command_through_a_gateway_api_listener(petstore_lab: Lab, lab_home: Path) -> None:
+    petstore_lab.install("kgateway")
+    petstore_lab.apply(ROOT / "manifests/gateway-api/0-gateway.yaml", ROOT / "manifests/gateway-api/4-weighted-50-50.yaml")
+    result = run(lab_home, "traffic", "--rate", "300", "--duration", "1", "--path", "/petstore",
+                 "--gateway", "kgateway-system/http")
+    assert result.returncode == 0, result.stderr
+    rows = {line.split()[0]: line.split() for line in result.stdout.splitlines()[3:]}  # after the table's header
+    sent = int(result.stdout.split()[0])
+    assert set(rows) == {"v1", "v2"} and int(rows["v1"][1]) + int(rows["v2"][1]) == sent  # no errors
+    assert within(int(rows["v2"][1]), sent, 0.5)
 
 
 def test_demo_runs_the_rollout_on_a_fresh_lab(tmp_path: Path) -> None:
