@@ -27,6 +27,8 @@ from .routing import CANARY_HEADER
 from .traffic import Traffic, summarize
 
 if TYPE_CHECKING:
+    import pandas as pd
+
     from .lab import Lab
 
 READOUT_SECONDS = 5.0
@@ -118,7 +120,7 @@ class Dashboard:
 
     def readout_text(self) -> str:
         """The numbers line under the controls, as text."""
-        return _summary_text(self.traffic, READOUT_SECONDS)
+        return _readout(self.traffic.frame(last=READOUT_SECONDS), self.traffic.elapsed, self.traffic.rate)
 
     def __repr__(self) -> str:
         return f"<Dashboard: {self.control.describe()}>"
@@ -238,7 +240,8 @@ class Dashboard:
         now = self.traffic.elapsed
         frame = self.traffic.frame(last=(self.plot.window or 0) + 2 if self.plot.window else None)
         self.plot.update(frame, now, self.control.changes, totals=self.traffic.answered)
-        self.readout.value = _summary_html(self.traffic, READOUT_SECONDS)
+        # The readout's last seconds are in the plot's frame already: no second copy.
+        self.readout.value = f"<code>{html.escape(_readout(frame, now, self.traffic.rate))}</code>"
         self.canvas.draw_idle()
 
     def _count_draw(self, _event: object) -> None:
@@ -249,13 +252,13 @@ def _pre(text: str) -> str:
     return f'<pre style="font-size:11px;line-height:1.25;margin:0">{html.escape(text)}</pre>'
 
 
-def _summary_text(traffic: Traffic, seconds: float) -> str:
-    frame = traffic.frame(last=seconds)
-    frame = frame[frame["sent_s"] < traffic.elapsed - 0.2]  # answers still on their way
+def _readout(frame: pd.DataFrame, now: float, rate: float, seconds: float = READOUT_SECONDS) -> str:
+    """The numbers line: the requests due in the last ``seconds`` before ``now``."""
+    frame = frame[(frame["sent_s"] >= now - seconds) & (frame["sent_s"] < now - 0.2)]  # the last 0.2 s: on their way
     if frame.empty:
         return "no requests yet"
     table = summarize(frame)
-    parts = [f"at {traffic.elapsed:.0f} s, last {seconds:g} s: {len(frame)} requests"]
+    parts = [f"at {now:.0f} s, last {seconds:g} s: {len(frame)} requests"]
     for version in ("v2", "v1"):
         share = table.loc[version, "share"] if version in table.index else 0.0
         parts.append(f"{version} {share:.0%}")
@@ -265,9 +268,5 @@ def _summary_text(traffic: Traffic, seconds: float) -> str:
                     if v in table.index and table.loc[v, "requests"])
     if p50:
         parts.append(f"p50 {p50}")
-    parts.append(f"{traffic.rate:g} req/s")
+    parts.append(f"{rate:g} req/s")
     return " · ".join(parts)
-
-
-def _summary_html(traffic: Traffic, seconds: float) -> str:
-    return f"<code>{html.escape(_summary_text(traffic, seconds))}</code>"

@@ -321,18 +321,3 @@ def summarize(frame: pd.DataFrame) -> pd.DataFrame:
     for q in (50, 95, 99):
         table[f"p{q}_ms"] = latency.quantile(q / 100).reindex(table.index).round(2)
     return table
-
-
-def summary_line(frame: pd.DataFrame) -> str:
-    """One line: requests, share per version, errors, p50 latency per version."""
-    if frame.empty:
-        return "no requests yet"
-    table = summarize(frame)
-    parts = [f"{len(frame)} requests"]
-    for version, row in table.iterrows():
-        if version == "errors":
-            continue
-        parts.append(f"{version} {row['share']:.0%} (p50 {row['p50_ms']:.1f} ms)")
-    errors = int(table.loc["errors", "requests"]) if "errors" in table.index else 0
-    parts.append(f"{errors} errors")
-    return " · ".join(parts)
