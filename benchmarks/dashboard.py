@@ -3,7 +3,7 @@ traffic generator is.
 
 Starts a lab in a temporary home, then:
 
-(d) generator accuracy (no browser): ``helpers.traffic.Traffic`` at 50, 200 and 500
+(d) generator accuracy (no browser): ``helpers.live.traffic.Traffic`` at 50, 200 and 500
     req/s against the lab's gateway; requested vs achieved rate.
 Then JupyterLab + headless Chromium (the harness of ``tests/browser``) runs the
 weighted-canary lesson (Run All) and drives its dashboard from the page at 200 req/s:
@@ -37,7 +37,7 @@ from typing import TYPE_CHECKING
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 from helpers import Lab, exercises  # noqa: E402
-from helpers.traffic import Traffic  # noqa: E402
+from helpers.live.traffic import Traffic  # noqa: E402
 from tests.browser.dashboard_view import DashboardView  # noqa: E402
 from tests.browser.jupyterlab import (  # noqa: E402
     LESSON, chromium_page, find_chromium, leftover_lab_processes, lesson_server)

@@ -28,7 +28,7 @@ import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from helpers import Lab  # noqa: E402
-from helpers.sampling import version_of  # noqa: E402
+from helpers.live.sampling import version_of  # noqa: E402
 
 from loadgen import measure, pick_client  # noqa: E402
 

@@ -87,7 +87,7 @@ async def _serve(role: str, upstream_port: int) -> None:
         await stop.wait()
         await runner.cleanup()
         return
-    from helpers.runtime.proxying import GatewayProxy
+    from helpers.runtime.proxy.proxying import GatewayProxy
     from helpers.runtime.routes import (
         Cluster, Destination, Endpoint, Route, RouteAction, RouteTable, VirtualHost, WeightedDestination,
     )

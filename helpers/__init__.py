@@ -6,30 +6,92 @@ Notebooks start here::
     lab = Lab()          # the local runtime (or Lab("kubernetes") on a cluster)
     lab.up()
 
-``Lab`` is the whole notebook-facing API; ``helpers.cli`` is the ``coalmine``
-command; ``helpers.runtime`` is the embedded local runtime ("Gloo in a box").
+``Lab`` is the whole notebook-facing API and the errors below are everything it
+raises on purpose. The modules a lesson uses by name load when first asked for::
+
+    from helpers import exercises, routing, httproutes, sampling, converting, doctor
+
+The package, one folder per concern (each folder's ``__init__`` is its map):
+
+    lab, loading, tables, doctor   the Lab façade: one object for every operation
+    errors, kinds                  the vocabulary every layer shares
+    cli/                           the ``coalmine`` command, calling ``Lab``
+    builders/                      route builders: VirtualServices and HTTPRoutes as dicts
+    live/                          traffic, sampling, canary control, plot, dashboard, demo
+    migrate/                       VirtualService -> HTTPRoute conversion
+    lessons/                       exercises (ensure, check, solve, reset) and notebook display
+    backends/                      where the lab runs: local (the runtime) or kubernetes
+    runtime/                       the embedded local runtime, "Gloo in a box"
+    apps/, manifests/              the petstore app and the YAML the lessons apply
 """
 
-from .errors import (
+from __future__ import annotations
+
+import importlib
+from types import ModuleType
+
+from helpers.errors import (
     ApplyRefused,
+    CheckFailed,
     CoalmineError,
+    GatewayUnreachable,
+    InvalidArgument,
     LabNotRunning,
     LabStartError,
     ManifestError,
     NotFound,
+    PortInUse,
+    UnknownKind,
+    Unsupported,
     WaitTimeout,
 )
-from .lab import Lab
-from .loading import load_manifests
+from helpers.lab import Lab
+from helpers.loading import load_manifests, manifests_dir
+
+# Learner-facing modules, imported on first use: ``import helpers`` stays light (the
+# control plane's process imports it too) and needs no plotting or widget library.
+_MODULES = {
+    "converting": "helpers.migrate.converting",
+    "doctor": "helpers.doctor",
+    "exercises": "helpers.lessons.exercises",
+    "httproutes": "helpers.builders.httproutes",
+    "routing": "helpers.builders.routing",
+    "sampling": "helpers.live.sampling",
+}
 
 __all__ = [
     "ApplyRefused",
+    "CheckFailed",
     "CoalmineError",
+    "GatewayUnreachable",
+    "InvalidArgument",
     "Lab",
     "LabNotRunning",
     "LabStartError",
     "ManifestError",
     "NotFound",
+    "PortInUse",
+    "UnknownKind",
+    "Unsupported",
     "WaitTimeout",
+    "converting",
+    "doctor",
+    "exercises",
+    "httproutes",
     "load_manifests",
+    "manifests_dir",
+    "routing",
+    "sampling",
 ]
+
+
+def __getattr__(name: str) -> ModuleType:
+    if name in _MODULES:
+        module = importlib.import_module(_MODULES[name])
+        globals()[name] = module
+        return module
+    raise AttributeError(f"module 'helpers' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))

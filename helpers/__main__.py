@@ -1,5 +1,5 @@
 """``python -m helpers``: the same as the ``coalmine`` command."""
 
-from .cli import main
+from helpers.cli import main
 
 raise SystemExit(main())

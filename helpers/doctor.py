@@ -15,12 +15,14 @@ import re
 import shutil
 import sys
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import yaml
 
-from .lab import Lab
+from helpers.backends.kube.connecting import kubeconfig_paths
+from helpers.backends.kube.tools import INSTALL_TOOLS
+from helpers.errors import InvalidArgument
+from helpers.lab import BACKENDS, Lab
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -41,11 +43,6 @@ MIN_PYTHON = (3, 11)
 # ipywidgets' major version -> the jupyterlab_widgets major that can render its models.
 WIDGET_PAIRS = {8: 3, 7: 1}
 
-INSTALL_TOOLS = {
-    "helm": "brew install helm (or https://helm.sh/docs/intro/install/)",
-    "glooctl": "curl -sL https://run.solo.io/gloo/install | sh && export PATH=$HOME/.gloo/bin:$PATH",
-    "kubectl": "brew install kubectl (or https://kubernetes.io/docs/tasks/tools/)",
-}
 
 
 @dataclass(frozen=True)
@@ -181,14 +178,6 @@ def check_local() -> DoctorRow:
     return DoctorRow("local lab starts", True, str(status.get("home", "")))
 
 
-def kubeconfig_paths() -> list[Path]:
-    """The kubeconfig files kubectl would read: ``$KUBECONFIG`` (a list) or ~/.kube/config."""
-    env = os.environ.get("KUBECONFIG", "")
-    if env:
-        return [Path(p).expanduser() for p in env.split(os.pathsep) if p]
-    return [Path.home() / ".kube" / "config"]
-
-
 def check_kubeconfig() -> list[DoctorRow]:
     """A kubeconfig exists and names a current context."""
     found = [p for p in kubeconfig_paths() if p.is_file()]
@@ -241,8 +230,8 @@ def doctor(backend: str | None = None) -> DoctorReport:
     and helm, glooctl and kubectl on PATH (it does not contact the cluster).
     """
     name = backend or os.environ.get("COALMINE_BACKEND", "local")
-    if name not in ("local", "kubernetes"):
-        raise ValueError(f'unknown backend "{name}": use "local" or "kubernetes"')
+    if name not in BACKENDS:
+        raise InvalidArgument(f'unknown backend "{name}": use "local" or "kubernetes"')
     rows = [check_python()]
     rows += [check_package(pkg) for pkg in REQUIREMENTS]
     rows.append(check_widgets())

@@ -12,19 +12,18 @@ The CLI (``coalmine``) calls the same methods.
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
 import yaml
 
-from .backends.base import Backend
-from .backends.local import LocalBackend
-from .errors import ApplyRefused, CoalmineError, NotFound
-from .loading import Source, load_manifests
-from .runtime.kinds import lookup
-from .tables import GLOO_KINDS, rows
+from helpers.backends.base import Backend
+from helpers.backends.local import LocalBackend
+from helpers.errors import ApplyRefused, CoalmineError, InvalidArgument, NotFound
+from helpers.kinds import GLOO_NAMESPACE, lookup
+from helpers.loading import Source, load_manifests
+from helpers.tables import GLOO_KINDS, rows
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -32,7 +31,10 @@ if TYPE_CHECKING:
 
 def default_namespace(kind: str) -> str:
     """``gloo-system`` for Gloo kinds (as glooctl), ``default`` for the rest (as kubectl)."""
-    return "gloo-system" if lookup(kind).name in GLOO_KINDS else "default"
+    return GLOO_NAMESPACE if lookup(kind).name in GLOO_KINDS else "default"
+
+
+BACKENDS = ("local", "kubernetes")
 
 
 def make_backend(backend: Backend | str | None = None, home: str | os.PathLike[str] | None = None) -> Backend:
@@ -43,10 +45,11 @@ def make_backend(backend: Backend | str | None = None, home: str | os.PathLike[s
     if name == "local":
         return LocalBackend(home)
     if name == "kubernetes":
-        from .backends.kube import KubernetesBackend
+        # Imported only when chosen: the local lab needs no kubernetes client.
+        from helpers.backends.kube import KubernetesBackend
 
         return KubernetesBackend(home)
-    raise ValueError(f'unknown backend "{name}": use "local" or "kubernetes"')
+    raise InvalidArgument(f'unknown backend "{name}": use "local" or "kubernetes"')
 
 
 class Lab:
@@ -82,8 +85,12 @@ class Lab:
         Raises ``ApplyRefused`` if any object was refused; the others were applied and
         the running configuration of the refused ones is unchanged.
         """
-        results = self.backend.apply(load_manifests(sources))
-        return _report(results, "apply")
+        return _report(self.apply_each(*sources), "apply")
+
+    def apply_each(self, *sources: Source) -> list[dict[str, Any]]:
+        """Apply like ``apply``, but return one result per object instead of raising:
+        ``{"ref", "action", "warnings"}``, or ``{"ref", "error"}`` for a refused one."""
+        return self.backend.apply(load_manifests(sources))
 
     def delete(self, *sources: Source, kind: str | None = None, name: str | None = None,
                namespace: str | None = None) -> list[str]:
@@ -92,13 +99,20 @@ class Lab:
         Deleting a pod makes its Deployment start a new one, as in Kubernetes.
         Raises ``NotFound`` when an object does not exist.
         """
+        return _report(self.delete_each(*sources, kind=kind, name=name, namespace=namespace), "delete")
+
+    def delete_each(self, *sources: Source, kind: str | None = None, name: str | None = None,
+                    namespace: str | None = None) -> list[dict[str, Any]]:
+        """Delete like ``delete``, but return one result per object instead of raising."""
         if kind is not None:
+            if not name:
+                raise InvalidArgument("delete needs -f PATH or KIND NAME")
             refs = [{"kind": lookup(kind).name, "name": str(name), "namespace": namespace or default_namespace(kind)}]
         else:
             refs = [{"kind": o.get("kind", ""), "name": (o.get("metadata") or {}).get("name", ""),
                      "namespace": (o.get("metadata") or {}).get("namespace") or "default"}
                     for o in load_manifests(sources)]
-        return _report(self.backend.delete(refs), "delete")
+        return self.backend.delete(refs)
 
     def objects(self, kind: str, name: str | None = None, namespace: str | None = None,
                 all_namespaces: bool = False) -> list[dict[str, Any]]:
@@ -132,17 +146,20 @@ class Lab:
 
     def uninstall(self, component: str = "gloo") -> list[str]:
         """Remove a gateway the lab installed on a cluster (kubernetes backend)."""
-        return _only_on_cluster(self.backend, "uninstall")(component)
+        return self.backend.uninstall(component)
 
     def reset(self) -> list[str]:
         """Undo everything the lab did to a cluster (kubernetes backend): delete what it
         applied, uninstall what it installed, stop its port-forwards."""
-        return _only_on_cluster(self.backend, "reset")()
+        return self.backend.reset()
 
     def wait(self, timeout: float = 120.0) -> dict[str, Any]:
         """Wait until deployments are ready and the gateway serves (``WaitTimeout`` if not)."""
-        wait = getattr(self.backend, "wait")
-        return wait(timeout)
+        return self.backend.wait(timeout)
+
+    def routes(self) -> list[dict[str, Any]]:
+        """The route table the gateway serves, one row per route (local runtime)."""
+        return self.backend.routes()
 
     def proxy_url(self, gateway: str | None = None) -> str:
         """The gateway's base URL (like ``glooctl proxy url``); with ``gateway``
@@ -154,14 +171,6 @@ class Lab:
     def stats(self) -> dict[str, Any]:
         """Requests per upstream, by status, with latency percentiles."""
         return self.backend.stats()
-
-
-def _only_on_cluster(backend: Backend, verb: str) -> Any:
-    found = getattr(backend, verb, None)
-    if found is None:
-        raise CoalmineError(f"{verb} is for a cluster (the kubernetes backend); "
-                            "the local lab is undone with `coalmine down` and removing its home")
-    return found
 
 
 def _report(results: Iterable[dict[str, Any]], verb: str) -> list[str]:
@@ -179,11 +188,3 @@ def _report(results: Iterable[dict[str, Any]], verb: str) -> list[str]:
         done = ("\n" + "\n".join(lines)) if lines else ""
         raise error_class("\n".join(errors) + done)
     return lines
-
-
-def dump(objects: list[dict[str, Any]], output: str) -> str:
-    """Objects as ``yaml`` or ``json`` text; several become a ``kind: List``."""
-    doc: Any = objects[0] if len(objects) == 1 else {"apiVersion": "v1", "kind": "List", "items": objects}
-    if output == "json":
-        return json.dumps(doc, indent=2)
-    return yaml.safe_dump(doc, sort_keys=False).rstrip()

@@ -13,10 +13,21 @@ from typing import IO, Any, Union
 
 import yaml
 
-from .errors import ManifestError
+from helpers.errors import ManifestError
 
 Source = Union[str, Path, Mapping[str, Any]]
 _SUFFIXES = (".yaml", ".yml", ".json")
+_MANIFESTS = Path(__file__).resolve().parent / "manifests"
+
+
+def manifests_dir() -> Path:
+    """The folder of the lab's manifests (petstore, Gloo and Gateway API steps), as
+    installed with the package; ``manifests/`` in a checkout is the same folder.
+
+    >>> (manifests_dir() / "petstore-v1.yaml").is_file()
+    True
+    """
+    return _MANIFESTS
 
 
 def load_manifests(sources: Iterable[Source], stdin: IO[str] | None = None) -> list[dict[str, Any]]:

@@ -6,9 +6,12 @@ pandas DataFrames, so both show the same columns.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping, Sequence
 from datetime import datetime, timezone
 from typing import Any
+
+import yaml
 
 GLOO_KINDS = ("Upstream", "UpstreamGroup", "VirtualService")
 
@@ -243,3 +246,11 @@ def render(kind: str, table: list[dict[str, Any]]) -> str:
             out.append("|" + "|".join(f" {(cell[n] if n < len(cell) else '').ljust(w)} " for cell, w in zip(row, widths)) + "|")
         out.append(rule)
     return "\n".join(out)
+
+
+def dump(objects: list[dict[str, Any]], output: str) -> str:
+    """Objects as ``yaml`` or ``json`` text; several become a ``kind: List``."""
+    doc: Any = objects[0] if len(objects) == 1 else {"apiVersion": "v1", "kind": "List", "items": objects}
+    if output == "json":
+        return json.dumps(doc, indent=2)
+    return yaml.safe_dump(doc, sort_keys=False).rstrip()

@@ -26,8 +26,8 @@ sys.path.insert(0, str(ROOT))
 
 from helpers import Lab  # noqa: E402
 from helpers.errors import ClusterError, CoalmineError  # noqa: E402
-from helpers.exercises import V1_PETS, V2_PETS  # noqa: E402
-from helpers.sampling import curl, sample  # noqa: E402
+from helpers.lessons.probing import V1_PETS, V2_PETS  # noqa: E402
+from helpers.live.sampling import curl, sample  # noqa: E402
 
 MANIFESTS = ROOT / "manifests"
 GLOO = MANIFESTS / "gloo"

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from helpers import routing
-from helpers.canary import SEED_STEPS, state_of
-from helpers.demo import expected_v2_share
+from helpers.live.control import SEED_STEPS, state_of
+from helpers.live.demo import expected_v2_share
 
 
 def test_the_seed_states_are_the_seed_files() -> None:

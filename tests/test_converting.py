@@ -9,9 +9,9 @@ import pytest
 import yaml
 
 from helpers import routing
-from helpers.converting import convert, convert_objects
-from helpers.ordering import may_overlap
-from helpers.runtime.gatewayapi_schema import validate
+from helpers.migrate.converting import convert, convert_objects
+from helpers.migrate.ordering import may_overlap
+from helpers.runtime.gatewayapi.schema import validate
 
 GLOO = Path(__file__).resolve().parents[1] / "manifests" / "gloo"
 V1 = {"upstream": routing.upstream("v1")}

@@ -1,7 +1,7 @@
 """Discovery names upstreams as Gloo does and turns swagger into REST functions."""
 
-from helpers.runtime import discovering
-from helpers.runtime.restfunctions import transformations_from_swagger
+from helpers.runtime.gloo import discovering
+from helpers.runtime.gloo.functions import transformations_from_swagger
 
 
 def test_upstream_name_is_namespace_service_port():

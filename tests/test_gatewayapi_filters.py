@@ -16,7 +16,7 @@ import pytest
 
 from helpers import httproutes
 from helpers.runtime.routes import Endpoint
-from helpers.runtime.translating_gatewayapi import translate
+from helpers.runtime.gatewayapi.translating import translate
 
 from .test_proxying import Upstream, fetch, gateway, run, running  # noqa: F401 - run is a fixture
 from .test_translating_gatewayapi import GATEWAY_CLASS, LISTENER, SERVICES

@@ -8,7 +8,7 @@ import pytest
 import yaml
 
 from helpers import httproutes
-from helpers.runtime.gatewayapi_schema import validate
+from helpers.runtime.gatewayapi.schema import validate
 
 GATEWAY_API = Path(__file__).resolve().parents[1] / "manifests" / "gateway-api"
 STEPS = [

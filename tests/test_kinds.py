@@ -1,20 +1,9 @@
-"""What the runtime refuses before anything is stored, and how kinds are named."""
+"""How kinds are named: kubectl's and glooctl's spellings, and the error for an unknown one."""
 
 import pytest
 
-from helpers.runtime import kinds
-
-
-def deployment(**spec_overrides):
-    spec = {
-        "replicas": 1,
-        "selector": {"matchLabels": {"app": "x"}},
-        "template": {"metadata": {"labels": {"app": "x"}},
-                     "spec": {"containers": [{"name": "c", "image": "python:3.12-slim",
-                                              "command": ["python", "/app/x.py"]}]}},
-    }
-    spec.update(spec_overrides)
-    return {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "x"}, "spec": spec}
+from helpers import kinds
+from helpers.errors import NotFound, UnknownKind
 
 
 @pytest.mark.parametrize("word", ["vs", "virtualservice", "virtualservices", "VirtualService",
@@ -30,63 +19,18 @@ def test_short_names(word, kind):
 
 
 def test_unknown_resource_type_lists_known_ones():
-    with pytest.raises(KeyError, match="doesn't have a resource type \"gadgets\".*virtualservices"):
+    with pytest.raises(UnknownKind, match="doesn't have a resource type \"gadgets\".*virtualservices"):
         kinds.lookup("gadgets")
 
 
-def test_valid_deployment_has_no_problems():
-    assert kinds.check_object(deployment()) == []
-
-
-def test_unknown_kind_is_refused_with_the_known_kinds():
-    problems = kinds.check_object({"apiVersion": "v1", "kind": "Gadget", "metadata": {"name": "g"}})
-    assert len(problems) == 1 and 'no matches for kind "Gadget"' in problems[0]
-    assert "apps/v1 Deployment" in problems[0]
-
-
-def test_the_seeds_old_deployment_api_gets_a_hint():
-    old = deployment()
-    old["apiVersion"] = "extensions/v1beta1"
-    (problem,) = kinds.check_object(old)
-    assert "use apiVersion: apps/v1" in problem and "removed from Kubernetes" in problem
-
-
-def test_selector_must_match_template_labels():
-    bad = deployment(selector={"matchLabels": {"app": "other"}})
-    assert any("must include every label" in p for p in kinds.check_object(bad))
-
-
-def test_missing_containers_named():
-    bad = deployment(template={"metadata": {"labels": {"app": "x"}}, "spec": {"containers": []}})
-    assert any("containers: at least one container" in p for p in kinds.check_object(bad))
-
-
-def test_service_port_out_of_range_names_the_field():
-    svc = {"apiVersion": "v1", "kind": "Service", "metadata": {"name": "s"},
-           "spec": {"ports": [{"port": 70000}], "selector": {"app": "x"}}}
-    assert kinds.check_object(svc) == ["spec.ports[0].port must be a number from 1 to 65535"]
-
-
-def test_bad_name_and_label_types():
-    obj = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "Bad_Name"}}
-    assert "metadata.name" in kinds.check_object(obj)[0]
-    obj = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "ok", "labels": {"n": 1}}}
-    assert "quote numbers" in kinds.check_object(obj)[0]
-
-
-def test_pods_cannot_be_applied():
-    (problem,) = kinds.check_object({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p"}})
-    assert "apply a Deployment" in problem
-
-
-def test_not_a_mapping():
-    assert "expected an object" in kinds.check_object(["a"])[0]
-
-
 def test_key_and_ref():
-    obj = deployment()
+    obj = {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "x"}, "spec": {}}
     assert kinds.key(obj) == ("Deployment", "default", "x")
     assert kinds.ref(obj) == "deployment.apps/x"
     vs = {"apiVersion": "gateway.solo.io/v1", "kind": "VirtualService", "metadata": {"name": "coalmine", "namespace": "gloo-system"}}
     assert kinds.ref(vs) == "virtualservice.gateway.solo.io/coalmine"
     assert kinds.key({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "n", "namespace": "x"}}) == ("Namespace", "", "n")
+
+
+def test_an_unknown_kind_is_a_not_found_error_not_a_key_error():
+    assert issubclass(UnknownKind, NotFound) and not issubclass(UnknownKind, KeyError)

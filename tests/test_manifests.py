@@ -342,10 +342,10 @@ def test_objects_the_cluster_backend_writes_are_valid() -> None:
     """The kgateway Gateway's workload-free shape, and the Upstreams the backend writes
     where Gloo's discovery is off, pass the Gloo schema the local runtime enforces."""
     from helpers.backends.kube.installing import kgateway_gateway
-    from helpers.runtime.discovering import upstreams_for, with_functions
+    from helpers.runtime.gloo.discovering import upstreams_for, with_functions
     from helpers.apps.petstore import swagger
-    from helpers.runtime.gloo_schema import validate
-    from helpers.runtime.restfunctions import transformations_from_swagger
+    from helpers.runtime.gloo.schema import validate
+    from helpers.runtime.gloo.functions import transformations_from_swagger
 
     service = by_kind(MANIFESTS / "petstore-v1.yaml")["Service"]
     [upstream] = upstreams_for(service)

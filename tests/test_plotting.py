@@ -8,8 +8,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from helpers.plotting import Change, DistributionPlot, _weight_steps, per_second
-from helpers.traffic import COLUMNS
+from helpers.live.plotting import Change, DistributionPlot, _weight_steps, per_second
+from helpers.live.traffic import COLUMNS
 
 
 def frame(rows: list[tuple[float, str | None, float]]) -> pd.DataFrame:

@@ -25,9 +25,9 @@ import httptools
 import psutil
 import pytest
 
-from helpers.runtime import downstreams, proxying
-from helpers.runtime.proxying import GatewayProxy
-from helpers.runtime.restfunctions import compile_parameter, function_from_transformation, transformations_from_swagger
+from helpers.runtime.proxy import downstreams, proxying
+from helpers.runtime.proxy.proxying import GatewayProxy
+from helpers.runtime.gloo.functions import compile_parameter, function_from_transformation, transformations_from_swagger
 from helpers.runtime.routes import (
     Cluster, Destination, DirectResponse, Endpoint, Faults, HeaderMatcher, HeaderOps, Matcher, PathMatcher,
     Redirect, RestCall, RetryPolicy, Route, RouteAction, RouteTable, VirtualHost, WeightedDestination,

@@ -4,7 +4,7 @@ import re
 
 import pytest
 
-from helpers.runtime.restfunctions import compile_parameter, function_from_transformation, render
+from helpers.runtime.gloo.functions import compile_parameter, function_from_transformation, render
 
 
 def test_render_defaults_and_plain_names():

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from helpers.routing import (
+from helpers.builders.routing import (
     add_route,
     all_to_v2,
     destination_weights,

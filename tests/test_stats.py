@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from helpers.runtime.stats import BUCKETS_MS, UpstreamStats
+from helpers.runtime.proxy.stats import BUCKETS_MS, UpstreamStats
 
 
 def test_counts_by_cluster_status_and_class() -> None:

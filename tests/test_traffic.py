@@ -16,8 +16,8 @@ import psutil
 import pytest
 from aiohttp import web
 
-from helpers.sampling import sample
-from helpers.traffic import COLUMNS, Traffic, summarize
+from helpers.live.sampling import sample
+from helpers.live.traffic import COLUMNS, Traffic, summarize
 
 from .conftest import wait_for
 

@@ -16,12 +16,12 @@ from typing import Any
 import pytest
 import yaml
 
-from helpers.runtime import discovering
-from helpers.runtime.restfunctions import transformations_from_swagger
+from helpers.runtime.gloo import discovering
+from helpers.runtime.gloo.functions import transformations_from_swagger
 from helpers.runtime.routes import (
     DirectResponse, Endpoint, Faults, HeaderOps, Redirect, RequestView, RetryPolicy, RouteAction,
 )
-from helpers.runtime.translating import Report, gloo_status, translate, validate
+from helpers.runtime.gloo.translating import Report, gloo_status, translate, validate
 
 ROOT = Path(__file__).resolve().parent.parent
 GOLDEN = Path(__file__).resolve().parent / "translating"

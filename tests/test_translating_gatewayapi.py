@@ -15,10 +15,10 @@ from typing import Any
 import pytest
 
 from helpers import httproutes
-from helpers.runtime.gatewayapi_schema import validate
-from helpers.runtime.gatewayapi_status import stamp
+from helpers.runtime.gatewayapi.schema import validate
+from helpers.runtime.gatewayapi.status import stamp
 from helpers.runtime.routes import DirectResponse, Endpoint, Redirect, RequestView, RouteAction
-from helpers.runtime.translating_gatewayapi import GatewayTranslation, intersect, translate
+from helpers.runtime.gatewayapi.translating import GatewayTranslation, intersect, translate
 
 LISTENER = ("kgateway-system", "http", "http")
 ENDPOINTS = {("default", f"petstore-{v}", 8080): [Endpoint("127.0.0.1", 9000 + i)] for i, v in enumerate(("v1", "v2", "v3"))}

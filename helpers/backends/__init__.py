@@ -6,7 +6,7 @@ behind the same ``Backend`` protocol. Notebook helpers take a backend and never
 branch on which one it is.
 """
 
-from .base import Backend
-from .local import LocalBackend
+from helpers.backends.base import Backend
+from helpers.backends.local import LocalBackend
 
 __all__ = ["Backend", "LocalBackend"]

@@ -10,19 +10,22 @@ from __future__ import annotations
 import json
 import os
 import signal
-import sys
 import time
 import urllib.error
 import urllib.parse
 import urllib.request
-from pathlib import Path
 from typing import Any
 
-from ..errors import ApplyRefused, CoalmineError, LabNotRunning, LabStartError, NotFound, WaitTimeout
-from ..runtime.home import LabHome
+from helpers.backends.base import describe_not_ready
+from helpers.backends.processes import alive, group_alive, kill_group, reap, spawn_detached, tail
+from helpers.errors import CoalmineError, LabNotRunning, LabStartError, NotFound, Unsupported, WaitTimeout, from_wire
+from helpers.runtime.home import LabHome
 
 _START_TIMEOUT = 30.0
 _STOP_TIMEOUT = 40.0
+_CONTROL_PLANE = "helpers.runtime.admin"
+_FOR_A_CLUSTER = ("{verb} is for a cluster (the kubernetes backend); "
+                  "the local lab is undone with `coalmine down` and removing its home")
 
 
 class LocalBackend:
@@ -41,7 +44,7 @@ class LocalBackend:
     def running(self) -> bool:
         """True when this home's control plane answers with our token."""
         state = self.home.read_state()
-        if not state or not _alive(int(state.get("pid", 0))):
+        if not state or not alive(int(state.get("pid", 0))):
             return False
         try:
             self._call("GET", "/v1/status", timeout=5)
@@ -55,41 +58,21 @@ class LocalBackend:
         self.home.ensure()
         self.home.token(create=True)
         self.home.state_file.unlink(missing_ok=True)
-        pid = self._spawn_control_plane()
+        pid = spawn_detached(_CONTROL_PLANE, ["--home", str(self.home.root)], self.home.log_file)
         deadline = time.monotonic() + _START_TIMEOUT
         while time.monotonic() < deadline:
-            exited, code = _reap(pid)
+            exited, code = reap(pid)
             if exited:
                 raise LabStartError(
                     f"the control plane exited with code {code}; "
-                    f"its log {self.home.log_file} ends with:\n{_tail(self.home.log_file)}")
+                    f"its log {self.home.log_file} ends with:\n{tail(self.home.log_file)}")
             state = self.home.read_state()
             if state and state.get("pid") == pid:
                 return self.status()
             time.sleep(0.05)
         os.kill(pid, signal.SIGKILL)
-        _reap(pid)
+        reap(pid)
         raise LabStartError(f"the control plane did not start within {_START_TIMEOUT:.0f}s; see {self.home.log_file}")
-
-    def _spawn_control_plane(self) -> int:
-        # A new session: the control plane (and its pods, in its process group)
-        # outlive the kernel or shell that started it. posix_spawn rather than
-        # Popen, since nothing here will ever wait for it to finish.
-        log = os.open(self.home.log_file, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
-        devnull = os.open(os.devnull, os.O_RDONLY)
-        try:
-            return os.posix_spawn(
-                sys.executable,
-                [sys.executable, "-m", "helpers.runtime.admin", "--home", str(self.home.root)],
-                {**os.environ, "PYTHONPATH": _package_root()},
-                file_actions=[(os.POSIX_SPAWN_DUP2, devnull, 0), (os.POSIX_SPAWN_DUP2, log, 1),
-                              (os.POSIX_SPAWN_DUP2, log, 2), (os.POSIX_SPAWN_CLOSE, log),
-                              (os.POSIX_SPAWN_CLOSE, devnull)],
-                setsid=True,
-            )
-        finally:
-            os.close(log)
-            os.close(devnull)
 
     def down(self) -> None:
         state = self.home.read_state()
@@ -101,16 +84,13 @@ class LocalBackend:
         except CoalmineError:
             pass
         deadline = time.monotonic() + _STOP_TIMEOUT
-        while _alive(pid) and time.monotonic() < deadline:
+        while alive(pid) and time.monotonic() < deadline:
             time.sleep(0.05)
-        if _alive(pid) or _group_alive(pid):
+        if alive(pid) or group_alive(pid):
             # The control plane leads its process group; its pods are in it too.
-            try:
-                os.killpg(pid, signal.SIGKILL)
-            except (ProcessLookupError, PermissionError):
-                pass
+            kill_group(pid)
             deadline = time.monotonic() + 5
-            while _group_alive(pid) and time.monotonic() < deadline:
+            while group_alive(pid) and time.monotonic() < deadline:
                 time.sleep(0.05)
         self.home.state_file.unlink(missing_ok=True)
 
@@ -140,6 +120,12 @@ class LocalBackend:
 
     def routes(self) -> list[dict[str, Any]]:
         return self._call("GET", "/v1/routes")["routes"]
+
+    def uninstall(self, component: str) -> list[str]:
+        raise Unsupported(_FOR_A_CLUSTER.format(verb="uninstall"))
+
+    def reset(self) -> list[str]:
+        raise Unsupported(_FOR_A_CLUSTER.format(verb="reset"))
 
     def proxy_url(self, gateway: str | None = None) -> str:
         if gateway is not None:
@@ -179,10 +165,11 @@ class LocalBackend:
                 return json.loads(resp.read())
         except urllib.error.HTTPError as e:
             try:
-                message = json.loads(e.read()).get("error", str(e))
-            except ValueError:
-                message = str(e)
-            raise {404: NotFound, 422: ApplyRefused}.get(e.code, CoalmineError)(message) from None
+                answer = json.loads(e.read())
+                message, name = str(answer.get("error", e)), answer.get("type")
+            except (ValueError, AttributeError):
+                message, name = str(e), None
+            raise from_wire(name, message, e.code) from None
         except (urllib.error.URLError, ConnectionError, TimeoutError) as e:
             raise LabNotRunning(
                 f"the lab at {self.home.root} does not answer ({getattr(e, 'reason', e)}): "
@@ -210,65 +197,4 @@ def gateway_url(status: dict[str, Any], gateway: str) -> str:
         raise NotFound(f'gateway {names[0]} has no served listener "{listener}" (its listeners: {", ".join(listeners)})')
     return str(listeners[listener] if listener is not None else next(iter(listeners.values())))
 
-
-def describe_not_ready(state: dict[str, Any]) -> str:
-    """One line naming what ``wait`` is still waiting for."""
-    parts = [f"deployment {d['name']} {d['ready']}/{d['desired']} ready" for d in state["deployments"] if not d["done"]]
-    if state.get("discoveryPending"):
-        parts.append("function discovery pending for " + ", ".join(state["discoveryPending"]))
-    gw = state.get("gateway", {})
-    if gw.get("installed") and not gw.get("serving"):
-        parts.append("gateway not serving")
-    if state.get("listenersPending"):
-        parts.append("listeners not serving yet: " + ", ".join(state["listenersPending"]))
-    return "; ".join(parts) or "unknown"
-
-
-def _alive(pid: int) -> bool:
-    if pid <= 0:
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    # A zombie child of ours counts as gone.
-    try:
-        waited, _ = os.waitpid(pid, os.WNOHANG)
-        return waited == 0
-    except ChildProcessError:
-        return True
-
-
-def _reap(pid: int) -> tuple[bool, int | None]:
-    """(exited, exit code) of a child we spawned, without blocking."""
-    try:
-        waited, status = os.waitpid(pid, os.WNOHANG)
-    except ChildProcessError:
-        return (not _alive(pid), None)
-    if waited == 0:
-        return (False, None)
-    return (True, os.waitstatus_to_exitcode(status))
-
-
-def _group_alive(pgid: int) -> bool:
-    try:
-        os.killpg(pgid, 0)
-    except (ProcessLookupError, PermissionError):
-        return False
-    return True
-
-
-def _package_root() -> str:
-    root = str(Path(__file__).resolve().parents[2])
-    existing = os.environ.get("PYTHONPATH")
-    return root if not existing else f"{root}{os.pathsep}{existing}"
-
-
-def _tail(path: Path, lines: int = 15) -> str:
-    try:
-        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
-    except FileNotFoundError:
-        return "(no log)"
 

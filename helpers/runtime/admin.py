@@ -2,7 +2,9 @@
 
 JSON over HTTP on 127.0.0.1 only, every request carrying the lab's token
 (``Authorization: Bearer <token>``; the token file is mode 0600). It also serves
-the gateway's per-upstream stats, like Envoy's admin ``/stats``.
+the gateway's per-upstream stats, like Envoy's admin ``/stats``. An error is
+answered as ``{"error": message, "type": class name}`` with the status its class
+in ``helpers.errors`` declares; anything else is a bug, answered 500.
 
     GET  /v1/status                  the lab at a glance
     POST /v1/apply     {objects}     apply, kubectl-style results
@@ -30,9 +32,10 @@ from typing import Any
 
 from aiohttp import web
 
-from .controlplane import ControlPlane, _Refused
-from .home import LabHome
-from .kinds import lookup
+from helpers.errors import CoalmineError, ManifestError
+from helpers.runtime.controlplane import ControlPlane
+from helpers.runtime.home import LabHome
+from helpers.kinds import lookup
 
 CONTROL_PLANE = web.AppKey("control_plane", ControlPlane)
 STOP = web.AppKey("stop", asyncio.Event)
@@ -47,10 +50,28 @@ async def _require_token(request: web.Request, handler: Callable[[web.Request], 
         return web.json_response({"error": "missing or wrong lab token (see <lab home>/token)"}, status=401)
     try:
         return await handler(request)
-    except _Refused as e:
-        return web.json_response({"error": str(e)}, status=422)
-    except KeyError as e:
-        return web.json_response({"error": str(e.args[0]) if e.args else "not found"}, status=404)
+    except CoalmineError as e:
+        # One status per error class (``http_status``); the client raises the same class.
+        return web.json_response({"error": str(e), "type": type(e).__name__}, status=e.http_status)
+    except web.HTTPException:
+        raise
+    except Exception as e:  # a bug: say where to look, keep serving
+        log.exception("%s %s failed", request.method, request.path)
+        return web.json_response({"error": f"internal error in the control plane ({type(e).__name__}: {e}); "
+                                           "its log (controlplane.log in the lab home) has the details"}, status=500)
+
+
+async def _body(request: web.Request) -> dict[str, Any]:
+    """The request's JSON object; ``ManifestError`` when it is not one."""
+    if not request.can_read_body:
+        return {}
+    try:
+        body = await request.json()
+    except ValueError as e:
+        raise ManifestError(f"the request body is not JSON: {e}") from None
+    if not isinstance(body, dict):
+        raise ManifestError("the request body must be a JSON object")
+    return body
 
 
 def _cp(request: web.Request) -> ControlPlane:
@@ -62,14 +83,14 @@ async def _status(request: web.Request) -> web.Response:
 
 
 async def _apply(request: web.Request) -> web.Response:
-    body = await request.json()
+    body = await _body(request)
     results = _cp(request).apply(list(body.get("objects") or []))
     await _cp(request).settle()  # new Gateway listeners listen before the answer
     return web.json_response({"results": results})
 
 
 async def _delete(request: web.Request) -> web.Response:
-    body = await request.json()
+    body = await _body(request)
     refs = [(lookup(r["kind"]).name, r.get("namespace") or "default", r["name"]) for r in body.get("refs") or []]
     results = _cp(request).delete(refs)
     await _cp(request).settle()
@@ -84,8 +105,7 @@ async def _objects(request: web.Request) -> web.Response:
 
 
 async def _install(request: web.Request) -> web.Response:
-    body = await request.json() if request.can_read_body else {}
-    port = body.get("port")
+    port = (await _body(request)).get("port")
     result = await _cp(request).install(request.match_info["component"], int(port) if port else None)
     return web.json_response(result)
 

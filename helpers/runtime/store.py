@@ -15,8 +15,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from .home import write_json_atomic
-from .kinds import key
+from helpers.runtime.home import write_json_atomic
+from helpers.kinds import key
 
 Key = tuple[str, str, str]
 _SERVER_FIELDS = ("uid", "creationTimestamp", "resourceVersion", "generation", "managedFields")

@@ -28,8 +28,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .routes import Endpoint
-from .store import now_rfc3339
+from helpers.runtime.routes import Endpoint
+from helpers.runtime.store import now_rfc3339
 
 ConfigMapLookup = Callable[[str, str], "dict[str, Any] | None"]
 

@@ -39,13 +39,13 @@ from helpers import exercises
 lab = exercises.ensure(1)
 
 # %% [markdown]
-# `curl` from `helpers.sampling` stands in for the command: it sends one GET request
+# `curl` from `helpers.live.sampling` stands in for the command: it sends one GET request
 # and returns the body, with the status in front when the request failed.
 
 # %%
 import json
 
-from helpers.sampling import curl
+from helpers.live.sampling import curl
 
 # %% [markdown]
 # ## Step 1: apply petstore v1

@@ -39,13 +39,13 @@ from helpers import exercises, routing
 lab = exercises.ensure(2)
 
 # %% [markdown]
-# `curl` from `helpers.sampling` stands in for the command: it sends one GET request
+# `curl` from `helpers.live.sampling` stands in for the command: it sends one GET request
 # and returns the body, with the status in front when the request failed.
 
 # %%
 
 
-from helpers.sampling import curl
+from helpers.live.sampling import curl
 
 # %% [markdown]
 # ## Step 1: install the gateway

@@ -42,12 +42,12 @@ from helpers import exercises, routing
 lab = exercises.ensure(3)
 
 # %% [markdown]
-# `curl` from `helpers.sampling` (one GET, the body back), and the gateway's address (like `glooctl proxy url`):
+# `curl` from `helpers.live.sampling` (one GET, the body back), and the gateway's address (like `glooctl proxy url`):
 
 # %%
 from pathlib import Path
 
-from helpers.sampling import curl
+from helpers.live.sampling import curl
 
 gateway = lab.proxy_url()
 

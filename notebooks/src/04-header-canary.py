@@ -39,12 +39,12 @@ from helpers import exercises, routing
 lab = exercises.ensure(4)
 
 # %% [markdown]
-# `curl` from `helpers.sampling` (one GET, the body back), the gateway's address, and the header the canary uses:
+# `curl` from `helpers.live.sampling` (one GET, the body back), the gateway's address, and the header the canary uses:
 
 # %%
 from pathlib import Path
 
-from helpers.sampling import curl
+from helpers.live.sampling import curl
 
 gateway = lab.proxy_url()
 CANARY = {"x-canary": "true"}

@@ -165,7 +165,7 @@ plt.show()
 # and watch the orange v2 band follow the dashed line within a second or two.
 
 # %%
-from helpers.dashboard import Dashboard
+from helpers.live.dashboard import Dashboard
 
 dash = Dashboard(lab, rate=100)
 dash

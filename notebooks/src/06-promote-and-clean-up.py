@@ -71,7 +71,7 @@ sampling.shares(sampling.sample(lab, "/findPets", n=200))
 # did not answer `200`.
 
 # %%
-from helpers.traffic import Traffic
+from helpers.live.traffic import Traffic
 
 with Traffic(lab, rate=500) as traffic:
     traffic.wait_for_answers(200)       # traffic is flowing

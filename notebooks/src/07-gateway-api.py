@@ -37,7 +37,7 @@
 
 # %%
 from helpers import converting, exercises, httproutes, routing, sampling
-from helpers.showing import side_by_side
+from helpers.lessons.showing import side_by_side
 
 lab = exercises.ensure(7)
 

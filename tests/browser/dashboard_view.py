@@ -1,4 +1,4 @@
-"""The live canary dashboard (``helpers.dashboard.Dashboard``) as a learner sees it
+"""The live canary dashboard (``helpers.live.dashboard.Dashboard``) as a learner sees it
 in the page: read its numbers, move its slider, press its buttons.
 
     view = DashboardView(notebook)
@@ -18,7 +18,7 @@ import re
 import time
 from typing import TYPE_CHECKING, NamedTuple
 
-from helpers.dashboard import READOUT_SECONDS
+from helpers.live.dashboard import READOUT_SECONDS
 
 if TYPE_CHECKING:
     from playwright.sync_api import Locator

@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 
 from helpers import Lab
-from helpers.exercises import CheckResult, check, ensure, reset, solve
-from helpers.sampling import sample, shares
+from helpers.lessons.exercises import CheckResult, check, ensure, reset, solve
+from helpers.live.sampling import sample, shares
 
 from .conftest import lab_processes
 

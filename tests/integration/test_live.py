@@ -12,10 +12,10 @@ from pathlib import Path
 import pytest
 
 from helpers import Lab, routing
-from helpers.canary import CanaryControl
-from helpers.dashboard import Dashboard
-from helpers.exercises import ensure
-from helpers.traffic import Traffic
+from helpers.live.control import CanaryControl
+from helpers.live.dashboard import Dashboard
+from helpers.lessons.exercises import ensure
+from helpers.live.traffic import Traffic
 
 from ..conftest import wait_for
 from .conftest import ROOT, env_without_coalmine, lab_processes

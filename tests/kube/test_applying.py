@@ -7,7 +7,7 @@ import copy
 
 from helpers.backends.kube import KubernetesBackend
 from helpers.loading import load_manifests
-from helpers.routing import route_to_v1
+from helpers.builders.routing import route_to_v1
 
 from .conftest import MANIFESTS
 from .fake_apiserver import FakeApiServer

@@ -8,7 +8,7 @@ from helpers.backends.kube import KubernetesBackend
 from helpers.backends.kube.reading import discovery_pending, gloo_status, rollout
 from helpers.lab import Lab
 from helpers.loading import load_manifests
-from helpers.routing import route_to_v1
+from helpers.builders.routing import route_to_v1
 from helpers.tables import rows
 
 from .conftest import MANIFESTS

@@ -13,6 +13,6 @@
 Data flows: manifests -> applying -> API server; API server -> reading -> tables.
 """
 
-from .backend import KubernetesBackend
+from helpers.backends.kube.backend import KubernetesBackend
 
 __all__ = ["KubernetesBackend"]

@@ -14,9 +14,9 @@ import copy
 from collections.abc import Mapping
 from typing import Any
 
-from ...errors import ApplyRefused, CoalmineError, NotFound
-from .connecting import APPLY_PATCH, FIELD_MANAGER, KubeApi
-from .resources import Resource, Resources, by_kind, no_match
+from helpers.errors import ApplyRefused, CoalmineError, NotFound
+from helpers.backends.kube.connecting import APPLY_PATCH, FIELD_MANAGER, KubeApi
+from helpers.backends.kube.resources import Resource, Resources, by_kind, no_match
 
 
 def _name_of(obj: Mapping[str, Any]) -> str:

@@ -13,24 +13,24 @@ from __future__ import annotations
 import json
 import os
 import signal
-import sys
 import time
 from pathlib import Path
 from typing import Any
 
-from ...errors import CoalmineError, LabStartError, WaitTimeout
-from ...runtime.discovering import upstreams_for, with_functions
-from ...runtime.home import LabHome
-from ...runtime.restfunctions import transformations_from_swagger
-from ..local import _alive, _package_root, describe_not_ready
-from .applying import apply_one, delete_one
-from .connecting import KubeApi, connect
-from .forwarding import Forwarder
-from .installing import GATEWAY_DEPLOYMENTS, GLOO_NAMESPACE, PROXIES, Installer
-from .ledger import Ledger
-from .reading import FDS_LABEL, discovery_pending, get_objects, rollout
-from .resources import Resources, by_kind
-from .tools import Tools
+from helpers.backends.base import describe_not_ready
+from helpers.backends.processes import alive, spawn_detached
+from helpers.errors import CoalmineError, InvalidArgument, LabStartError, NotFound, Unsupported, WaitTimeout
+from helpers.runtime.gloo.discovering import upstreams_for, with_functions
+from helpers.runtime.home import LabHome
+from helpers.runtime.gloo.functions import transformations_from_swagger
+from helpers.backends.kube.applying import apply_one, delete_one
+from helpers.backends.kube.connecting import KubeApi, connect
+from helpers.backends.kube.forwarding import Forwarder
+from helpers.backends.kube.installing import GATEWAY_DEPLOYMENTS, GLOO_NAMESPACE, PROXIES, Installer
+from helpers.backends.kube.ledger import Ledger
+from helpers.backends.kube.reading import FDS_LABEL, discovery_pending, get_objects, rollout
+from helpers.backends.kube.resources import Resources, by_kind
+from helpers.backends.kube.tools import Tools
 
 _FORWARD_START_S = 20.0
 _FORWARD_MODULE = "helpers.backends.kube.forwarding"
@@ -156,7 +156,7 @@ class KubernetesBackend:
             return self.installer.install_gloo()
         if component == "kgateway":
             return self.installer.install_kgateway()
-        raise CoalmineError(f'unknown component "{component}": the kubernetes backend installs "gloo" or "kgateway"')
+        raise InvalidArgument(f'unknown component "{component}": the kubernetes backend installs "gloo" or "kgateway"')
 
     def uninstall(self, component: str) -> list[str]:
         """Remove what ``install(component)`` added (nothing that was there before)."""
@@ -167,7 +167,7 @@ class KubernetesBackend:
             return self.installer.uninstall_gloo()
         if component == "kgateway":
             return self.installer.uninstall_kgateway()
-        raise CoalmineError(f'unknown component "{component}": use "gloo" or "kgateway"')
+        raise InvalidArgument(f'unknown component "{component}": use "gloo" or "kgateway"')
 
     def proxy_url(self, gateway: str | None = None) -> str:
         """The gateway's URL: its LoadBalancer address, else a port-forward on 127.0.0.1
@@ -175,7 +175,6 @@ class KubernetesBackend:
         ``gateway`` ("namespace/name") asks for a Gateway API Gateway's URL."""
         component = _component_of(gateway) if gateway else _gateway_of(self.ledger.installed())
         if component is None:
-            from ...errors import NotFound
             raise NotFound("no gateway is installed by this lab: run `coalmine install gloo`")
         target = PROXIES[component]
         svc_res = by_kind("Service")
@@ -202,28 +201,20 @@ class KubernetesBackend:
         target = PROXIES[component]
         self.home.ensure()
         state_file = self.home.root / f"forward-{component}.json"
-        argv = [sys.executable, "-m", _FORWARD_MODULE, "--namespace", target.namespace, "--service",
+        argv = ["--namespace", target.namespace, "--service",
                 target.service, "--port", str(target.port), "--state", str(state_file)]
         if self.api.context != "in-cluster":
             argv += ["--context", self.api.context]
-        log = os.open(self.home.root / f"forward-{component}.log", os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
-        devnull = os.open(os.devnull, os.O_RDONLY)
-        try:
-            pid = os.posix_spawn(sys.executable, argv, {**os.environ, "PYTHONPATH": _package_root()},
-                                 file_actions=[(os.POSIX_SPAWN_DUP2, devnull, 0), (os.POSIX_SPAWN_DUP2, log, 1),
-                                               (os.POSIX_SPAWN_DUP2, log, 2)], setsid=True)
-        finally:
-            os.close(log)
-            os.close(devnull)
+        pid = spawn_detached(_FORWARD_MODULE, argv, self.home.root / f"forward-{component}.log")
         deadline = time.monotonic() + _FORWARD_START_S
         while time.monotonic() < deadline:
             state = self._forward_state(component)
             if state and state.get("pid") == pid:
                 return state
-            if not _alive(pid):
+            if not alive(pid):
                 break
             time.sleep(0.05)
-        if _alive(pid):
+        if alive(pid):
             os.kill(pid, signal.SIGKILL)
         raise LabStartError(f"the port-forward to {target.namespace}/{target.service} did not start; "
                             f"see {self.home.root / f'forward-{component}.log'}")
@@ -290,8 +281,13 @@ class KubernetesBackend:
                         us = with_functions(us, url, transformations_from_swagger(swagger))
                 self._apply_and_remember(us)
 
+    def routes(self) -> list[dict[str, Any]]:
+        raise Unsupported("the served route table is the local runtime's; on a cluster ask Envoy for its own: "
+                          "`glooctl proxy dump` (Gloo) or `kubectl -n gloo-system port-forward deploy/gateway-proxy "
+                          "19000` then http://127.0.0.1:19000/config_dump")
+
     def stats(self) -> dict[str, Any]:
-        raise CoalmineError("per-upstream stats come from the local runtime; on a cluster read Envoy's own: "
+        raise Unsupported("per-upstream stats come from the local runtime; on a cluster read Envoy's own: "
                             "`kubectl -n gloo-system port-forward deploy/gateway-proxy 19000` then "
                             "http://127.0.0.1:19000/stats?filter=cluster")
 
@@ -301,7 +297,7 @@ def _gateway_of(installed: dict[str, Any]) -> str | None:
 
 
 def _is_forwarder(pid: int) -> bool:
-    if not _alive(pid):
+    if not alive(pid):
         return False
     cmdline = Path(f"/proc/{pid}/cmdline")
     try:
@@ -318,9 +314,9 @@ def _stop_forwarder(state_file: Path) -> None:
     if _is_forwarder(pid):
         os.kill(pid, signal.SIGTERM)
         deadline = time.monotonic() + 5
-        while _alive(pid) and time.monotonic() < deadline:
+        while alive(pid) and time.monotonic() < deadline:
             time.sleep(0.05)
-        if _alive(pid):
+        if alive(pid):
             os.kill(pid, signal.SIGKILL)
     state_file.unlink(missing_ok=True)
 
@@ -330,6 +326,5 @@ def _component_of(gateway: str) -> str:
     kgateway = PROXIES["kgateway"]
     if gateway == f"{kgateway.namespace}/{kgateway.service}":
         return "kgateway"
-    from ...errors import NotFound
     raise NotFound(f'Gateway "{gateway}": on a cluster the lab reaches the Gateway that `install kgateway` makes, '
                    f"{kgateway.namespace}/{kgateway.service}")

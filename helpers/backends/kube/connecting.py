@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ...errors import ApplyRefused, ClusterError, ClusterUnreachable, Forbidden, NoKubeconfig, NotFound, Unauthorized
+from helpers.errors import ApplyRefused, ClusterError, ClusterUnreachable, Forbidden, NoKubeconfig, NotFound, Unauthorized
 
 FIELD_MANAGER = "coalmine"
 APPLY_PATCH = "application/apply-patch+yaml"
@@ -34,6 +34,14 @@ class Connection:
     server: str
 
 
+def kubeconfig_paths() -> list[Path]:
+    """The kubeconfig files kubectl would read: ``$KUBECONFIG`` (a list) or ~/.kube/config."""
+    env = os.environ.get("KUBECONFIG", "")
+    if env:
+        return [Path(p).expanduser() for p in env.split(os.pathsep) if p]
+    return [Path.home() / ".kube" / "config"]
+
+
 def _kubernetes() -> Any:
     try:
         import kubernetes
@@ -49,7 +57,6 @@ def connect(context: str | None = None) -> Connection:
     kubernetes = _kubernetes()
     from kubernetes.config.config_exception import ConfigException
 
-    from ...doctor import kubeconfig_paths
 
     files = [p for p in kubeconfig_paths() if p.is_file()]
     if not files:

@@ -25,9 +25,9 @@ import threading
 from pathlib import Path
 from typing import Any
 
-from ...errors import CoalmineError, NotFound
-from .connecting import KubeApi, connect
-from .resources import by_kind
+from helpers.errors import CoalmineError, NotFound
+from helpers.backends.kube.connecting import KubeApi, connect
+from helpers.backends.kube.resources import by_kind
 
 _CHUNK = 64 * 1024
 

@@ -25,28 +25,26 @@ from typing import Any
 
 import yaml
 
-from ...doctor import INSTALL_TOOLS
-from ...errors import ClusterError, MissingTool
-from .connecting import KubeApi
-from .ledger import Ledger
-from .resources import by_kind
-from .tools import Tools
+from helpers.errors import ClusterError, MissingTool
+from helpers.backends.kube.connecting import KubeApi
+from helpers.backends.kube.ledger import Ledger
+from helpers.backends.kube.resources import by_kind
+from helpers.backends.kube.tools import INSTALL_TOOLS, Tools
+from helpers.kinds import GLOO_NAMESPACE, KGATEWAY_NAMESPACE
 
 # Pinned versions (see ../shared/reference/gloo-facts.md §4-5 and docs/real-cluster.md).
 # 1.22.1 is the newest OSS tag we could confirm; COALMINE_GLOO_VERSION picks another.
 GLOO_VERSION = os.environ.get("COALMINE_GLOO_VERSION", "1.22.1")
 GLOO_REPO = "https://storage.googleapis.com/solo-public-helm"
-GLOO_NAMESPACE = "gloo-system"
 GLOO_VALUES: dict[str, Any] = {
     "discovery": {"enabled": True, "fdsMode": "WHITELIST"},
     "gateway": {"validation": {"alwaysAcceptResources": False}},
 }
 KGATEWAY_VERSION = "v2.4.3"
 KGATEWAY_CHARTS = "oci://cr.kgateway.dev/kgateway-dev/charts"
-KGATEWAY_NAMESPACE = "kgateway-system"
-GATEWAY_API_VERSION = "v1.6.1"
+GATEWAY_API_RELEASE = "v1.6.1"
 GATEWAY_API_CRDS = ("https://github.com/kubernetes-sigs/gateway-api/releases/download/"
-                    f"{GATEWAY_API_VERSION}/standard-install.yaml")
+                    f"{GATEWAY_API_RELEASE}/standard-install.yaml")
 GLOO_CRD = "virtualservices.gateway.solo.io"
 GATEWAY_API_CRD = "gateways.gateway.networking.k8s.io"
 KGATEWAY_CRD = "gatewayparameters.gateway.kgateway.dev"
@@ -215,7 +213,7 @@ class Installer:
             if record.get("gatewayApiCrds"):
                 self.tools.run(["kubectl", *self._context_flags("--context"), "delete", "--ignore-not-found",
                                 "-f", GATEWAY_API_CRDS])
-                lines.append(f"Gateway API {GATEWAY_API_VERSION} CRDs removed")
+                lines.append(f"Gateway API {GATEWAY_API_RELEASE} CRDs removed")
             if record.get("createdNamespace"):
                 lines += self._delete("Namespace", KGATEWAY_NAMESPACE)
         else:

@@ -12,11 +12,11 @@ from collections import defaultdict
 from collections.abc import Mapping
 from typing import Any
 
-from ...runtime.discovering import upstream_name
-from .connecting import KubeApi
-from .resources import Resource, by_kind
+from helpers.runtime.gloo.discovering import upstream_name
+from helpers.backends.kube.connecting import KubeApi
+from helpers.backends.kube.resources import Resource, by_kind
+from helpers.kinds import GLOO_NAMESPACE
 
-GLOO_NAMESPACE = "gloo-system"
 STATES = {0: "Pending", 1: "Accepted", 2: "Rejected", 3: "Warning"}
 FDS_LABEL = "discovery.solo.io/function_discovery"
 

@@ -1,6 +1,6 @@
 """Where an object lives in the API: its REST path, from its apiVersion and kind.
 
-The kinds the lab knows come from ``helpers.runtime.kinds`` (the same table the
+The kinds the lab knows come from ``helpers.kinds`` (the same table the
 local runtime uses); a few more are known for installing gateways; anything else
 is looked up once in the API server's discovery document, as kubectl does.
 """
@@ -11,11 +11,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from ...errors import ApplyRefused
-from ...runtime.kinds import BY_NAME
+from helpers.errors import ApplyRefused
+from helpers.kinds import BY_NAME
 
 if TYPE_CHECKING:
-    from .connecting import KubeApi
+    from helpers.backends.kube.connecting import KubeApi
 
 
 @dataclass(frozen=True)

@@ -10,8 +10,14 @@ import shutil
 import subprocess
 from dataclasses import dataclass
 
-from ...doctor import INSTALL_TOOLS
-from ...errors import ClusterError, MissingTool
+from helpers.errors import ClusterError, MissingTool
+
+# How to get each command, for the messages that say one is missing (and `doctor`).
+INSTALL_TOOLS = {
+    "helm": "brew install helm (or https://helm.sh/docs/intro/install/)",
+    "glooctl": "curl -sL https://run.solo.io/gloo/install | sh && export PATH=$HOME/.gloo/bin:$PATH",
+    "kubectl": "brew install kubectl (or https://kubernetes.io/docs/tasks/tools/)",
+}
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,95 @@
+"""Self-paced exercises: one per lesson, with check, solve and reset.
+
+    from helpers.lessons.exercises import ensure, check, solve, reset
+    lab = ensure(3)      # the lab as it is at the start of lesson 3
+    check(3)             # PASS: ... or FAIL: ... with a hint
+    reset(3)             # back to the start of the exercise, if you are stuck
+    solve(3)             # apply the reference answer
+
+Each check looks at the lab's objects AND sends real requests, so it passes only
+when the lab really does what the exercise asks.
+
+    1  deploy petstore v2 yourself        4  header canary on /petstore too
+    2  scale petstore v1 to 2 replicas    5  a 25% v2 / 75% v1 split
+    3  a /pet/{id} route to findPetById   6  promote v2 and decommission v1
+                                          7  the header canary as an HTTPRoute (kgateway)
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from helpers.errors import CheckFailed, InvalidArgument, LabNotRunning
+from helpers.lab import Lab
+from helpers.lessons import gatewayapi, states
+from helpers.lessons.checks import CHECKS
+
+LESSONS = (1, 2, 3, 4, 5, 6, 7)
+
+
+@dataclass(frozen=True)
+class CheckResult:
+    """The verdict of ``check(n)``: ``passed``, what was found, and a hint if it failed."""
+
+    passed: bool
+    message: str
+    hint: str = ""
+
+    def __str__(self) -> str:
+        if self.passed:
+            return f"PASS: {self.message}"
+        return f"FAIL: {self.message}\nHint: {self.hint}"
+
+    def __repr__(self) -> str:
+        return str(self)
+
+    def _repr_markdown_(self) -> str:
+        return str(self)
+
+    def __bool__(self) -> bool:
+        return self.passed
+
+
+def _lesson(lesson: int) -> int:
+    if lesson not in LESSONS:
+        raise InvalidArgument(f"lesson must be one of {', '.join(map(str, LESSONS))}, not {lesson!r}")
+    return lesson
+
+
+def ensure(lesson: int, lab: Lab | None = None) -> Lab:
+    """Make the lab what it is at the START of ``lesson`` (1-7), as if you had done
+    the lessons before it: started (1), petstore v1 and v2 deployed (2), the gateway
+    installed (3), all routes to v1 (4), the header canary (5), a 50/50 split (6),
+    kgateway with its Gateway beside Gloo's header canary (7).
+    Safe to run again. Returns the lab."""
+    lab = lab or Lab()
+    states.start(_lesson(lesson), lab)
+    return lab
+
+
+def reset(lesson: int, lab: Lab | None = None) -> list[str]:
+    """Put the lab back to the start of lesson ``lesson``'s exercise, undoing your
+    attempt. Returns what was applied or deleted."""
+    return states.reset(_lesson(lesson), lab or Lab())
+
+
+def solve(lesson: int, lab: Lab | None = None) -> list[str]:
+    """Apply the reference answer of lesson ``lesson``'s exercise. Returns what was
+    applied or deleted."""
+    return states.solve(_lesson(lesson), lab or Lab())
+
+
+def check(lesson: int, lab: Lab | None = None) -> CheckResult:
+    """Check lesson ``lesson``'s exercise: PASS, or FAIL with a hint for the next step.
+    Changes nothing in the lab."""
+    lab = lab or Lab()
+    lesson = _lesson(lesson)
+    checker = gatewayapi.check if lesson == 7 else CHECKS[lesson]
+    try:
+        message = checker(lab)
+    except CheckFailed as failed:
+        return CheckResult(False, failed.message, failed.hint)
+    except LabNotRunning:
+        return CheckResult(False, "the lab is not running",
+                           f"start it with lab.up(), or run reset({lesson}) to set up this lesson")
+    return CheckResult(True, message)

@@ -1,0 +1,8 @@
+"""From Gloo Edge to the Gateway API: VirtualServices converted to HTTPRoutes.
+
+- ``converting``: ``convert`` / ``convert_objects`` (``coalmine convert``), with a
+  warning for every part that has no faithful equivalent;
+- ``destinations``: Gloo destinations (upstreams, groups, REST functions) as backendRefs;
+- ``ordering``: where first-match (Gloo) and best-match (Gateway API) pick differently,
+  using the runtime's own precedence function so the two cannot disagree.
+"""

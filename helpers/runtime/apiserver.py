@@ -1,0 +1,155 @@
+"""What the Kubernetes API server refuses in the built-in kinds the lab runs.
+
+``check_object`` checks apiVersion/kind and metadata for every kind, and the shape
+of Service, Deployment, ConfigMap and Namespace, so that the local runtime refuses
+at apply what a cluster's API server would.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from typing import Any
+
+from helpers.kinds import BY_NAME, KINDS, Kind
+
+# Spellings from older Kubernetes releases that a learner may still find in posts
+# (the seed itself uses extensions/v1beta1).
+_OLD_API_VERSIONS = {
+    ("Deployment", "extensions/v1beta1"),
+    ("Deployment", "apps/v1beta1"),
+    ("Deployment", "apps/v1beta2"),
+}
+
+_DNS_LABEL = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?")
+_DNS_SUBDOMAIN = re.compile(r"[a-z0-9]([-a-z0-9.]*[a-z0-9])?")
+
+
+def check_object(obj: Any) -> list[str]:
+    """Problems the API server would refuse ``obj`` for (empty when fine).
+
+    Checks apiVersion/kind and metadata for every kind, and the shape of the
+    built-in kinds the lab runs (Service, Deployment, ConfigMap, Namespace).
+    """
+    if not isinstance(obj, Mapping):
+        return [f"expected an object (a YAML mapping), got {type(obj).__name__}"]
+    kind_name, api_version = obj.get("kind"), obj.get("apiVersion")
+    if not kind_name:
+        return ["kind is missing: every object needs `kind:` (e.g. Deployment)"]
+    if not api_version or not isinstance(api_version, str):
+        return [f"apiVersion is missing or not a string on the {kind_name}: add `apiVersion: ...`"]
+    kind = BY_NAME.get(str(kind_name))
+    if kind is None:
+        known = ", ".join(f"{k.api_version} {k.name}" for k in KINDS if not k.readonly)
+        return [f'no matches for kind "{kind_name}" in version "{api_version}": '
+                f"the local runtime knows {known}"]
+    if kind.readonly:
+        return [f"{kind.name} objects are made by the runtime from Deployments; apply a Deployment instead"]
+    if api_version != kind.api_version:
+        hint = f"use apiVersion: {kind.api_version}"
+        if (kind.name, api_version) in _OLD_API_VERSIONS:
+            hint += f" ({api_version} was removed from Kubernetes)"
+        return [f'no matches for kind "{kind.name}" in version "{api_version}": {hint}']
+    problems = _check_metadata(obj.get("metadata"), kind)
+    checker = _CHECKERS.get(kind.name)
+    if checker is not None and not problems:
+        problems += checker(obj)
+    return problems
+
+
+def _check_metadata(meta: Any, kind: Kind) -> list[str]:
+    if not isinstance(meta, Mapping):
+        return ["metadata is missing: add `metadata: {name: ...}`"]
+    name = meta.get("name")
+    if not isinstance(name, str) or not name:
+        return ["metadata.name is required"]
+    if len(name) > 253 or not _DNS_SUBDOMAIN.fullmatch(name):
+        return [f'metadata.name "{name}" is invalid: use lower-case letters, digits, "-" and "."']
+    problems = []
+    ns = meta.get("namespace")
+    if ns is not None and (not isinstance(ns, str) or not _DNS_LABEL.fullmatch(ns)):
+        problems.append(f'metadata.namespace "{ns}" is invalid: a DNS label such as "default"')
+    for field in ("labels", "annotations"):
+        value = meta.get(field)
+        if value is not None and not (
+            isinstance(value, Mapping) and all(isinstance(v, str) for v in value.values())
+        ):
+            problems.append(f"metadata.{field} must map names to strings (quote numbers and booleans)")
+    return problems
+
+
+def _is_port(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and 1 <= value <= 65535
+
+
+def _check_service(obj: Mapping[str, Any]) -> list[str]:
+    spec = obj.get("spec")
+    if not isinstance(spec, Mapping):
+        return ["spec is required on a Service"]
+    problems = []
+    stype = spec.get("type", "ClusterIP")
+    if stype not in ("ClusterIP", "NodePort", "LoadBalancer", "ExternalName"):
+        problems.append(f'spec.type "{stype}" is not one of ClusterIP, NodePort, LoadBalancer, ExternalName')
+    ports = spec.get("ports")
+    if not isinstance(ports, list) or not ports:
+        return problems + ["spec.ports: at least one port is required"]
+    for i, p in enumerate(ports):
+        if not isinstance(p, Mapping) or not _is_port(p.get("port")):
+            problems.append(f"spec.ports[{i}].port must be a number from 1 to 65535")
+            continue
+        target = p.get("targetPort", p["port"])
+        if not (_is_port(target) or (isinstance(target, str) and target)):
+            problems.append(f"spec.ports[{i}].targetPort must be a port number or a container port name")
+    if len(ports) > 1 and any(isinstance(p, Mapping) and not p.get("name") for p in ports):
+        problems.append("spec.ports: every port needs a name when there is more than one")
+    selector = spec.get("selector")
+    if selector is not None and not (isinstance(selector, Mapping) and all(isinstance(v, str) for v in selector.values())):
+        problems.append("spec.selector must map label names to strings")
+    return problems
+
+
+def _check_deployment(obj: Mapping[str, Any]) -> list[str]:
+    spec = obj.get("spec")
+    if not isinstance(spec, Mapping):
+        return ["spec is required on a Deployment"]
+    problems = []
+    replicas = spec.get("replicas", 1)
+    if not isinstance(replicas, int) or isinstance(replicas, bool) or replicas < 0:
+        problems.append("spec.replicas must be a whole number >= 0")
+    match = ((spec.get("selector") or {}).get("matchLabels")) if isinstance(spec.get("selector"), Mapping) else None
+    if not isinstance(match, Mapping) or not match:
+        problems.append("spec.selector.matchLabels is required (apps/v1): e.g. {app: petstore-v1}")
+    template = spec.get("template")
+    if not isinstance(template, Mapping):
+        return problems + ["spec.template is required"]
+    labels = ((template.get("metadata") or {}).get("labels")) or {}
+    if isinstance(match, Mapping) and any(labels.get(k) != v for k, v in match.items()):
+        problems.append("spec.template.metadata.labels must include every label of spec.selector.matchLabels")
+    pod = template.get("spec")
+    containers = pod.get("containers") if isinstance(pod, Mapping) else None
+    if not isinstance(containers, list) or not containers:
+        return problems + ["spec.template.spec.containers: at least one container is required"]
+    for i, c in enumerate(containers):
+        where = f"spec.template.spec.containers[{i}]"
+        if not isinstance(c, Mapping) or not c.get("name"):
+            problems.append(f"{where}.name is required")
+        elif not c.get("image"):
+            problems.append(f"{where}.image is required")
+        for field in ("command", "args"):
+            if c.get(field) is not None and not (isinstance(c.get(field), list) and all(isinstance(a, str) for a in c[field])):
+                problems.append(f"{where}.{field} must be a list of strings")
+    return problems
+
+
+def _check_configmap(obj: Mapping[str, Any]) -> list[str]:
+    data = obj.get("data")
+    if data is not None and not (isinstance(data, Mapping) and all(isinstance(v, str) for v in data.values())):
+        return ["data must map file names to strings"]
+    return []
+
+
+_CHECKERS = {
+    "Service": _check_service,
+    "Deployment": _check_deployment,
+    "ConfigMap": _check_configmap,
+}
