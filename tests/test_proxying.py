@@ -27,7 +27,8 @@ import pytest
 
 from helpers.runtime.proxy import downstreams, proxying
 from helpers.runtime.proxy.proxying import GatewayProxy
-from helpers.runtime.gloo.functions import compile_parameter, function_from_transformation, transformations_from_swagger
+from helpers.runtime.gloo.functions import function_from_transformation, transformations_from_swagger
+from helpers.runtime.templating import compile_parameter
 from helpers.runtime.routes import (
     Cluster, Destination, DirectResponse, Endpoint, Faults, HeaderMatcher, HeaderOps, Matcher, PathMatcher,
     Redirect, RestCall, RetryPolicy, Route, RouteAction, RouteTable, VirtualHost, WeightedDestination,

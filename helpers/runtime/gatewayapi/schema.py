@@ -18,7 +18,7 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from helpers.runtime.gloo.schema import STR, Anything, Found, Ignored, ListOf, MapOf, Node, Obj, Refused, Scalar, at
+from helpers.runtime.schema import STR, Anything, Found, Ignored, ListOf, MapOf, Node, Obj, Refused, Scalar, at
 from helpers.kinds import GATEWAY_NETWORKING_V1
 
 CONTROLLER = "kgateway.dev/kgateway"

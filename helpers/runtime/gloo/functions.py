@@ -5,55 +5,21 @@ Discovery turns each operation of ``/swagger.json`` into a *transformation*: the
 templates such as ``/api/pets/{{ default(id, "") }}``. A route that calls the
 function names its parameters with header templates such as
 ``':path': /findPetWithId/{id}``; the proxy extracts ``id`` from the request and
-renders the templates. This module holds those three pure pieces.
+renders the templates (``templating``). This module reads the transformations
+from a Swagger spec and turns one into the proxy's ``RestFunction``.
 """
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from typing import Any
 
 from helpers.runtime.routes import RestFunction
-
-_PLACEHOLDER = re.compile(
-    r"\{\{\s*(?:default\(\s*([A-Za-z_][\w]*)\s*,\s*\"([^\"]*)\"\s*\)|([A-Za-z_][\w]*))\s*\}\}"
-)
-_PARAM = re.compile(r"\{([A-Za-z_][\w]*)\}")
-# Gloo's extractor accepts these characters in a path parameter.
-_PARAM_VALUE = r"[-._~%!$&'()*+,;=:@\w]+"
-
-
-def render(template: str, variables: Mapping[str, str]) -> str:
-    """Fill ``{{ name }}`` and ``{{ default(name, "x") }}`` from ``variables``."""
-
-    def fill(m: re.Match[str]) -> str:
-        name = m.group(1) or m.group(3)
-        fallback = m.group(2) if m.group(1) else ""
-        value = variables.get(name)
-        return fallback if value is None or value == "" else str(value)
-
-    return _PLACEHOLDER.sub(fill, template)
-
-
-def compile_parameter(template: str) -> re.Pattern[str]:
-    """Compile a route parameter template (``/findPetWithId/{id}``) into a pattern
-    whose named groups are the parameters. Raises ``re.error`` on a bad template."""
-    parts, last = [], 0
-    names: set[str] = set()
-    for m in _PARAM.finditer(template):
-        if m.group(1) in names:
-            raise re.error(f"parameter {{{m.group(1)}}} appears twice")
-        names.add(m.group(1))
-        parts.append(re.escape(template[last : m.start()]))
-        parts.append(f"(?P<{m.group(1)}>{_PARAM_VALUE})")
-        last = m.end()
-    parts.append(re.escape(template[last:]))
-    return re.compile("".join(parts))
+from helpers.runtime.templating import PARAM
 
 
 def _swagger_path_template(base: str, path: str, query: list[str]) -> str:
-    rendered = _PARAM.sub(lambda m: '{{ default(%s, "") }}' % m.group(1), base.rstrip("/") + path)
+    rendered = PARAM.sub(lambda m: '{{ default(%s, "") }}' % m.group(1), base.rstrip("/") + path)
     if query:
         rendered += "?" + "&".join('%s={{default(%s, "")}}' % (q, q) for q in query)
     return rendered

@@ -11,24 +11,41 @@ The schema is written as data: ``Obj``/``ListOf``/``MapOf`` nodes with leaf type
 so each message can name the exact field path, e.g.
 ``spec.virtualHost.routes[2].routeAction.multi.destinations[0].weight``.
 
-(Longer than the usual 400 lines because it holds Gloo's field tables; the node
-types and the tables that use them read best side by side.)
+The node types are the generic engine in ``runtime.schema``.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Mapping
 from typing import Any
 
-from helpers.runtime.gloo.functions import compile_parameter
+from helpers.runtime.templating import compile_parameter
+from helpers.runtime.schema import (
+    BOOL,
+    STR,
+    UINT,
+    Anything,
+    Found,
+    Ignored,
+    ListOf,
+    MapOf,
+    Node,
+    Obj,
+    Refused,
+    Regex,
+    Rule,
+    Scalar,
+    at,
+    compile_regex,
+    one_of,
+    shown,
+)
 from helpers.kinds import GLOO_GATEWAY_V1, GLOO_V1
 
 API_VERSIONS = {"VirtualService": GLOO_GATEWAY_V1, "Upstream": GLOO_V1, "UpstreamGroup": GLOO_V1}
 REDIRECT_CODES = {"MOVED_PERMANENTLY": 301, "FOUND": 302, "SEE_OTHER": 303,
                   "TEMPORARY_REDIRECT": 307, "PERMANENT_REDIRECT": 308}
-IGNORED = "not supported by the local runtime; ignored"
 
 # Field names from Gloo 0.x (the 2019 blog post era) that moved in Gloo 1.0.
 _RENAMED = {
@@ -39,38 +56,10 @@ _RENAMED = {
 }
 
 
-@dataclass
-class Found:
-    """Errors and warnings collected while walking one resource."""
-
-    errors: list[str] = field(default_factory=list)
-    warnings: list[str] = field(default_factory=list)
-
-    def error(self, path: str, message: str) -> None:
-        self.errors.append(f"{path}: {message}" if path else message)
-
-    def warn(self, path: str, message: str) -> None:
-        self.warnings.append(f"{path}: {message}" if path else message)
-
-
-def at(path: str, name: str) -> str:
-    """The path of field ``name`` inside ``path`` (map keys that are not plain
-    words are shown quoted, e.g. ``headers[":path"]``)."""
-    if not re.fullmatch(r"[A-Za-z_][\w-]*", name):
-        return f'{path}["{name}"]'
-    return f"{path}.{name}" if path else name
-
-
-def _shown(value: Any) -> str:
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return f"boolean {str(value).lower()}"
-    if isinstance(value, (int, float)):
-        return f"number {value}"
-    if isinstance(value, str):
-        return f'string "{value}"'
-    return "a list" if isinstance(value, list) else "an object" if isinstance(value, Mapping) else type(value).__name__
+def GlooObj(fields: dict[str, Node], required: tuple[str, ...] = (), rules: tuple[Rule, ...] = (),
+            hints: Mapping[str, str] | None = None, open: bool = False) -> Obj:
+    """An ``Obj`` of Gloo's schema: an unknown field with a Gloo 0.x name says what it became."""
+    return Obj(fields, required, rules, {**_RENAMED, **(hints or {})}, open)
 
 
 # ── durations ────────────────────────────────────────────────────────────────
@@ -106,84 +95,10 @@ def parse_duration(value: Any) -> float:
             raise ValueError(f'"{value}" is not a duration: write e.g. "15s", "0.5s" or "100ms"')
     else:
         hint = f' (write "{value}s")' if isinstance(value, (int, float)) and not isinstance(value, bool) else ""
-        raise ValueError(f'expected a duration such as "15s" or "100ms", got {_shown(value)}{hint}')
+        raise ValueError(f'expected a duration such as "15s" or "100ms", got {shown(value)}{hint}')
     if total < 0:
         raise ValueError("a duration cannot be negative")
     return total
-
-
-# ── schema nodes ─────────────────────────────────────────────────────────────
-
-
-class Node:
-    """One place in the schema; ``check`` reports what is wrong with ``value``."""
-
-    def check(self, value: Any, path: str, found: Found) -> None:
-        raise NotImplementedError
-
-
-class Anything(Node):
-    """Accepted as is (read-only or bookkeeping fields such as ``status``)."""
-
-    def check(self, value: Any, path: str, found: Found) -> None:
-        return None
-
-
-@dataclass
-class Ignored(Node):
-    """A real Gloo field the local runtime does not implement: a warning."""
-
-    why: str = IGNORED
-
-    def check(self, value: Any, path: str, found: Found) -> None:
-        if value not in (None, False, {}, []):
-            found.warn(path, self.why)
-
-
-@dataclass
-class Refused(Node):
-    """A real Gloo field the local runtime cannot honour without changing what
-    the route means: an error, so the resource is refused rather than misrouted."""
-
-    hint: str = ""
-
-    def check(self, value: Any, path: str, found: Found) -> None:
-        found.error(path, "not supported by the local runtime" + (f"; {self.hint}" if self.hint else ""))
-
-
-@dataclass
-class Scalar(Node):
-    kind: str  # "string", "bool", "int", "number"
-    low: float | None = None
-    high: float | None = None
-    choices: tuple[str, ...] = ()
-
-    def check(self, value: Any, path: str, found: Found) -> None:
-        if self.kind == "string":
-            if not isinstance(value, str):
-                hint = f' (quote it: "{str(value).lower() if isinstance(value, bool) else value}")' \
-                    if isinstance(value, (bool, int, float)) else ""
-                return found.error(path, f"expected a string, got {_shown(value)}{hint}")
-            if self.choices and value not in self.choices:
-                return found.error(path, f'"{value}" is not one of {", ".join(self.choices)}')
-            return None
-        if self.kind == "bool":
-            if not isinstance(value, bool):
-                return found.error(path, f"expected true or false, got {_shown(value)}")
-            return None
-        ok = isinstance(value, int) if self.kind == "int" else isinstance(value, (int, float))
-        if not ok or isinstance(value, bool):
-            what = "a whole number" if self.kind == "int" else "a number"
-            hint = " (remove the quotes)" if isinstance(value, str) and re.fullmatch(r"-?\d+(\.\d+)?", value) else ""
-            return found.error(path, f"expected {what}, got {_shown(value)}{hint}")
-        if (self.low is not None and value < self.low) or (self.high is not None and value > self.high):
-            found.error(path, f"{value} is out of range: it must be from {self.low:.15g} to {self.high:.15g}"
-                        if self.high is not None else f"{value} must be at least {self.low:.15g}")
-        return None
-
-
-STR, BOOL = Scalar("string"), Scalar("bool")
-UINT = Scalar("int", 0, 4294967295)
 
 
 class Duration(Node):
@@ -192,15 +107,6 @@ class Duration(Node):
             parse_duration(value)
         except ValueError as e:
             found.error(path, str(e))
-
-
-class Regex(Node):
-    """A string that must compile as a regular expression."""
-
-    def check(self, value: Any, path: str, found: Found) -> None:
-        STR.check(value, path, found)
-        if isinstance(value, str):
-            compile_regex(value, path, found)
 
 
 class ParamTemplate(Node):
@@ -213,94 +119,6 @@ class ParamTemplate(Node):
                 compile_parameter(value)
             except re.error as e:
                 found.error(path, f'invalid parameter template "{value}": {e}')
-
-
-def compile_regex(pattern: str, path: str, found: Found, flags: int = 0) -> re.Pattern[str] | None:
-    """``re.compile`` that reports a bad pattern at ``path`` instead of raising."""
-    try:
-        return re.compile(pattern, flags)
-    except re.error as e:
-        found.error(path, f'invalid regex "{pattern}": {e}')
-        return None
-
-
-@dataclass
-class ListOf(Node):
-    item: Node
-
-    def check(self, value: Any, path: str, found: Found) -> None:
-        if not isinstance(value, list):
-            return found.error(path, f"expected a list, got {_shown(value)} (write it as `- item` lines or [..])")
-        for i, v in enumerate(value):
-            if v is None:
-                found.error(f"{path}[{i}]", "empty list item")
-            else:
-                self.item.check(v, f"{path}[{i}]", found)
-        return None
-
-
-@dataclass
-class MapOf(Node):
-    value: Node
-
-    def check(self, value: Any, path: str, found: Found) -> None:
-        if not isinstance(value, Mapping):
-            return found.error(path, f"expected an object (name: value pairs), got {_shown(value)}")
-        for k, v in value.items():
-            self.value.check(v, at(path, str(k)), found)
-        return None
-
-
-Rule = Callable[[Mapping[str, Any], str, Found], None]
-
-
-@dataclass
-class Obj(Node):
-    """An object with known fields; unknown fields are errors unless ``open``."""
-
-    fields: dict[str, Node]
-    required: tuple[str, ...] = ()
-    rules: tuple[Rule, ...] = ()
-    hints: Mapping[str, str] = field(default_factory=dict)
-    open: bool = False
-
-    def check(self, value: Any, path: str, found: Found) -> None:
-        if not isinstance(value, Mapping):
-            return found.error(path, f"expected an object, got {_shown(value)}")
-        for name in self.required:
-            if value.get(name) is None:
-                found.error(at(path, name), "required field is missing")
-        for name, v in value.items():
-            node = self.fields.get(str(name))
-            if node is None:
-                if not self.open:
-                    found.error(at(path, str(name)), _unknown(str(name), self))
-            elif v is not None:  # YAML `key:` with nothing after it means "not set"
-                node.check(v, at(path, str(name)), found)
-        for rule in self.rules:
-            rule(value, path, found)
-        return None
-
-
-def _unknown(name: str, obj: Obj) -> str:
-    hint = obj.hints.get(name) or _RENAMED.get(name)
-    if hint:
-        return f"unknown field; {hint}"
-    return f"unknown field (known here: {', '.join(sorted(obj.fields))})"
-
-
-def one_of(names: tuple[str, ...], required: str | None = None) -> Rule:
-    """A rule: at most one of ``names`` is set; with ``required``, exactly one,
-    and ``required`` is the message when none is."""
-
-    def rule(value: Mapping[str, Any], path: str, found: Found) -> None:
-        present = [n for n in names if value.get(n) is not None]
-        if len(present) > 1:
-            found.error(path, f"only one of {', '.join(names)} may be set, found {' and '.join(present)}")
-        elif not present and required:
-            found.error(path, required)
-
-    return rule
 
 
 # ── rules that look at several fields of one object ──────────────────────────
@@ -377,39 +195,39 @@ def _unique_domains(value: Mapping[str, Any], path: str, found: Found) -> None:
 
 # ── Gloo Edge 1.x resources (only the fields coalmine needs are checked deeply) ──
 
-_REF = Obj({"name": STR, "namespace": STR}, required=("name",))
-_TRANSFORMATION = Obj({"headers": MapOf(Obj({"text": STR})), "body": Obj({"text": STR}, open=True)}, open=True)
-_SERVICE_SPEC = Obj({
-    "rest": Obj({"transformations": MapOf(_TRANSFORMATION), "swaggerInfo": Anything()}),
+_REF = GlooObj({"name": STR, "namespace": STR}, required=("name",))
+_TRANSFORMATION = GlooObj({"headers": MapOf(GlooObj({"text": STR})), "body": GlooObj({"text": STR}, open=True)}, open=True)
+_SERVICE_SPEC = GlooObj({
+    "rest": GlooObj({"transformations": MapOf(_TRANSFORMATION), "swaggerInfo": Anything()}),
     "grpc": Ignored(), "grpcJsonTranscoder": Ignored(), "graphql": Ignored(), "any": Ignored(),
 })
-_REST = Obj({
+_REST = GlooObj({
     "functionName": STR,
-    "parameters": Obj({"headers": MapOf(ParamTemplate()), "path": ParamTemplate()}),
+    "parameters": GlooObj({"headers": MapOf(ParamTemplate()), "path": ParamTemplate()}),
     "responseTransformation": Ignored(),
 }, required=("functionName",))
-_DESTINATION = Obj({
+_DESTINATION = GlooObj({
     "upstream": _REF,
-    "kube": Obj({"ref": _REF, "port": Scalar("int", 1, 65535)}, required=("ref", "port")),
+    "kube": GlooObj({"ref": _REF, "port": Scalar("int", 1, 65535)}, required=("ref", "port")),
     "consul": Refused("route to an `upstream` or a `kube` Service instead"),
-    "destinationSpec": Obj({"rest": _REST, "aws": Refused(), "azure": Refused(), "grpc": Refused()}),
+    "destinationSpec": GlooObj({"rest": _REST, "aws": Refused(), "azure": Refused(), "grpc": Refused()}),
     "subset": Ignored("subsets are not supported by the local runtime; the whole upstream is used"),
 }, rules=(one_of(("upstream", "kube", "consul"), "a destination needs `upstream: {name, namespace}` or `kube: {ref, port}`"),))
-_WEIGHTED = Obj({"destination": _DESTINATION, "weight": UINT, "options": Ignored()}, required=("destination",))
-_MULTI = Obj({"destinations": ListOf(_WEIGHTED)}, required=("destinations",), rules=(_weights,))
+_WEIGHTED = GlooObj({"destination": _DESTINATION, "weight": UINT, "options": Ignored()}, required=("destination",))
+_MULTI = GlooObj({"destinations": ListOf(_WEIGHTED)}, required=("destinations",), rules=(_weights,))
 
-_HEADER_VALUE = Obj({"header": Obj({"key": STR, "value": STR}, required=("key",), rules=(_header_key,)),
+_HEADER_VALUE = GlooObj({"header": GlooObj({"key": STR, "value": STR}, required=("key",), rules=(_header_key,)),
                      "append": BOOL, "headerSecretRef": Refused("put the value in `header.value`")},
                     required=("header",))
-_HEADERS = Obj({"requestHeadersToAdd": ListOf(_HEADER_VALUE), "requestHeadersToRemove": ListOf(STR),
+_HEADERS = GlooObj({"requestHeadersToAdd": ListOf(_HEADER_VALUE), "requestHeadersToRemove": ListOf(STR),
                 "responseHeadersToAdd": ListOf(_HEADER_VALUE), "responseHeadersToRemove": ListOf(STR)})
-_RETRIES = Obj({"retryOn": STR, "numRetries": UINT, "perTryTimeout": Duration(),
+_RETRIES = GlooObj({"retryOn": STR, "numRetries": UINT, "perTryTimeout": Duration(),
                 "retriableStatusCodes": ListOf(Scalar("int", 100, 599)),
                 "retryBackOff": Ignored(), "previousPriorities": Ignored()}, rules=(_retry_on,))
-_FAULTS = Obj({
-    "abort": Obj({"percentage": Scalar("number", 0, 100), "httpStatus": Scalar("int", 200, 599)},
+_FAULTS = GlooObj({
+    "abort": GlooObj({"percentage": Scalar("number", 0, 100), "httpStatus": Scalar("int", 200, 599)},
                  required=("httpStatus",)),
-    "delay": Obj({"percentage": Scalar("number", 0, 100), "fixedDelay": Duration()}, rules=(_delay,)),
+    "delay": GlooObj({"percentage": Scalar("number", 0, 100), "fixedDelay": Duration()}, rules=(_delay,)),
 })
 
 # Real Gloo options the local runtime does not implement: accepted with a warning.
@@ -428,34 +246,34 @@ VHOST_OPTIONS_IGNORED = (
     "includeRequestAttemptCount", "includeAttemptCountInResponse", "stagedTransformations", "extProc",
     "corsPolicyMergeSettings",
 )
-ROUTE_OPTIONS = Obj({
+ROUTE_OPTIONS = GlooObj({
     "prefixRewrite": STR, "timeout": Duration(), "retries": _RETRIES, "faults": _FAULTS,
     "headerManipulation": _HEADERS, **{name: Ignored() for name in ROUTE_OPTIONS_IGNORED},
 })
-_VHOST_OPTIONS = Obj({"headerManipulation": _HEADERS, **{name: Ignored() for name in VHOST_OPTIONS_IGNORED}})
+_VHOST_OPTIONS = GlooObj({"headerManipulation": _HEADERS, **{name: Ignored() for name in VHOST_OPTIONS_IGNORED}})
 
-_MATCHER = Obj({
+_MATCHER = GlooObj({
     "prefix": STR, "exact": STR, "regex": Regex(), "caseSensitive": BOOL,
     "connectMatcher": Refused("CONNECT requests are not proxied locally"),
-    "headers": ListOf(Obj({"name": STR, "value": STR, "regex": BOOL, "invertMatch": BOOL},
+    "headers": ListOf(GlooObj({"name": STR, "value": STR, "regex": BOOL, "invertMatch": BOOL},
                           required=("name",), rules=(_regex_value,))),
-    "queryParameters": ListOf(Obj({"name": STR, "value": STR, "regex": BOOL},
+    "queryParameters": ListOf(GlooObj({"name": STR, "value": STR, "regex": BOOL},
                                   required=("name",), rules=(_regex_value,))),
     "methods": ListOf(STR),
 }, rules=(one_of(("prefix", "exact", "regex", "connectMatcher")), _methods))
 
 ACTIONS = ("routeAction", "directResponseAction", "redirectAction", "delegateAction", "graphqlApiRef")
-_ROUTE = Obj({
+_ROUTE = GlooObj({
     "matchers": ListOf(_MATCHER),
     "inheritableMatchers": BOOL, "inheritablePathMatchers": BOOL,
-    "routeAction": Obj({
+    "routeAction": GlooObj({
         "single": _DESTINATION, "multi": _MULTI, "upstreamGroup": _REF,
         "clusterHeader": Refused("name the upstream in `single` or `multi`"),
         "dynamicForwardProxy": Refused(),
     }, rules=(one_of(("single", "multi", "upstreamGroup", "clusterHeader", "dynamicForwardProxy"),
                      "routeAction needs one of single, multi or upstreamGroup"),)),
-    "directResponseAction": Obj({"status": Scalar("int", 100, 599), "body": STR}, required=("status",)),
-    "redirectAction": Obj({
+    "directResponseAction": GlooObj({"status": Scalar("int", 100, 599), "body": STR}, required=("status",)),
+    "redirectAction": GlooObj({
         "hostRedirect": STR, "pathRedirect": STR, "prefixRewrite": STR, "httpsRedirect": BOOL,
         "responseCode": Scalar("string", choices=tuple(REDIRECT_CODES)),
         "stripQuery": Ignored(), "portRedirect": Ignored(), "regexRewrite": Ignored(),
@@ -467,12 +285,12 @@ _ROUTE = Obj({
     "name": STR,
 }, rules=(one_of(ACTIONS, "route has no action: add routeAction, directResponseAction or redirectAction"),))
 
-_METADATA = Obj({"name": STR, "namespace": STR, "labels": MapOf(STR), "annotations": MapOf(STR)},
+_METADATA = GlooObj({"name": STR, "namespace": STR, "labels": MapOf(STR), "annotations": MapOf(STR)},
                 required=("name",), open=True)  # open: the API server adds uid, resourceVersion, ...
 
 
 def _top(spec: Node) -> Obj:
-    return Obj({"apiVersion": STR, "kind": STR, "metadata": _METADATA, "spec": spec, "status": Anything()},
+    return GlooObj({"apiVersion": STR, "kind": STR, "metadata": _METADATA, "spec": spec, "status": Anything()},
                required=("metadata", "spec"))
 
 
@@ -494,19 +312,19 @@ _UPSTREAM_IGNORED = (
     "preconnectPolicy", "protocolSelection", "overrideStreamErrorOnInvalidHttpMessage",
 )
 SCHEMAS: dict[str, Obj] = {
-    "VirtualService": _top(Obj({
-        "virtualHost": Obj({
+    "VirtualService": _top(GlooObj({
+        "virtualHost": GlooObj({
             "domains": ListOf(STR), "routes": ListOf(_ROUTE), "options": _VHOST_OPTIONS,
             "optionsConfigRefs": Ignored(),
         }, rules=(_unique_domains,), hints={"name": "virtualHost.name was removed in Gloo 1.x; delete it"}),
         "displayName": STR, "sslConfig": Ignored("TLS is not served by the local gateway; ignored"),
         "metadata": Anything(), "namespacedStatuses": Anything(),
     }, required=("virtualHost",))),
-    "Upstream": _top(Obj({
-        "kube": Obj({"serviceName": STR, "serviceNamespace": STR, "servicePort": Scalar("int", 1, 65535),
+    "Upstream": _top(GlooObj({
+        "kube": GlooObj({"serviceName": STR, "serviceNamespace": STR, "servicePort": Scalar("int", 1, 65535),
                      "selector": MapOf(STR), "serviceSpec": _SERVICE_SPEC, "subsetSpec": Ignored()},
                     required=("serviceName", "servicePort")),
-        "static": Obj({"hosts": ListOf(Obj({"addr": STR, "port": Scalar("int", 1, 65535),
+        "static": GlooObj({"hosts": ListOf(GlooObj({"addr": STR, "port": Scalar("int", 1, 65535),
                                             "sniAddr": Anything(), "loadBalancingWeight": Ignored(),
                                             "healthCheckConfig": Ignored(), "metadata": Anything()},
                                            required=("addr", "port"))),
@@ -516,7 +334,7 @@ SCHEMAS: dict[str, Obj] = {
         "discoveryMetadata": Anything(), "namespacedStatuses": Anything(),
         **{name: Ignored() for name in _UPSTREAM_IGNORED},
     }, rules=(_upstream_type,))),
-    "UpstreamGroup": _top(Obj({"destinations": ListOf(_WEIGHTED), "namespacedStatuses": Anything()},
+    "UpstreamGroup": _top(GlooObj({"destinations": ListOf(_WEIGHTED), "namespacedStatuses": Anything()},
                               required=("destinations",), rules=(_weights,))),
 }
 
@@ -528,7 +346,7 @@ def check(resource: Any) -> Found:
     """
     found = Found()
     if not isinstance(resource, Mapping):
-        found.error("", f"expected an object (a YAML mapping), got {_shown(resource)}")
+        found.error("", f"expected an object (a YAML mapping), got {shown(resource)}")
         return found
     kind, api_version = resource.get("kind"), resource.get("apiVersion")
     schema = SCHEMAS.get(str(kind))

@@ -22,7 +22,8 @@ from helpers.runtime.gloo import schema as gloo_schema
 from helpers.runtime.gloo.schema import REDIRECT_CODES, at, parse_duration, validate
 from helpers.kinds import key
 from helpers.runtime.apiserver import check_object
-from helpers.runtime.gloo.functions import compile_parameter, function_from_transformation
+from helpers.runtime.gloo.functions import function_from_transformation
+from helpers.runtime.templating import compile_parameter
 from helpers.runtime.routes import (
     Action, Cluster, Destination, DirectResponse, Endpoint, Faults, HeaderMatcher, HeaderOps, Matcher,
     PathMatcher, QueryMatcher, Redirect, RestCall, RetryPolicy, Route, RouteAction, RouteTable,

@@ -18,7 +18,7 @@ from types import MappingProxyType
 from urllib.parse import parse_qsl, quote
 
 from helpers.runtime.proxy.downstreams import Request, clean
-from helpers.runtime.gloo.functions import render
+from helpers.runtime.templating import render
 from helpers.runtime.routes import Matcher, Redirect, RequestView, RestCall, RestFunction, RouteAction
 
 HOP_BY_HOP = frozenset({"connection", "keep-alive", "proxy-connection", "te", "trailer", "transfer-encoding",

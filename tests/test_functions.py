@@ -4,7 +4,8 @@ import re
 
 import pytest
 
-from helpers.runtime.gloo.functions import compile_parameter, function_from_transformation, render
+from helpers.runtime.gloo.functions import function_from_transformation
+from helpers.runtime.templating import compile_parameter, render
 
 
 def test_render_defaults_and_plain_names():
