@@ -1,6 +1,7 @@
 # Two commands set everything up on a fresh machine (see README.md):
 #   make lab    JupyterLab on notebooks/, local backend
-#   make test   the whole test suite and the notebooks under nbval (what .ci/run calls)
+#   make test   lint, format and type checks, then the whole test suite and the
+#               notebooks under nbval (what .ci/run calls)
 #   make notebooks  rebuild the lesson notebooks and their stored outputs
 PYTHON ?= python3
 VENV   := .venv
@@ -8,7 +9,7 @@ BIN    := $(VENV)/bin
 ROOT_FLAG := $(if $(filter 0,$(shell id -u)),--allow-root,)
 export COALMINE_HOME ?= $(CURDIR)/.lab
 
-.PHONY: lab test chromium notebooks bench bench-dashboard manifests clean cluster-check
+.PHONY: lab test check chromium notebooks bench bench-dashboard manifests clean cluster-check
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -42,8 +43,14 @@ chromium:
 	  echo "chromium not found: the browser tests will be skipped (install it with: sudo apt-get install chromium)"; \
 	fi
 
+# Lint, format and types (seconds): configured in pyproject.toml.
+check: $(VENV)/.installed-test
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+
 # pytest exits 5 when a selection collects nothing; that is not a failure here.
-test: $(VENV)/.installed-test chromium
+test: $(VENV)/.installed-test chromium check
 	$(BIN)/python -m pytest $(PYTEST_ARGS); rc=$$?; if [ $$rc -eq 5 ]; then echo "no tests collected"; exit 0; fi; exit $$rc
 
 # Regenerate the lessons' stored outputs: build notebooks/NN-*.ipynb from notebooks/src/

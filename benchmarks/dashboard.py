@@ -40,7 +40,12 @@ from helpers import Lab, exercises  # noqa: E402
 from helpers.live.traffic import Traffic  # noqa: E402
 from tests.browser.dashboard_view import DashboardView  # noqa: E402
 from tests.browser.jupyterlab import (  # noqa: E402
-    LESSON, chromium_page, find_chromium, leftover_lab_processes, lesson_server)
+    LESSON,
+    chromium_page,
+    find_chromium,
+    leftover_lab_processes,
+    lesson_server,
+)
 from tests.browser.notebook import Notebook, open_notebook  # noqa: E402
 
 if TYPE_CHECKING:
@@ -63,6 +68,7 @@ def header(title: str) -> str:
 
 # ── (d) the generator, no browser ────────────────────────────────────────────
 
+
 def generator_accuracy(lab: Lab, seconds: float) -> list[str]:
     """Run the generator at each rate for ``seconds``; answers per second are counted
     by when they *completed* (due time + latency), after a 1 s warm-up."""
@@ -73,14 +79,17 @@ def generator_accuracy(lab: Lab, seconds: float) -> list[str]:
         done_s = frame["sent_s"] + frame["latency_ms"] / 1000
         steady = frame[(done_s >= 1.0) & (done_s < seconds)]
         ok = steady[steady["status"] == 200]
-        due = math.ceil(seconds * rate)   # requests due at 0, 1/rate, ... before `seconds`
-        rows.append(f"{rate:>9} | {len(ok) / (seconds - 1):>10.1f} | {f'{traffic.sent}/{due}':>11} | "
-                    f"{len(steady) - len(ok):>6} | {traffic.skipped:>7} | "
-                    f"{frame['latency_ms'].median():>6.2f} {frame['latency_ms'].quantile(0.99):>7.2f}")
+        due = math.ceil(seconds * rate)  # requests due at 0, 1/rate, ... before `seconds`
+        rows.append(
+            f"{rate:>9} | {len(ok) / (seconds - 1):>10.1f} | {f'{traffic.sent}/{due}':>11} | "
+            f"{len(steady) - len(ok):>6} | {traffic.skipped:>7} | "
+            f"{frame['latency_ms'].median():>6.2f} {frame['latency_ms'].quantile(0.99):>7.2f}"
+        )
     return rows
 
 
 # ── code run in the lesson's kernel, through a second client ────────────────
+
 
 class Kernel:
     """Runs code in the notebook's kernel and returns what it printed."""
@@ -114,6 +123,7 @@ class Kernel:
 
 # ── (a), (b), (c) in the browser ─────────────────────────────────────────────
 
+
 def cell_times(notebook: Notebook, cell: Locator, kernel: Kernel, runs: int) -> tuple[list[float], list[float]]:
     """``runs`` runs of the ``1+1`` cell from the page, and as many round trips of a
     second kernel client (ms)."""
@@ -131,11 +141,13 @@ def refresh_figures(kernel: Kernel, window: float) -> dict[str, float]:
     # stats() has no gaps; the refresh times it keeps are private, but this is a benchmark.
     gaps = kernel.json(f"[b - a for a, b in zip(dash._refreshes, dash._refreshes[1:]) if a >= {before['now']}]")
     refreshes = after["refreshes"] - before["refreshes"]
-    return {"interval_s": elapsed / refreshes if refreshes else float("nan"),
-            "gap_max_s": max(gaps) if gaps else float("nan"),
-            "draws_per_s": (after["draws"] - before["draws"]) / elapsed,
-            "sent_per_s": (after["requests_sent"] - before["requests_sent"]) / elapsed,
-            "stats_mean_s": after["mean_refresh_interval_s"] or float("nan")}
+    return {
+        "interval_s": elapsed / refreshes if refreshes else float("nan"),
+        "gap_max_s": max(gaps) if gaps else float("nan"),
+        "draws_per_s": (after["draws"] - before["draws"]) / elapsed,
+        "sent_per_s": (after["requests_sent"] - before["requests_sent"]) / elapsed,
+        "stats_mean_s": after["mean_refresh_interval_s"] or float("nan"),
+    }
 
 
 # Run in the kernel after a move: the requests due after the change began, without
@@ -167,13 +179,15 @@ def slider_to_routing(view: DashboardView, kernel: Kernel, moves: int) -> list[d
         kernel.run(FIRST_ROUTED)
         r = kernel.json("_r")
         origin = r["origin"]  # the traffic clock's zero, on CLOCK_MONOTONIC
-        results.append({
-            "press_to_apply_ms": (origin + r["started_s"] - pressed) * 1000,
-            "apply_ms": r["apply_ms"],
-            "started_to_first_ms": (r["first_v2"] - r["started_s"]) * 1000,
-            "press_to_first_ms": (origin + r["first_v2"] - pressed) * 1000,
-            "late_v1": r["late_v1"],
-        })
+        results.append(
+            {
+                "press_to_apply_ms": (origin + r["started_s"] - pressed) * 1000,
+                "apply_ms": r["apply_ms"],
+                "started_to_first_ms": (r["first_v2"] - r["started_s"]) * 1000,
+                "press_to_first_ms": (origin + r["first_v2"] - pressed) * 1000,
+                "late_v1": r["late_v1"],
+            }
+        )
     return results
 
 
@@ -224,10 +238,12 @@ def browser_figures(home: Path, scratch: Path, args: argparse.Namespace, chromiu
         "",
         header(f"(c) slider 0 -> 100 (End key), {len(moves)} moves (ms)"),
     ]
-    for key, label in (("press_to_apply_ms", "key press -> apply starts"),
-                       ("apply_ms", "apply (the route change itself)"),
-                       ("started_to_first_ms", "apply starts -> first request routed to v2"),
-                       ("press_to_first_ms", "key press -> first request routed to v2")):
+    for key, label in (
+        ("press_to_apply_ms", "key press -> apply starts"),
+        ("apply_ms", "apply (the route change itself)"),
+        ("started_to_first_ms", "apply starts -> first request routed to v2"),
+        ("press_to_first_ms", "key press -> first request routed to v2"),
+    ):
         lines.append(row(label, [m[key] for m in moves]))
     late = sum(m["late_v1"] for m in moves)
     lines.append(f"    plain requests due after an apply returned yet answered by v1: {late}")
@@ -251,21 +267,28 @@ def main() -> int:
         try:
             lab = exercises.ensure(5, Lab(home=home))  # the lab lesson 5 starts from
             accuracy = generator_accuracy(lab, args.accuracy_seconds)
-            browser = browser_figures(home, scratch, args, chromium) if chromium else [
-                "(a)-(c) skipped: " + ("--no-browser" if args.no_browser else "no Chromium (make chromium)")]
+            browser = (
+                browser_figures(home, scratch, args, chromium)
+                if chromium
+                else ["(a)-(c) skipped: " + ("--no-browser" if args.no_browser else "no Chromium (make chromium)")]
+            )
         finally:
             Lab(home=home).down()
             left = leftover_lab_processes(home)
     if left:
         print(f"warning: processes of the lab were left running and were killed: {left}")
 
-    print(f"coalmine dashboard benchmark: python {sys.version.split()[0]}, {os.cpu_count()} CPUs shared by "
-          "browser, JupyterLab, kernel, gateway and pods")
+    print(
+        f"coalmine dashboard benchmark: python {sys.version.split()[0]}, {os.cpu_count()} CPUs shared by "
+        "browser, JupyterLab, kernel, gateway and pods"
+    )
     for line in browser:
         print(line)
     print()
-    print(f"(d) generator accuracy, {args.accuracy_seconds:g} s per rate (answers counted by completion time, "
-          "after 1 s); latency from the time each request was due")
+    print(
+        f"(d) generator accuracy, {args.accuracy_seconds:g} s per rate (answers counted by completion time, "
+        "after 1 s); latency from the time each request was due"
+    )
     print("requested | answered/s | sent/due    | failed | skipped | p50 ms  p99 ms")
     for row in accuracy:
         print(row)

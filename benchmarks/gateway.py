@@ -27,10 +27,10 @@ from pathlib import Path
 import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from helpers import Lab  # noqa: E402
-from helpers.live.sampling import version_of  # noqa: E402
+from loadgen import measure, pick_client
 
-from loadgen import measure, pick_client  # noqa: E402
+from helpers import Lab
+from helpers.live.sampling import version_of
 
 ROOT = Path(__file__).resolve().parents[1]
 MANIFESTS = ROOT / "manifests"
@@ -103,19 +103,27 @@ def main() -> int:
         finally:
             lab.down()
 
-    print(f"coalmine gateway benchmark: client {client}, {duration:g} s per measurement, "
-          f"python {sys.version.split()[0]}, {os.cpu_count()} CPUs (client, gateway and pods share them)")
-    print(f"{'conc':>4} | {'direct req/s':>12} {'p50 ms':>7} {'p99 ms':>7} | {'gateway req/s':>13} "
-          f"{'p50 ms':>7} {'p99 ms':>7} | {'ratio':>5} | errors d/g")
+    print(
+        f"coalmine gateway benchmark: client {client}, {duration:g} s per measurement, "
+        f"python {sys.version.split()[0]}, {os.cpu_count()} CPUs (client, gateway and pods share them)"
+    )
+    print(
+        f"{'conc':>4} | {'direct req/s':>12} {'p50 ms':>7} {'p99 ms':>7} | {'gateway req/s':>13} "
+        f"{'p50 ms':>7} {'p99 ms':>7} | {'ratio':>5} | errors d/g"
+    )
     for c, d, g in rows:
-        print(f"{c:>4} | {d.rps:>12.0f} {d.p50_ms:>7.2f} {d.p99_ms:>7.2f} | {g.rps:>13.0f} "
-              f"{g.p50_ms:>7.2f} {g.p99_ms:>7.2f} | {g.rps / d.rps:>5.2f} | {d.errors}/{g.errors}")
+        print(
+            f"{c:>4} | {d.rps:>12.0f} {d.p50_ms:>7.2f} {d.p99_ms:>7.2f} | {g.rps:>13.0f} "
+            f"{g.p50_ms:>7.2f} {g.p99_ms:>7.2f} | {g.rps / d.rps:>5.2f} | {d.errors}/{g.errors}"
+        )
     ms = [s * 1000 for s in apply_s]
     follow = [s * 1000 for s in follow_s]
-    print(f"route flips: {len(ms)}; apply call p50 {statistics.median(ms):.1f} ms, max {max(ms):.1f} ms; "
-          f"the very next request followed the new route in {next_followed}/{len(ms)}; "
-          f"apply returned -> first following response p50 {statistics.median(follow):.2f} ms, "
-          f"max {max(follow):.2f} ms")
+    print(
+        f"route flips: {len(ms)}; apply call p50 {statistics.median(ms):.1f} ms, max {max(ms):.1f} ms; "
+        f"the very next request followed the new route in {next_followed}/{len(ms)}; "
+        f"apply returned -> first following response p50 {statistics.median(follow):.2f} ms, "
+        f"max {max(follow):.2f} ms"
+    )
     return 0
 
 

@@ -36,7 +36,7 @@ def pick_client(wanted: str = "auto") -> str:
     return wanted
 
 
-def measure(client: str, port: int, path: str, concurrency: int, duration: float) -> "Result":
+def measure(client: str, port: int, path: str, concurrency: int, duration: float) -> Result:
     """Load ``http://127.0.0.1:{port}{path}`` and return what was measured."""
     if client == "wrk":
         return run_wrk(f"http://127.0.0.1:{port}{path}", concurrency, duration)
@@ -62,8 +62,7 @@ def _wrk_ms(text: str) -> float:
 def run_wrk(url: str, concurrency: int, duration: float) -> Result:
     threads = min(2, concurrency)
     cmd = ["wrk", f"-t{threads}", f"-c{concurrency}", f"-d{max(1, round(duration))}s", "--latency", url]
-    subprocess.run(cmd[:3] + [f"-d{max(1, round(WARMUP_S))}s", url], capture_output=True, check=True,
-                   timeout=30)
+    subprocess.run([*cmd[:3], f"-d{max(1, round(WARMUP_S))}s", url], capture_output=True, check=True, timeout=30)
     out = subprocess.run(cmd, capture_output=True, text=True, check=True, timeout=duration + 30).stdout
     rps = float(re.search(r"Requests/sec:\s*([0-9.]+)", out).group(1))  # type: ignore[union-attr]
     p50 = _wrk_ms(re.search(r"^\s*50%\s+(\S+)", out, re.M).group(1))  # type: ignore[union-attr]
@@ -78,8 +77,9 @@ def run_wrk(url: str, concurrency: int, duration: float) -> Result:
 class _Client(asyncio.Protocol):
     """One keep-alive connection sending requests back to back until ``deadline``."""
 
-    def __init__(self, request: bytes, deadline: float, latencies: list[float],
-                 errors: list[int], done: asyncio.Future[None]) -> None:
+    def __init__(
+        self, request: bytes, deadline: float, latencies: list[float], errors: list[int], done: asyncio.Future[None]
+    ) -> None:
         self.request, self.deadline = request, deadline
         self.latencies, self.errors, self.done = latencies, errors, done
         self.buffer = bytearray()
@@ -126,8 +126,7 @@ async def _load(port: int, concurrency: int, duration: float, path: str) -> tupl
     waits = []
     for _ in range(concurrency):
         done: asyncio.Future[None] = loop.create_future()
-        await loop.create_connection(lambda d=done: _Client(request, deadline, latencies, errors, d),
-                                     "127.0.0.1", port)
+        await loop.create_connection(lambda d=done: _Client(request, deadline, latencies, errors, d), "127.0.0.1", port)
         waits.append(done)
     await asyncio.wait_for(asyncio.gather(*waits), duration + 30)
     return latencies, len(errors)
@@ -145,5 +144,6 @@ def run_python(port: int, concurrency: int, duration: float, path: str = "/api/p
     latencies, errors = runner(_load(port, concurrency, duration, path))
     latencies.sort()
     n = len(latencies)
-    return Result(concurrency, n / duration, latencies[n // 2] * 1000,
-                  latencies[min(n - 1, int(n * 0.99))] * 1000, errors)
+    return Result(
+        concurrency, n / duration, latencies[n // 2] * 1000, latencies[min(n - 1, int(n * 0.99))] * 1000, errors
+    )

@@ -35,15 +35,17 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from loadgen import measure, pick_client  # noqa: E402
+from loadgen import measure, pick_client
 
 CONCURRENCY = (1, 16, 64)
-PETS = [{"id": 1, "name": "Dog", "status": "available"}, {"id": 2, "name": "Cat", "status": "pending"},
-        {"id": 3, "name": "Parrot", "status": "available"}]
+PETS = [
+    {"id": 1, "name": "Dog", "status": "available"},
+    {"id": 2, "name": "Cat", "status": "pending"},
+    {"id": 3, "name": "Parrot", "status": "available"},
+]
 PETSTORE = Path(__file__).resolve().parents[1] / "helpers" / "apps" / "petstore.py"
 BODY = b'{"pets":[{"id":1,"name":"Dog"},{"id":2,"name":"Cat"}],"v":1}'
-RESPONSE = (b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n%s"
-            % (len(BODY), BODY))
+RESPONSE = b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n%s" % (len(BODY), BODY)
 
 
 class _Upstream(asyncio.Protocol):
@@ -57,7 +59,7 @@ class _Upstream(asyncio.Protocol):
         self.buffer += data
         n = self.buffer.count(b"\r\n\r\n")
         if n:
-            self.buffer = self.buffer[self.buffer.rfind(b"\r\n\r\n") + 4:]
+            self.buffer = self.buffer[self.buffer.rfind(b"\r\n\r\n") + 4 :]
             self.transport.write(RESPONSE * n)  # type: ignore[attr-defined]
 
 
@@ -89,12 +91,20 @@ async def _serve(role: str, upstream_port: int) -> None:
         return
     from helpers.runtime.proxy.proxying import GatewayProxy
     from helpers.runtime.routes import (
-        Cluster, Destination, Endpoint, Route, RouteAction, RouteTable, VirtualHost, WeightedDestination,
+        Cluster,
+        Destination,
+        Endpoint,
+        Route,
+        RouteAction,
+        RouteTable,
+        VirtualHost,
+        WeightedDestination,
     )
 
     table = RouteTable(
         (VirtualHost("bench", ("*",), (Route((), RouteAction((WeightedDestination(Destination("up"), 1),))),)),),
-        {"up": Cluster("up", (Endpoint("127.0.0.1", upstream_port),))})
+        {"up": Cluster("up", (Endpoint("127.0.0.1", upstream_port),))},
+    )
     proxy = GatewayProxy(table)
     print(await proxy.start("127.0.0.1", 0), flush=True)
     await stop.wait()
@@ -171,15 +181,21 @@ def main() -> int:
                 proc.kill()
                 proc.wait()
 
-    print(f"gateway-proxy micro benchmark: client {client}, {duration:g} s per measurement, proxy on "
-          f"{'uvloop' if use_uvloop else 'asyncio'}, upstream {args.upstream} on asyncio, "
-          f"python {sys.version.split()[0]}, "
-          f"{os.cpu_count()} CPUs shared by client, proxy and upstream")
-    print(f"{'conc':>4} | {'direct req/s':>12} {'p50 ms':>7} {'p99 ms':>7} | {'proxy req/s':>11} "
-          f"{'p50 ms':>7} {'p99 ms':>7} | {'ratio':>5} | errors d/p")
+    print(
+        f"gateway-proxy micro benchmark: client {client}, {duration:g} s per measurement, proxy on "
+        f"{'uvloop' if use_uvloop else 'asyncio'}, upstream {args.upstream} on asyncio, "
+        f"python {sys.version.split()[0]}, "
+        f"{os.cpu_count()} CPUs shared by client, proxy and upstream"
+    )
+    print(
+        f"{'conc':>4} | {'direct req/s':>12} {'p50 ms':>7} {'p99 ms':>7} | {'proxy req/s':>11} "
+        f"{'p50 ms':>7} {'p99 ms':>7} | {'ratio':>5} | errors d/p"
+    )
     for c, d, p in rows:
-        print(f"{c:>4} | {d.rps:>12.0f} {d.p50_ms:>7.2f} {d.p99_ms:>7.2f} | {p.rps:>11.0f} "
-              f"{p.p50_ms:>7.2f} {p.p99_ms:>7.2f} | {p.rps / d.rps:>5.2f} | {d.errors}/{p.errors}")
+        print(
+            f"{c:>4} | {d.rps:>12.0f} {d.p50_ms:>7.2f} {d.p99_ms:>7.2f} | {p.rps:>11.0f} "
+            f"{p.p50_ms:>7.2f} {p.p99_ms:>7.2f} | {p.rps / d.rps:>5.2f} | {d.errors}/{p.errors}"
+        )
     return 0
 
 

@@ -44,7 +44,6 @@ MIN_PYTHON = (3, 11)
 WIDGET_PAIRS = {8: 3, 7: 1}
 
 
-
 @dataclass(frozen=True)
 class DoctorRow:
     """One check: its name, whether it passed, what was found, and how to fix it."""
@@ -75,7 +74,7 @@ class DoctorReport:
         """The checks that failed."""
         return [row for row in self.rows if not row.ok]
 
-    def to_frame(self) -> "pd.DataFrame":
+    def to_frame(self) -> pd.DataFrame:
         """The checks as a table: check, ok, detail, fix."""
         import pandas as pd
 
@@ -127,8 +126,12 @@ def check_python(version: tuple[int, ...] | None = None) -> DoctorRow:
     want = ".".join(map(str, MIN_PYTHON))
     if found[:2] >= MIN_PYTHON:
         return DoctorRow(f"python >= {want}", True, ".".join(map(str, found)))
-    return DoctorRow(f"python >= {want}", False, f"this is Python {'.'.join(map(str, found))}",
-                     f"install Python {want} or newer (python.org, or `uv python install 3.12`), then `make lab`")
+    return DoctorRow(
+        f"python >= {want}",
+        False,
+        f"this is Python {'.'.join(map(str, found))}",
+        f"install Python {want} or newer (python.org, or `uv python install 3.12`), then `make lab`",
+    )
 
 
 def check_package(name: str) -> DoctorRow:
@@ -155,13 +158,17 @@ def check_widgets() -> DoctorRow:
     major, lab_major = _release(ipyw)[:1], _release(labw)[:1]
     want = WIDGET_PAIRS.get(major[0]) if major else None
     if want is None:
-        return DoctorRow("ipywidgets with jupyterlab_widgets", False,
-                         f"ipywidgets {ipyw} is not a version the lab knows", both)
+        return DoctorRow(
+            "ipywidgets with jupyterlab_widgets", False, f"ipywidgets {ipyw} is not a version the lab knows", both
+        )
     if lab_major != (want,):
-        fix = (f"pip install 'jupyterlab_widgets>={want},<{want + 1}'" if major[0] == 8 else both)
-        return DoctorRow(f"ipywidgets {major[0]} with jupyterlab_widgets {want}", False,
-                         f"ipywidgets {ipyw} with jupyterlab_widgets {labw}: widgets would show "
-                         '"model not found"', fix + ", then restart JupyterLab")
+        fix = f"pip install 'jupyterlab_widgets>={want},<{want + 1}'" if major[0] == 8 else both
+        return DoctorRow(
+            f"ipywidgets {major[0]} with jupyterlab_widgets {want}",
+            False,
+            f'ipywidgets {ipyw} with jupyterlab_widgets {labw}: widgets would show "model not found"',
+            fix + ", then restart JupyterLab",
+        )
     return DoctorRow(f"ipywidgets {major[0]} with jupyterlab_widgets {want}", True, f"{ipyw} / {labw}")
 
 
@@ -171,10 +178,14 @@ def check_local() -> DoctorRow:
         lab = Lab("local")
         lab.up()
         status = lab.status()
-    except Exception as e:  # noqa: BLE001 - any failure here is the finding
+    except Exception as e:
         first = str(e).splitlines()[0] if str(e) else type(e).__name__
-        return DoctorRow("local lab starts", False, first,
-                         "run `coalmine down` then `coalmine up` in a terminal and read the log it names")
+        return DoctorRow(
+            "local lab starts",
+            False,
+            first,
+            "run `coalmine down` then `coalmine up` in a terminal and read the log it names",
+        )
     return DoctorRow("local lab starts", True, str(status.get("home", "")))
 
 
@@ -183,9 +194,15 @@ def check_kubeconfig() -> list[DoctorRow]:
     found = [p for p in kubeconfig_paths() if p.is_file()]
     if not found:
         where = "$KUBECONFIG" if os.environ.get("KUBECONFIG") else "~/.kube/config"
-        return [DoctorRow("kubeconfig", False, f"no kubeconfig at {where}",
-                          "create a cluster with `kind create cluster` (it writes ~/.kube/config) "
-                          "or `export KUBECONFIG=/path/to/kubeconfig`")]
+        return [
+            DoctorRow(
+                "kubeconfig",
+                False,
+                f"no kubeconfig at {where}",
+                "create a cluster with `kind create cluster` (it writes ~/.kube/config) "
+                "or `export KUBECONFIG=/path/to/kubeconfig`",
+            )
+        ]
     rows = [DoctorRow("kubeconfig", True, os.pathsep.join(map(str, found)))]
     context, contexts = "", []
     for path in found:
@@ -193,21 +210,32 @@ def check_kubeconfig() -> list[DoctorRow]:
         try:
             doc: Any = yaml.safe_load(path.read_text()) or {}
         except (OSError, yaml.YAMLError) as e:
-            rows.append(DoctorRow("kubeconfig readable", False, f"{path}: {e}",
-                                  f"fix or remove {path}, then `kubectl config view`"))
+            rows.append(
+                DoctorRow(
+                    "kubeconfig readable", False, f"{path}: {e}", f"fix or remove {path}, then `kubectl config view`"
+                )
+            )
             return rows
         if not isinstance(doc, dict):
             continue
         context = context or str(doc.get("current-context") or "")
         contexts += [str(c.get("name")) for c in doc.get("contexts") or [] if isinstance(c, dict)]
     if not context:
-        pick = f"`kubectl config use-context {contexts[0]}`" if contexts else \
-            "`kubectl config get-contexts`, then `kubectl config use-context NAME`"
+        pick = (
+            f"`kubectl config use-context {contexts[0]}`"
+            if contexts
+            else "`kubectl config get-contexts`, then `kubectl config use-context NAME`"
+        )
         rows.append(DoctorRow("kubeconfig current context", False, "no current context is set", pick))
     elif contexts and context not in contexts:
-        rows.append(DoctorRow("kubeconfig current context", False,
-                              f'current context "{context}" is not defined in the kubeconfig',
-                              "`kubectl config get-contexts`, then `kubectl config use-context NAME`"))
+        rows.append(
+            DoctorRow(
+                "kubeconfig current context",
+                False,
+                f'current context "{context}" is not defined in the kubeconfig',
+                "`kubectl config get-contexts`, then `kubectl config use-context NAME`",
+            )
+        )
     else:
         rows.append(DoctorRow("kubeconfig current context", True, context))
     return rows

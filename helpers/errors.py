@@ -154,8 +154,9 @@ def from_wire(name: str | None, message: str, status: int) -> CoalmineError:
     if cls is None:
         # Only a class that declares the status itself stands for it (500 is every
         # unexpected error, so it stays the base class).
-        cls = next((c for c in classes.values() if c.__dict__.get("http_status") == status and status != 500),
-                   CoalmineError)
+        cls = next(
+            (c for c in classes.values() if c.__dict__.get("http_status") == status and status != 500), CoalmineError
+        )
     if cls is CheckFailed:
         return CheckFailed(message)
     return cls(message)

@@ -13,7 +13,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-
 from helpers.errors import UnknownKind
 
 # apiVersions (group/version) of the custom kinds.
@@ -57,12 +56,18 @@ KINDS: tuple[Kind, ...] = (
     Kind("Upstream", GLOO_V1, "upstreams", ("us",), gloo=True),
     Kind("UpstreamGroup", GLOO_V1, "upstreamgroups", ("ug",), gloo=True),
     Kind("VirtualService", GLOO_GATEWAY_V1, "virtualservices", ("vs",), gloo=True),
-    Kind("GatewayClass", GATEWAY_NETWORKING_V1, "gatewayclasses", ("gc", "gatewayclass"), namespaced=False, gateway_api=True),
+    Kind(
+        "GatewayClass",
+        GATEWAY_NETWORKING_V1,
+        "gatewayclasses",
+        ("gc", "gatewayclass"),
+        namespaced=False,
+        gateway_api=True,
+    ),
     Kind("Gateway", GATEWAY_NETWORKING_V1, "gateways", ("gtw",), gateway_api=True),
     Kind("HTTPRoute", GATEWAY_NETWORKING_V1, "httproutes", ("httproute",), gateway_api=True),
 )
 BY_NAME = {k.name: k for k in KINDS}
-
 
 
 def lookup(word: str) -> Kind:

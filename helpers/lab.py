@@ -92,8 +92,9 @@ class Lab:
         ``{"ref", "action", "warnings"}``, or ``{"ref", "error"}`` for a refused one."""
         return self.backend.apply(load_manifests(sources))
 
-    def delete(self, *sources: Source, kind: str | None = None, name: str | None = None,
-               namespace: str | None = None) -> list[str]:
+    def delete(
+        self, *sources: Source, kind: str | None = None, name: str | None = None, namespace: str | None = None
+    ) -> list[str]:
         """Delete what ``sources`` describe, or one object by ``kind`` and ``name``.
 
         Deleting a pod makes its Deployment start a new one, as in Kubernetes.
@@ -101,27 +102,40 @@ class Lab:
         """
         return _report(self.delete_each(*sources, kind=kind, name=name, namespace=namespace), "delete")
 
-    def delete_each(self, *sources: Source, kind: str | None = None, name: str | None = None,
-                    namespace: str | None = None) -> list[dict[str, Any]]:
+    def delete_each(
+        self, *sources: Source, kind: str | None = None, name: str | None = None, namespace: str | None = None
+    ) -> list[dict[str, Any]]:
         """Delete like ``delete``, but return one result per object instead of raising."""
         if kind is not None:
             if not name:
                 raise InvalidArgument("delete needs -f PATH or KIND NAME")
             refs = [{"kind": lookup(kind).name, "name": str(name), "namespace": namespace or default_namespace(kind)}]
         else:
-            refs = [{"kind": o.get("kind", ""), "name": (o.get("metadata") or {}).get("name", ""),
-                     "namespace": (o.get("metadata") or {}).get("namespace") or "default"}
-                    for o in load_manifests(sources)]
+            refs = [
+                {
+                    "kind": o.get("kind", ""),
+                    "name": (o.get("metadata") or {}).get("name", ""),
+                    "namespace": (o.get("metadata") or {}).get("namespace") or "default",
+                }
+                for o in load_manifests(sources)
+            ]
         return self.backend.delete(refs)
 
-    def objects(self, kind: str, name: str | None = None, namespace: str | None = None,
-                all_namespaces: bool = False) -> list[dict[str, Any]]:
+    def objects(
+        self, kind: str, name: str | None = None, namespace: str | None = None, all_namespaces: bool = False
+    ) -> list[dict[str, Any]]:
         """The objects of ``kind`` with their status, as dicts."""
         ns = None if all_namespaces else (namespace or default_namespace(kind))
         return self.backend.get(lookup(kind).name, ns, name)
 
-    def get(self, kind: str, name: str | None = None, namespace: str | None = None,
-            all_namespaces: bool = False, wide: bool = False) -> "pd.DataFrame":
+    def get(
+        self,
+        kind: str,
+        name: str | None = None,
+        namespace: str | None = None,
+        all_namespaces: bool = False,
+        wide: bool = False,
+    ) -> pd.DataFrame:
         """A table of ``kind`` (pods, services, upstreams, vs, ...) as a DataFrame,
         with the columns ``coalmine get`` prints."""
         import pandas as pd
@@ -174,7 +188,8 @@ class Lab:
 
 
 def _report(results: Iterable[dict[str, Any]], verb: str) -> list[str]:
-    lines, errors = [], []
+    lines: list[str] = []
+    errors: list[str] = []
     error_class: type[CoalmineError] = ApplyRefused
     for r in results:
         if "error" in r:

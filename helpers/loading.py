@@ -9,13 +9,13 @@ from __future__ import annotations
 import sys
 from collections.abc import Iterable, Mapping
 from pathlib import Path
-from typing import IO, Any, Union
+from typing import IO, Any
 
 import yaml
 
 from helpers.errors import ManifestError
 
-Source = Union[str, Path, Mapping[str, Any]]
+Source = str | Path | Mapping[str, Any]
 _SUFFIXES = (".yaml", ".yml", ".json")
 _MANIFESTS = Path(__file__).resolve().parent / "manifests"
 
@@ -83,7 +83,7 @@ def _parse(text: str, origin: str) -> list[dict[str, Any]]:
 
 
 def _unpack(doc: dict[str, Any], origin: str) -> list[dict[str, Any]]:
-    if doc.get("kind") == "List" or str(doc.get("kind", "")).endswith("List") and "items" in doc:
+    if doc.get("kind") == "List" or (str(doc.get("kind", "")).endswith("List") and "items" in doc):
         items = doc.get("items") or []
         if not isinstance(items, list):
             raise ManifestError(f"error parsing {origin}: items of a List must be a list")

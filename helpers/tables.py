@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping, Sequence
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 import yaml
@@ -21,7 +21,7 @@ def age(timestamp: str | None, now: datetime | None = None) -> str:
     if not timestamp:
         return "<unknown>"
     then = datetime.fromisoformat(timestamp.replace("Z", "+00:00"))
-    seconds = int(((now or datetime.now(timezone.utc)) - then).total_seconds())
+    seconds = int(((now or datetime.now(UTC)) - then).total_seconds())
     if seconds < 120:
         return f"{max(seconds, 0)}s"
     if seconds < 3600:
@@ -47,8 +47,12 @@ def _pod(o: Mapping[str, Any], wide: bool) -> dict[str, Any]:
     word = "Running" if "running" in state else (state.get("waiting") or {}).get("reason", "Pending")
     if o["metadata"].get("deletionTimestamp"):
         word = "Terminating"
-    row = {"NAME": _name(o), "READY": f"{int(bool(cs.get('ready')))}/1", "STATUS": word,
-           "RESTARTS": int(cs.get("restartCount", 0))}
+    row = {
+        "NAME": _name(o),
+        "READY": f"{int(bool(cs.get('ready')))}/1",
+        "STATUS": word,
+        "RESTARTS": int(cs.get("restartCount", 0)),
+    }
     if wide:
         row.update({"PORT": st.get("localPort"), "PID": st.get("localPid")})
     return row
@@ -67,8 +71,12 @@ def _service(o: Mapping[str, Any], wide: bool) -> dict[str, Any]:
 def _deployment(o: Mapping[str, Any], wide: bool) -> dict[str, Any]:
     st = o.get("status") or {}
     want = int((o.get("spec") or {}).get("replicas", 1))
-    return {"NAME": _name(o), "READY": f"{st.get('readyReplicas', 0)}/{want}",
-            "UP-TO-DATE": st.get("updatedReplicas", 0), "AVAILABLE": st.get("availableReplicas", 0)}
+    return {
+        "NAME": _name(o),
+        "READY": f"{st.get('readyReplicas', 0)}/{want}",
+        "UP-TO-DATE": st.get("updatedReplicas", 0),
+        "AVAILABLE": st.get("availableReplicas", 0),
+    }
 
 
 def _configmap(o: Mapping[str, Any], wide: bool) -> dict[str, Any]:
@@ -83,9 +91,11 @@ def _upstream(o: Mapping[str, Any], wide: bool) -> dict[str, Any]:
     spec = o.get("spec") or {}
     if "kube" in spec:
         kube = spec["kube"]
-        details = [f"svc name:      {kube.get('serviceName')}",
-                   f"svc namespace: {kube.get('serviceNamespace')}",
-                   f"port:          {kube.get('servicePort')}"]
+        details = [
+            f"svc name:      {kube.get('serviceName')}",
+            f"svc namespace: {kube.get('serviceNamespace')}",
+            f"port:          {kube.get('servicePort')}",
+        ]
         rest = ((kube.get("serviceSpec") or {}).get("rest") or {}).get("transformations")
         if rest:
             details += ["REST service:", "functions:"] + [f"- {fn}" for fn in sorted(rest)]
@@ -105,7 +115,11 @@ def _upstream_group(o: Mapping[str, Any], wide: bool) -> dict[str, Any]:
     for d in dests:
         us = ((d.get("destination") or {}).get("upstream") or {}).get("name", "?")
         w = int(d.get("weight", 0) or 0)
-        lines.append(f"destination type: Upstream\nname: {us}\nweight: {w}   % total: {w / total:.2f}" if total else f"name: {us}\nweight: {w}")
+        lines.append(
+            f"destination type: Upstream\nname: {us}\nweight: {w}   % total: {w / total:.2f}"
+            if total
+            else f"name: {us}\nweight: {w}"
+        )
     return {"UPSTREAM GROUP": _name(o), "STATUS": _state(o), "TOTAL WEIGHT": total, "DETAILS": "\n".join(lines)}
 
 
@@ -139,7 +153,9 @@ def describe_matcher(m: Mapping[str, Any]) -> str:
     conds = []
     for h in m.get("headers") or []:
         op = "!=" if h.get("invertMatch") else ("~" if h.get("regex") else "=")
-        conds.append(f"{h['name']}{op}{h['value']}" if "value" in h else (f"!{h['name']}" if h.get("invertMatch") else h["name"]))
+        conds.append(
+            f"{h['name']}{op}{h['value']}" if "value" in h else (f"!{h['name']}" if h.get("invertMatch") else h["name"])
+        )
     conds += [f"?{q['name']}={q.get('value', '')}" for q in m.get("queryParameters") or []]
     if m.get("methods"):
         conds.append("|".join(m["methods"]))
@@ -157,16 +173,21 @@ def describe_route(route: Mapping[str, Any]) -> str:
         target = "redirect"
     else:
         target = "?"
-    rewrite = ((route.get("options") or {}).get("prefixRewrite"))
+    rewrite = (route.get("options") or {}).get("prefixRewrite")
     return f"{match} -> {target}" + (f" (rewrite {rewrite})" if rewrite else "")
 
 
 def _virtual_service(o: Mapping[str, Any], wide: bool) -> dict[str, Any]:
     spec = o.get("spec") or {}
     vh = spec.get("virtualHost") or {}
-    return {"VIRTUAL SERVICE": _name(o), "DISPLAY NAME": spec.get("displayName", ""),
-            "DOMAINS": ", ".join(vh.get("domains") or ["*"]), "SSL": "none", "STATUS": _state(o),
-            "ROUTES": "\n".join(describe_route(r) for r in vh.get("routes") or [])}
+    return {
+        "VIRTUAL SERVICE": _name(o),
+        "DISPLAY NAME": spec.get("displayName", ""),
+        "DOMAINS": ", ".join(vh.get("domains") or ["*"]),
+        "SSL": "none",
+        "STATUS": _state(o),
+        "ROUTES": "\n".join(describe_route(r) for r in vh.get("routes") or []),
+    }
 
 
 def _condition(o: Mapping[str, Any], kind: str) -> str:
@@ -176,20 +197,29 @@ def _condition(o: Mapping[str, Any], kind: str) -> str:
 
 
 def _gateway_class(o: Mapping[str, Any], wide: bool) -> dict[str, Any]:
-    return {"NAME": _name(o), "CONTROLLER": (o.get("spec") or {}).get("controllerName", ""),
-            "ACCEPTED": _condition(o, "Accepted")}
+    return {
+        "NAME": _name(o),
+        "CONTROLLER": (o.get("spec") or {}).get("controllerName", ""),
+        "ACCEPTED": _condition(o, "Accepted"),
+    }
 
 
 def _gateway(o: Mapping[str, Any], wide: bool) -> dict[str, Any]:
     st = o.get("status") or {}
     address = next((a.get("value") for a in st.get("addresses") or []), "")
-    row = {"NAME": _name(o), "CLASS": (o.get("spec") or {}).get("gatewayClassName", ""), "ADDRESS": address,
-           "PROGRAMMED": _condition(o, "Programmed")}
+    row = {
+        "NAME": _name(o),
+        "CLASS": (o.get("spec") or {}).get("gatewayClassName", ""),
+        "ADDRESS": address,
+        "PROGRAMMED": _condition(o, "Programmed"),
+    }
     if wide:
         ports = {li.get("name"): li.get("localPort") for li in st.get("listeners") or []}
         row["LISTENERS"] = ",".join(
-            f"{li.get('name')}:{li.get('port')}" + (f"->127.0.0.1:{ports[li.get('name')]}" if ports.get(li.get("name")) else "")
-            for li in (o.get("spec") or {}).get("listeners") or [])
+            f"{li.get('name')}:{li.get('port')}"
+            + (f"->127.0.0.1:{ports[li.get('name')]}" if ports.get(li.get("name")) else "")
+            for li in (o.get("spec") or {}).get("listeners") or []
+        )
     return row
 
 
@@ -205,15 +235,27 @@ def _http_route(o: Mapping[str, Any], wide: bool) -> dict[str, Any]:
 
 
 _ROWS = {
-    "Pod": _pod, "Service": _service, "Deployment": _deployment, "ConfigMap": _configmap,
-    "Namespace": _namespace, "Upstream": _upstream, "UpstreamGroup": _upstream_group,
-    "VirtualService": _virtual_service, "GatewayClass": _gateway_class, "Gateway": _gateway,
+    "Pod": _pod,
+    "Service": _service,
+    "Deployment": _deployment,
+    "ConfigMap": _configmap,
+    "Namespace": _namespace,
+    "Upstream": _upstream,
+    "UpstreamGroup": _upstream_group,
+    "VirtualService": _virtual_service,
+    "GatewayClass": _gateway_class,
+    "Gateway": _gateway,
     "HTTPRoute": _http_route,
 }
 
 
-def rows(kind: str, objects: Sequence[Mapping[str, Any]], wide: bool = False, with_namespace: bool = False,
-         with_age: bool = False) -> list[dict[str, Any]]:
+def rows(
+    kind: str,
+    objects: Sequence[Mapping[str, Any]],
+    wide: bool = False,
+    with_namespace: bool = False,
+    with_age: bool = False,
+) -> list[dict[str, Any]]:
     """One dict per object with the columns ``coalmine get`` prints for ``kind``."""
     out = []
     for o in objects:
@@ -235,15 +277,21 @@ def render(kind: str, table: list[dict[str, Any]]) -> str:
     cells = [[str(r[c]).split("\n") for c in columns] for r in table]
     widths = [max([len(c)] + [len(line) for row in cells for line in row[i]]) for i, c in enumerate(columns)]
     if kind not in GLOO_KINDS:
-        lines = ["   ".join(c.ljust(w) for c, w in zip(columns, widths)).rstrip()]
+        lines = ["   ".join(c.ljust(w) for c, w in zip(columns, widths, strict=True)).rstrip()]
         lines += ["   ".join(row[i][0].ljust(w) for i, w in enumerate(widths)).rstrip() for row in cells]
         return "\n".join(lines)
     rule = "+" + "+".join("-" * (w + 2) for w in widths) + "+"
-    out = [rule, "|" + "|".join(f" {c.center(w)} " for c, w in zip(columns, widths)) + "|", rule]
+    out = [rule, "|" + "|".join(f" {c.center(w)} " for c, w in zip(columns, widths, strict=True)) + "|", rule]
     for row in cells:
         height = max(len(cell) for cell in row)
         for n in range(height):
-            out.append("|" + "|".join(f" {(cell[n] if n < len(cell) else '').ljust(w)} " for cell, w in zip(row, widths)) + "|")
+            out.append(
+                "|"
+                + "|".join(
+                    f" {(cell[n] if n < len(cell) else '').ljust(w)} " for cell, w in zip(row, widths, strict=True)
+                )
+                + "|"
+            )
         out.append(rule)
     return "\n".join(out)
 

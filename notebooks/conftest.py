@@ -91,8 +91,9 @@ def _kernel_environ(kernel: Any, name: str, timeout: float = 30) -> str | None:
     """A variable of the kernel's environment, read without output or history
     (nbval ignores messages that answer requests other than its own)."""
     kc = kernel.kc
-    msg_id = kc.execute("", silent=True, store_history=False,
-                        user_expressions={"value": f"__import__('os').environ.get({name!r})"})
+    msg_id = kc.execute(
+        "", silent=True, store_history=False, user_expressions={"value": f"__import__('os').environ.get({name!r})"}
+    )
     deadline = time.monotonic() + timeout
     while True:
         reply = kc.get_shell_msg(timeout=max(0.1, deadline - time.monotonic()))

@@ -142,8 +142,13 @@ def execute(nb: nbformat.NotebookNode, path: Path) -> nbformat.NotebookNode:
     saved = os.environ.get("COALMINE_HOME")
     os.environ["COALMINE_HOME"] = str(home)  # the kernel inherits this environment
     try:
-        client = NotebookClient(nb, timeout=CELL_TIMEOUT_S, kernel_name="python3", record_timing=False,
-                                resources={"metadata": {"path": str(NOTEBOOKS)}})
+        client = NotebookClient(
+            nb,
+            timeout=CELL_TIMEOUT_S,
+            kernel_name="python3",
+            record_timing=False,
+            resources={"metadata": {"path": str(NOTEBOOKS)}},
+        )
         with open(os.devnull, "w") as devnull:  # the kernel's own log, as nbval does
             client.execute(stderr=devnull)
     finally:
@@ -171,7 +176,7 @@ def differences(source: Path) -> list[str]:
     problems = []
     if len(have) != len(want):
         problems.append(f"{path.relative_to(ROOT)} has {len(have)} cells, its source {len(want)}")
-    for i, (h, w) in enumerate(zip(have, want)):
+    for i, (h, w) in enumerate(zip(have, want, strict=False)):
         if h != w:
             problems.append(f"{path.relative_to(ROOT)}: cell {i} ({w.kind}) differs from its source")
             break
@@ -183,8 +188,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("lessons", nargs="*", help="only these (by file stem or its start, e.g. 03)")
     mode = parser.add_mutually_exclusive_group()
     mode.add_argument("--execute", action="store_true", help="run each notebook and store its outputs")
-    mode.add_argument("--check", action="store_true",
-                      help="write nothing; exit 1 if a notebook's cells differ from its source")
+    mode.add_argument(
+        "--check", action="store_true", help="write nothing; exit 1 if a notebook's cells differ from its source"
+    )
     args = parser.parse_args(argv)
     chosen = sources(args.lessons)
 
@@ -192,8 +198,11 @@ def main(argv: list[str] | None = None) -> int:
         problems = [p for s in chosen for p in differences(s)]
         stems = {s.stem for s in sources()}
         if not args.lessons:
-            problems += [f"{p.relative_to(ROOT)} has no source in notebooks/src/"
-                         for p in sorted(NOTEBOOKS.glob("[0-9][0-9]-*.ipynb")) if p.stem not in stems]
+            problems += [
+                f"{p.relative_to(ROOT)} has no source in notebooks/src/"
+                for p in sorted(NOTEBOOKS.glob("[0-9][0-9]-*.ipynb"))
+                if p.stem not in stems
+            ]
         for p in problems:
             print(p, file=sys.stderr)
         if problems:
@@ -210,7 +219,7 @@ def main(argv: list[str] | None = None) -> int:
             started = time.monotonic()
             try:
                 nb = execute(nb, out)
-            except Exception as e:  # noqa: BLE001 - report every notebook, then fail
+            except Exception as e:
                 failed += 1
                 print(f"FAILED {out.relative_to(ROOT)}: {type(e).__name__}: {str(e)[-2000:]}", file=sys.stderr)
                 continue

@@ -91,8 +91,9 @@ def run(lab: Lab) -> list[tuple[str, Callable[[], str | None]]]:
 
     def header_canary() -> str:
         lab.apply(GLOO / "2-header-canary.yaml")
-        eventually("GET /findPets with x-canary: true", lambda: get_json(lab, "/findPets", {"x-canary": "true"}),
-                   V2_PETS)
+        eventually(
+            "GET /findPets with x-canary: true", lambda: get_json(lab, "/findPets", {"x-canary": "true"}), V2_PETS
+        )
         eventually("GET /findPets", lambda: get_json(lab, "/findPets"), V1_PETS)
         return "x-canary: true reaches v2, other requests v1"
 
@@ -101,6 +102,7 @@ def run(lab: Lab) -> list[tuple[str, Callable[[], str | None]]]:
             lab.apply(GLOO / manifest)
             time.sleep(5)  # let Envoy take the new weights
             return split(lab, share)
+
         return step
 
     def all_to_v2() -> str:
@@ -109,10 +111,15 @@ def run(lab: Lab) -> list[tuple[str, Callable[[], str | None]]]:
         eventually("GET /findPets", lambda: get_json(lab, "/findPets"), V2_PETS)
         return "every route answers v2"
 
-    return [("deploy petstore v1 and v2", deploy), ("install Gloo Edge", install),
-            ("route everything to v1", route_to_v1), ("header canary", header_canary),
-            ("weighted 10/90", weighted("3-weighted-10-90.yaml", 0.10)),
-            ("weighted 50/50", weighted("4-weighted-50-50.yaml", 0.50)), ("all to v2", all_to_v2)]
+    return [
+        ("deploy petstore v1 and v2", deploy),
+        ("install Gloo Edge", install),
+        ("route everything to v1", route_to_v1),
+        ("header canary", header_canary),
+        ("weighted 10/90", weighted("3-weighted-10-90.yaml", 0.10)),
+        ("weighted 50/50", weighted("4-weighted-50-50.yaml", 0.50)),
+        ("all to v2", all_to_v2),
+    ]
 
 
 def main(argv: list[str] | None = None) -> int:

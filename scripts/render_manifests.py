@@ -171,8 +171,9 @@ def render(version: str, source: str) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--check", action="store_true",
-                        help="do not write; exit 1 if a manifest differs from what would be rendered")
+    parser.add_argument(
+        "--check", action="store_true", help="do not write; exit 1 if a manifest differs from what would be rendered"
+    )
     args = parser.parse_args(argv)
     source = SOURCE.read_bytes().decode("utf-8")
     stale = []

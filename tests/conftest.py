@@ -2,13 +2,34 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
-from collections.abc import Callable
-from typing import TypeVar
+from collections.abc import Callable, Coroutine
+from typing import Any, TypeVar
 
 import pytest
 
+try:
+    import uvloop
+except ImportError:  # pragma: no cover - uvloop is a dependency where it builds
+    uvloop = None  # type: ignore[assignment]
+
 T = TypeVar("T")
+SCENARIO_TIMEOUT_S = 60.0  # one in-process proxy scenario, at most
+
+
+@pytest.fixture(params=["asyncio", "uvloop"])
+def run(request: pytest.FixtureRequest) -> Callable[[Coroutine[Any, Any, T]], T]:
+    """Run one scenario coroutine on a fresh event loop of the given kind."""
+    if request.param == "uvloop" and uvloop is None:
+        pytest.skip("uvloop is not installed")
+    factory = uvloop.new_event_loop if request.param == "uvloop" else None
+
+    def runner(coro: Coroutine[Any, Any, T]) -> T:
+        with asyncio.Runner(loop_factory=factory) as r:
+            return r.run(asyncio.wait_for(coro, SCENARIO_TIMEOUT_S))
+
+    return runner
 
 
 def wait_for(condition: Callable[[], T], timeout: float = 30.0, what: str = "condition", interval: float = 0.02) -> T:
@@ -21,7 +42,7 @@ def wait_for(condition: Callable[[], T], timeout: float = 30.0, what: str = "con
             value = condition()
             if value:
                 return value
-        except Exception as e:  # noqa: BLE001 - reported if the deadline passes
+        except Exception as e:
             last_error = e
         if time.monotonic() >= deadline:
             detail = f" (last error: {last_error!r})" if last_error else ""

@@ -7,9 +7,10 @@ def deployment(**spec_overrides):
     spec = {
         "replicas": 1,
         "selector": {"matchLabels": {"app": "x"}},
-        "template": {"metadata": {"labels": {"app": "x"}},
-                     "spec": {"containers": [{"name": "c", "image": "python:3.12-slim",
-                                              "command": ["python", "/app/x.py"]}]}},
+        "template": {
+            "metadata": {"labels": {"app": "x"}},
+            "spec": {"containers": [{"name": "c", "image": "python:3.12-slim", "command": ["python", "/app/x.py"]}]},
+        },
     }
     spec.update(spec_overrides)
     return {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "x"}, "spec": spec}
@@ -43,8 +44,12 @@ def test_missing_containers_named():
 
 
 def test_service_port_out_of_range_names_the_field():
-    svc = {"apiVersion": "v1", "kind": "Service", "metadata": {"name": "s"},
-           "spec": {"ports": [{"port": 70000}], "selector": {"app": "x"}}}
+    svc = {
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": {"name": "s"},
+        "spec": {"ports": [{"port": 70000}], "selector": {"app": "x"}},
+    }
     assert apiserver.check_object(svc) == ["spec.ports[0].port must be a number from 1 to 65535"]
 
 

@@ -16,11 +16,19 @@ from helpers.runtime.gatewayapi.schema import validate
 GLOO = Path(__file__).resolve().parents[1] / "manifests" / "gloo"
 V1 = {"upstream": routing.upstream("v1")}
 V2 = {"upstream": routing.upstream("v2")}
-UPSTREAM_V1 = {"apiVersion": "gloo.solo.io/v1", "kind": "Upstream",
-               "metadata": {"name": "default-petstore-v1-8080", "namespace": "gloo-system"},
-               "spec": {"kube": {"serviceName": "petstore-v1", "serviceNamespace": "default", "servicePort": 8080,
-                                 "serviceSpec": {"rest": {"transformations": {
-                                     "findPets": {"headers": {":path": {"text": "/api/pets"}}}}}}}}}
+UPSTREAM_V1 = {
+    "apiVersion": "gloo.solo.io/v1",
+    "kind": "Upstream",
+    "metadata": {"name": "default-petstore-v1-8080", "namespace": "gloo-system"},
+    "spec": {
+        "kube": {
+            "serviceName": "petstore-v1",
+            "serviceNamespace": "default",
+            "servicePort": 8080,
+            "serviceSpec": {"rest": {"transformations": {"findPets": {"headers": {":path": {"text": "/api/pets"}}}}}},
+        }
+    },
+}
 
 
 def vs(*routes: dict[str, Any], domains: tuple[str, ...] = ("*",)) -> dict[str, Any]:
@@ -52,11 +60,16 @@ def test_the_seed_steps_convert_to_valid_httproutes(manifest: str) -> None:
 
 
 def test_a_plain_route_converts_without_warnings() -> None:
-    result = convert(vs(r({"prefix": "/api/"}, {"kube": {"ref": {"name": "petstore-v1", "namespace": "default"},
-                                                        "port": 8080}})))
+    result = convert(
+        vs(r({"prefix": "/api/"}, {"kube": {"ref": {"name": "petstore-v1", "namespace": "default"}, "port": 8080}}))
+    )
     assert result.warnings == []
-    assert rules(result) == [{"matches": [{"path": {"type": "PathPrefix", "value": "/api/"}}],
-                              "backendRefs": [{"name": "petstore-v1", "port": 8080}]}]
+    assert rules(result) == [
+        {
+            "matches": [{"path": {"type": "PathPrefix", "value": "/api/"}}],
+            "backendRefs": [{"name": "petstore-v1", "port": 8080}],
+        }
+    ]
 
 
 def test_rest_function_destination_is_warned_with_the_rewrite_to_add() -> None:
@@ -76,8 +89,9 @@ def test_an_upstream_not_given_is_read_from_its_name_with_a_warning() -> None:
 def test_regex_header_precedence_is_warned() -> None:
     result = convert(vs(r({"prefix": "/", "headers": [{"name": "x-canary", "value": "tr.e", "regex": True}]})))
     warned(result, "headers[0]", "implementation-specific", "counts like an exact one in precedence")
-    assert rules(result)[0]["matches"][0]["headers"] == [{"type": "RegularExpression", "name": "x-canary",
-                                                           "value": "tr.e"}]
+    assert rules(result)[0]["matches"][0]["headers"] == [
+        {"type": "RegularExpression", "name": "x-canary", "value": "tr.e"}
+    ]
     plain = convert(vs(r({"prefix": "/", "headers": [{"name": "x-canary", "value": "true", "regex": True}]})))
     warned(plain, "no special characters: written as an Exact match")
 
@@ -87,8 +101,10 @@ def test_first_match_ordering_the_gateway_api_would_change_is_warned() -> None:
     w = warned(convert(vs(catch_all, exact)), "routes[1] (exact /api/pets) now wins over routes[0] (/)")
     assert "an Exact path before any other" in w[0]
     longer = warned(convert(vs(r({"prefix": "/api"}), r({"prefix": "/api/pets"}))), "the longest path prefix")
-    headers = warned(convert(vs(r({"prefix": "/"}), r({"prefix": "/", "headers": [{"name": "x", "value": "1"}]}))),
-                     "the most header matches")
+    headers = warned(
+        convert(vs(r({"prefix": "/"}), r({"prefix": "/", "headers": [{"name": "x", "value": "1"}]}))),
+        "the most header matches",
+    )
     assert longer and headers
 
 
@@ -97,15 +113,27 @@ def test_no_ordering_warning_when_the_winner_stays_or_routes_cannot_overlap() ->
     assert not [w for w in same_order.warnings if "now wins" in w]
     disjoint = convert(vs(r({"prefix": "/a/"}), r({"exact": "/b/x"})))
     assert not [w for w in disjoint.warnings if "now wins" in w]
-    values = convert(vs(r({"prefix": "/", "headers": [{"name": "v", "value": "1"}]}),
-                        r({"exact": "/x", "headers": [{"name": "v", "value": "2"}]})))
+    values = convert(
+        vs(
+            r({"prefix": "/", "headers": [{"name": "v", "value": "1"}]}),
+            r({"exact": "/x", "headers": [{"name": "v", "value": "2"}]}),
+        )
+    )
     assert not [w for w in values.warnings if "now wins" in w]
     assert not may_overlap({"prefix": "/", "methods": ["GET"]}, {"exact": "/x", "methods": ["POST"]})
 
 
 def test_invert_match_and_presence_matches_have_no_equivalent() -> None:
-    result = convert(vs(r({"prefix": "/", "headers": [{"name": "x-canary", "value": "true", "invertMatch": True},
-                                                      {"name": "x-user"}]})))
+    result = convert(
+        vs(
+            r(
+                {
+                    "prefix": "/",
+                    "headers": [{"name": "x-canary", "value": "true", "invertMatch": True}, {"name": "x-user"}],
+                }
+            )
+        )
+    )
     warned(result, "headers[0]", "invertMatch", "dropped", "matches more requests")
     warned(result, "headers[1]", "only has to be present", 'RegularExpression ".*"')
     assert rules(result)[0]["matches"][0]["headers"] == [{"type": "RegularExpression", "name": "x-user", "value": ".*"}]
@@ -117,56 +145,89 @@ def test_a_prefix_that_is_not_a_whole_segment_is_warned() -> None:
 
 
 def test_options_faults_retries_timeout_and_headers() -> None:
-    options = {"faults": {"abort": {"percentage": 10, "httpStatus": 503}}, "timeout": "2.5s",
-               "retries": {"retryOn": "5xx,reset", "numRetries": 3, "perTryTimeout": "1s"},
-               "headerManipulation": {"requestHeadersToAdd": [{"header": {"key": "x-a", "value": "1"}, "append": False}],
-                                      "responseHeadersToRemove": ["server"]}}
+    options = {
+        "faults": {"abort": {"percentage": 10, "httpStatus": 503}},
+        "timeout": "2.5s",
+        "retries": {"retryOn": "5xx,reset", "numRetries": 3, "perTryTimeout": "1s"},
+        "headerManipulation": {
+            "requestHeadersToAdd": [{"header": {"key": "x-a", "value": "1"}, "append": False}],
+            "responseHeadersToRemove": ["server"],
+        },
+    }
     result = convert(vs(r({"prefix": "/x/"}, options=options)))
     warned(result, "options.faults", "has no Gateway API equivalent")
     warned(result, "retries.retryOn", '"reset" has no Gateway API equivalent')
     rule = rules(result)[0]
     assert rule["timeouts"] == {"request": "2500ms", "backendRequest": "1s"}
     assert rule["retry"] == {"attempts": 3, "codes": [500, 502, 503, 504]}
-    assert rule["filters"] == [{"type": "RequestHeaderModifier", "requestHeaderModifier": {"set": [{"name": "x-a",
-                                                                                                     "value": "1"}]}},
-                               {"type": "ResponseHeaderModifier", "responseHeaderModifier": {"remove": ["server"]}}]
+    assert rule["filters"] == [
+        {"type": "RequestHeaderModifier", "requestHeaderModifier": {"set": [{"name": "x-a", "value": "1"}]}},
+        {"type": "ResponseHeaderModifier", "responseHeaderModifier": {"remove": ["server"]}},
+    ]
     assert validate(result.objects[0]) == []
 
 
 def test_prefix_rewrite_becomes_url_rewrite_one_rule_per_matcher() -> None:
-    route = {"matchers": [{"prefix": "/petstore"}, {"exact": "/pets"}], "routeAction": {"single": V1},
-             "options": {"prefixRewrite": "/api/pets"}}
+    route = {
+        "matchers": [{"prefix": "/petstore"}, {"exact": "/pets"}],
+        "routeAction": {"single": V1},
+        "options": {"prefixRewrite": "/api/pets"},
+    }
     result = convert(vs(route))
     got = [(x["matches"][0]["path"]["type"], x["filters"][0]["urlRewrite"]["path"]) for x in rules(result)]
-    assert got == [("PathPrefix", {"type": "ReplacePrefixMatch", "replacePrefixMatch": "/api/pets"}),
-                   ("Exact", {"type": "ReplaceFullPath", "replaceFullPath": "/api/pets"})]
+    assert got == [
+        ("PathPrefix", {"type": "ReplacePrefixMatch", "replacePrefixMatch": "/api/pets"}),
+        ("Exact", {"type": "ReplaceFullPath", "replaceFullPath": "/api/pets"}),
+    ]
     assert validate(result.objects[0]) == []
 
 
 def test_direct_responses_and_delegation_are_left_out_with_a_warning() -> None:
-    result = convert(vs({"matchers": [{"prefix": "/down"}], "directResponseAction": {"status": 503}},
-                        {"matchers": [{"prefix": "/rt"}], "delegateAction": {"ref": {"name": "x"}}}, r()))
+    result = convert(
+        vs(
+            {"matchers": [{"prefix": "/down"}], "directResponseAction": {"status": 503}},
+            {"matchers": [{"prefix": "/rt"}], "delegateAction": {"ref": {"name": "x"}}},
+            r(),
+        )
+    )
     warned(result, "routes[0]", "directResponseAction has no standard Gateway API equivalent")
     warned(result, "routes[1]", "delegateAction")
     assert len(rules(result)) == 1
 
 
 def test_redirects_weights_groups_and_domains() -> None:
-    group = {"apiVersion": "gloo.solo.io/v1", "kind": "UpstreamGroup", "metadata": {"name": "g", "namespace": "gloo-system"},
-             "spec": {"destinations": [{"destination": V1, "weight": 3}, {"destination": V2}]}}
-    objects = [vs({"matchers": [{"prefix": "/old/"}], "redirectAction": {"hostRedirect": "new.example.com",
-                                                                          "responseCode": "FOUND"}},
-                  {"matchers": [{"prefix": "/w/"}], "routeAction": {"multi": {"destinations": [
-                      {"destination": V2, "weight": 0}, {"destination": V1, "weight": 5}]}}},
-                  {"matchers": [{"prefix": "/g/"}], "routeAction": {"upstreamGroup": {"name": "g"}}},
-                  domains=("shop.example.com:8080", "*.example.com", "api.*")), group]
+    group = {
+        "apiVersion": "gloo.solo.io/v1",
+        "kind": "UpstreamGroup",
+        "metadata": {"name": "g", "namespace": "gloo-system"},
+        "spec": {"destinations": [{"destination": V1, "weight": 3}, {"destination": V2}]},
+    }
+    objects = [
+        vs(
+            {
+                "matchers": [{"prefix": "/old/"}],
+                "redirectAction": {"hostRedirect": "new.example.com", "responseCode": "FOUND"},
+            },
+            {
+                "matchers": [{"prefix": "/w/"}],
+                "routeAction": {
+                    "multi": {"destinations": [{"destination": V2, "weight": 0}, {"destination": V1, "weight": 5}]}
+                },
+            },
+            {"matchers": [{"prefix": "/g/"}], "routeAction": {"upstreamGroup": {"name": "g"}}},
+            domains=("shop.example.com:8080", "*.example.com", "api.*"),
+        ),
+        group,
+    ]
     result = convert_objects(objects)
     assert result.objects[0]["spec"]["hostnames"] == ["shop.example.com", "*.example.com"]
     warned(result, "domains", "the port was dropped")
     warned(result, '"api.*"', 'only a leading "*." wildcard')
     redirect, weights, grouped = rules(result)
-    assert redirect == {"matches": [{"path": {"type": "PathPrefix", "value": "/old/"}}], "filters": [
-        {"type": "RequestRedirect", "requestRedirect": {"statusCode": 302, "hostname": "new.example.com"}}]}
+    assert redirect == {
+        "matches": [{"path": {"type": "PathPrefix", "value": "/old/"}}],
+        "filters": [{"type": "RequestRedirect", "requestRedirect": {"statusCode": 302, "hostname": "new.example.com"}}],
+    }
     assert [b["weight"] for b in weights["backendRefs"]] == [0, 5]
     assert [(b["name"], b["weight"]) for b in grouped["backendRefs"]] == [("petstore-v1", 3), ("petstore-v2", 0)]
     assert validate(result.objects[0]) == []

@@ -16,8 +16,16 @@ from helpers import doctor as doc
 from helpers.doctor import DoctorReport, DoctorRow, doctor
 
 ROOT = Path(__file__).resolve().parents[1]
-GOOD = {"aiohttp": "3.10.11", "httptools": "0.6.4", "pyyaml": "6.0.2", "pandas": "2.2.3", "ipywidgets": "8.1.5",
-        "jupyterlab_widgets": "3.0.13", "ipympl": "0.9.6", "matplotlib": "3.10.8"}
+GOOD = {
+    "aiohttp": "3.10.11",
+    "httptools": "0.6.4",
+    "pyyaml": "6.0.2",
+    "pandas": "2.2.3",
+    "ipywidgets": "8.1.5",
+    "jupyterlab_widgets": "3.0.13",
+    "ipympl": "0.9.6",
+    "matplotlib": "3.10.8",
+}
 STABLE_LOCAL = """\
 OK   python >= 3.11
 OK   aiohttp
@@ -78,29 +86,40 @@ def test_this_machines_ok_lines_are_the_stored_ones(monkeypatch: pytest.MonkeyPa
     assert str(doctor("local")) == STABLE_LOCAL
 
 
-@pytest.mark.parametrize("ipywidgets,labwidgets,fix", [
-    ("8.1.5", "1.1.7", "pip install 'jupyterlab_widgets>=3,<4', then restart JupyterLab"),
-    ("8.1.5", "2.0.0", "pip install 'jupyterlab_widgets>=3,<4', then restart JupyterLab"),
-    ("7.7.5", "3.0.13", "pip install 'ipywidgets>=8.1,<9' 'jupyterlab_widgets>=3.0.10,<4', then restart JupyterLab"),
-])
-def test_mismatched_widget_pair_is_reported_with_the_fix(versions: dict[str, str | None], ipywidgets: str,
-                                                          labwidgets: str, fix: str) -> None:
+@pytest.mark.parametrize(
+    "ipywidgets,labwidgets,fix",
+    [
+        ("8.1.5", "1.1.7", "pip install 'jupyterlab_widgets>=3,<4', then restart JupyterLab"),
+        ("8.1.5", "2.0.0", "pip install 'jupyterlab_widgets>=3,<4', then restart JupyterLab"),
+        (
+            "7.7.5",
+            "3.0.13",
+            "pip install 'ipywidgets>=8.1,<9' 'jupyterlab_widgets>=3.0.10,<4', then restart JupyterLab",
+        ),
+    ],
+)
+def test_mismatched_widget_pair_is_reported_with_the_fix(
+    versions: dict[str, str | None], ipywidgets: str, labwidgets: str, fix: str
+) -> None:
     versions.update(ipywidgets=ipywidgets, jupyterlab_widgets=labwidgets)
     report = doctor()
     assert not report.ok
     (line,) = [row.line() for row in report.problems() if "with jupyterlab_widgets" in row.check]
     major = ipywidgets.split(".")[0]
-    assert line == (f"FIX  ipywidgets {major} with jupyterlab_widgets {doc.WIDGET_PAIRS[int(major)]}: "
-                    f'ipywidgets {ipywidgets} with jupyterlab_widgets {labwidgets}: widgets would show "model not found" '
-                    f"-> {fix}")
+    assert line == (
+        f"FIX  ipywidgets {major} with jupyterlab_widgets {doc.WIDGET_PAIRS[int(major)]}: "
+        f'ipywidgets {ipywidgets} with jupyterlab_widgets {labwidgets}: widgets would show "model not found" '
+        f"-> {fix}"
+    )
 
 
 def test_matching_old_pair_passes_the_pair_check_but_not_the_version(versions: dict[str, str | None]) -> None:
     versions.update(ipywidgets="7.8.1", jupyterlab_widgets="1.1.7")
     found = fixes(doctor())
     assert "ipywidgets 7 with jupyterlab_widgets 1" not in found
-    assert found["ipywidgets"] == ("FIX  ipywidgets: version 7.8.1, the lab needs >=8.1,<9 "
-                                   "-> pip install 'ipywidgets>=8.1,<9'")
+    assert found["ipywidgets"] == (
+        "FIX  ipywidgets: version 7.8.1, the lab needs >=8.1,<9 -> pip install 'ipywidgets>=8.1,<9'"
+    )
 
 
 def test_missing_and_too_old_packages(versions: dict[str, str | None]) -> None:
@@ -110,7 +129,8 @@ def test_missing_and_too_old_packages(versions: dict[str, str | None]) -> None:
     assert found["pandas"] == "FIX  pandas: version 2.1.4, the lab needs >=2.2,<4 -> pip install 'pandas>=2.2,<4'"
     assert found["ipywidgets with jupyterlab_widgets"] == (
         "FIX  ipywidgets with jupyterlab_widgets: jupyterlab_widgets not installed "
-        "-> pip install 'ipywidgets>=8.1,<9' 'jupyterlab_widgets>=3.0.10,<4'")
+        "-> pip install 'ipywidgets>=8.1,<9' 'jupyterlab_widgets>=3.0.10,<4'"
+    )
 
 
 def test_old_python() -> None:
@@ -125,7 +145,8 @@ def test_local_lab_that_does_not_start(versions: dict[str, str | None], monkeypa
     assert list(found) == ["local lab starts"]
     assert found["local lab starts"] == (
         "FIX  local lab starts: the control plane exited with code 1; its log /x/control-plane.log ends with: "
-        "-> run `coalmine down` then `coalmine up` in a terminal and read the log it names")
+        "-> run `coalmine down` then `coalmine up` in a terminal and read the log it names"
+    )
 
 
 def test_requirements_match_pyproject() -> None:
@@ -181,8 +202,12 @@ def test_kubernetes_with_nothing_reports_every_fix(kube: Path) -> None:
     assert list(found) == ["kubeconfig", "helm on PATH", "glooctl on PATH", "kubectl on PATH"]
     assert found["kubeconfig"] == (
         "FIX  kubeconfig: no kubeconfig at ~/.kube/config -> create a cluster with `kind create cluster` "
-        "(it writes ~/.kube/config) or `export KUBECONFIG=/path/to/kubeconfig`")
-    assert found["helm on PATH"] == "FIX  helm on PATH: not found -> brew install helm (or https://helm.sh/docs/intro/install/)"
+        "(it writes ~/.kube/config) or `export KUBECONFIG=/path/to/kubeconfig`"
+    )
+    assert (
+        found["helm on PATH"]
+        == "FIX  helm on PATH: not found -> brew install helm (or https://helm.sh/docs/intro/install/)"
+    )
     assert "run.solo.io/gloo/install" in found["glooctl on PATH"]
     assert "brew install kubectl" in found["kubectl on PATH"]
     assert "local lab starts" not in str(report)
@@ -199,7 +224,8 @@ def test_kubernetes_without_current_context(kube: Path, monkeypatch: pytest.Monk
     monkeypatch.setenv("KUBECONFIG", str(config))
     found = fixes(doctor("kubernetes"))
     assert found["kubeconfig current context"] == (
-        "FIX  kubeconfig current context: no current context is set -> `kubectl config use-context kind-coalmine`")
+        "FIX  kubeconfig current context: no current context is set -> `kubectl config use-context kind-coalmine`"
+    )
 
 
 def test_kubernetes_ready(kube: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -212,8 +238,12 @@ def test_kubernetes_ready(kube: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     report = doctor()
     assert report.ok
     assert str(report).splitlines()[-5:] == [
-        "OK   kubeconfig", "OK   kubeconfig current context", "OK   helm on PATH", "OK   glooctl on PATH",
-        "OK   kubectl on PATH"]
+        "OK   kubeconfig",
+        "OK   kubeconfig current context",
+        "OK   helm on PATH",
+        "OK   glooctl on PATH",
+        "OK   kubectl on PATH",
+    ]
     assert report.to_frame().set_index("check").loc["kubeconfig current context", "detail"] == "kind-coalmine"
 
 

@@ -28,9 +28,17 @@ def test_repeated_parameter_is_an_error():
 
 
 def test_function_from_transformation_reads_gloo_shape():
-    fn = function_from_transformation("findPetById", {
-        "headers": {":method": {"text": "GET"}, ":path": {"text": "/api/pets/{{ default(id, \"\") }}"},
-                    "content-type": {}}, "body": {}})
+    fn = function_from_transformation(
+        "findPetById",
+        {
+            "headers": {
+                ":method": {"text": "GET"},
+                ":path": {"text": '/api/pets/{{ default(id, "") }}'},
+                "content-type": {},
+            },
+            "body": {},
+        },
+    )
     assert dict(fn.headers)[":method"] == "GET" and dict(fn.headers)["content-type"] == ""
     assert fn.body == ""
     passthrough = function_from_transformation("addPet", {"headers": {":method": {"text": "POST"}}})

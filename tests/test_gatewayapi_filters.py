@@ -15,10 +15,10 @@ from typing import Any
 import pytest
 
 from helpers import httproutes
-from helpers.runtime.routes import Endpoint
 from helpers.runtime.gatewayapi.translating import translate
+from helpers.runtime.routes import Endpoint
 
-from .test_proxying import Upstream, fetch, gateway, run, running  # noqa: F401 - run is a fixture
+from .test_proxying import Upstream, fetch, gateway, running
 from .test_translating_gatewayapi import GATEWAY_CLASS, LISTENER, SERVICES
 
 
@@ -38,9 +38,14 @@ def to(version: str = "v1") -> list[dict[str, Any]]:
 
 
 def test_request_header_modifier_sets_adds_and_removes(run: Callable[..., Any]) -> None:
-    f = {"type": "RequestHeaderModifier", "requestHeaderModifier": {
-        "set": [{"name": "my-header", "value": "bar"}], "add": [{"name": "my-list", "value": "bar,baz"}],
-        "remove": ["my-secret"]}}
+    f = {
+        "type": "RequestHeaderModifier",
+        "requestHeaderModifier": {
+            "set": [{"name": "my-header", "value": "bar"}],
+            "add": [{"name": "my-list", "value": "bar,baz"}],
+            "remove": ["my-secret"],
+        },
+    }
 
     async def scenario() -> dict[str, str]:
         async with running(Upstream("v1")) as (v1,):
@@ -53,9 +58,14 @@ def test_request_header_modifier_sets_adds_and_removes(run: Callable[..., Any]) 
 
 
 def test_response_header_modifier(run: Callable[..., Any]) -> None:
-    f = {"type": "ResponseHeaderModifier", "responseHeaderModifier": {
-        "set": [{"name": "x-upstream", "value": "hidden"}], "add": [{"name": "x-added", "value": "1"}],
-        "remove": ["content-type"]}}
+    f = {
+        "type": "ResponseHeaderModifier",
+        "responseHeaderModifier": {
+            "set": [{"name": "x-upstream", "value": "hidden"}],
+            "add": [{"name": "x-added", "value": "1"}],
+            "remove": ["content-type"],
+        },
+    }
 
     async def scenario() -> dict[str, str]:
         async with running(Upstream("v1")) as (v1,):
@@ -68,10 +78,17 @@ def test_response_header_modifier(run: Callable[..., Any]) -> None:
 
 # Request path | Prefix match | Replace prefix | Modified path (HTTPPathModifier.ReplacePrefixMatch)
 REPLACE_PREFIX = [
-    ("/foo/bar", "/foo", "/xyz", "/xyz/bar"), ("/foo/bar", "/foo", "/xyz/", "/xyz/bar"),
-    ("/foo/bar", "/foo/", "/xyz", "/xyz/bar"), ("/foo/bar", "/foo/", "/xyz/", "/xyz/bar"),
-    ("/foo", "/foo", "/xyz", "/xyz"), ("/foo/", "/foo", "/xyz", "/xyz/"), ("/foo/bar", "/foo", "", "/bar"),
-    ("/foo/", "/foo", "", "/"), ("/foo", "/foo", "", "/"), ("/foo/", "/foo", "/", "/"), ("/foo", "/foo", "/", "/"),
+    ("/foo/bar", "/foo", "/xyz", "/xyz/bar"),
+    ("/foo/bar", "/foo", "/xyz/", "/xyz/bar"),
+    ("/foo/bar", "/foo/", "/xyz", "/xyz/bar"),
+    ("/foo/bar", "/foo/", "/xyz/", "/xyz/bar"),
+    ("/foo", "/foo", "/xyz", "/xyz"),
+    ("/foo/", "/foo", "/xyz", "/xyz/"),
+    ("/foo/bar", "/foo", "", "/bar"),
+    ("/foo/", "/foo", "", "/"),
+    ("/foo", "/foo", "", "/"),
+    ("/foo/", "/foo", "/", "/"),
+    ("/foo", "/foo", "/", "/"),
 ]
 
 
@@ -80,10 +97,13 @@ def test_url_rewrite_replace_prefix_match_follows_the_spec_table(run: Callable[.
         got = []
         async with running(Upstream("v1")) as (v1,):
             for path, match, replacement, _ in REPLACE_PREFIX:
-                f = {"type": "URLRewrite", "urlRewrite": {"path": {"type": "ReplacePrefixMatch",
-                                                                   "replacePrefixMatch": replacement}}}
-                async with gateway(table_for([{"matches": [prefix(match)], "filters": [f], "backendRefs": to()}],
-                                             v1)) as gw:
+                f = {
+                    "type": "URLRewrite",
+                    "urlRewrite": {"path": {"type": "ReplacePrefixMatch", "replacePrefixMatch": replacement}},
+                }
+                async with gateway(
+                    table_for([{"matches": [prefix(match)], "filters": [f], "backendRefs": to()}], v1)
+                ) as gw:
                     got.append((await fetch(gw.port, path)).json()["path"])
         return got
 
@@ -91,13 +111,19 @@ def test_url_rewrite_replace_prefix_match_follows_the_spec_table(run: Callable[.
 
 
 def test_url_rewrite_full_path_and_hostname_keep_the_query(run: Callable[..., Any]) -> None:
-    f = {"type": "URLRewrite", "urlRewrite": {"hostname": "petstore.internal",
-                                              "path": {"type": "ReplaceFullPath", "replaceFullPath": "/api/pets"}}}
+    f = {
+        "type": "URLRewrite",
+        "urlRewrite": {
+            "hostname": "petstore.internal",
+            "path": {"type": "ReplaceFullPath", "replaceFullPath": "/api/pets"},
+        },
+    }
 
     async def scenario() -> dict[str, Any]:
         async with running(Upstream("v1")) as (v1,):
-            rules = [{"matches": [{"path": {"type": "Exact", "value": "/findPets"}}], "filters": [f],
-                      "backendRefs": to()}]
+            rules = [
+                {"matches": [{"path": {"type": "Exact", "value": "/findPets"}}], "filters": [f], "backendRefs": to()}
+            ]
             async with gateway(table_for(rules, v1)) as gw:
                 return dict((await fetch(gw.port, "/findPets?limit=1")).json())
 
@@ -105,14 +131,20 @@ def test_url_rewrite_full_path_and_hostname_keep_the_query(run: Callable[..., An
     assert seen["path"] == "/api/pets?limit=1" and seen["headers"]["host"] == "petstore.internal"
 
 
-@pytest.mark.parametrize("redirect,location", [
-    ({}, "http://gw.test:{port}/old/1"),  # the listener's port when no scheme is given
-    ({"scheme": "https"}, "https://gw.test/old/1"),  # the scheme's well-known port, not written
-    ({"hostname": "new.example.com", "port": 8443}, "http://new.example.com:8443/old/1"),
-    ({"scheme": "http", "port": 80}, "http://gw.test/old/1"),
-    ({"path": {"type": "ReplacePrefixMatch", "replacePrefixMatch": "/new"}}, "http://gw.test:{port}/new/1"),
-    ({"path": {"type": "ReplaceFullPath", "replaceFullPath": "/moved"}, "statusCode": 301}, "http://gw.test:{port}/moved"),
-])
+@pytest.mark.parametrize(
+    "redirect,location",
+    [
+        ({}, "http://gw.test:{port}/old/1"),  # the listener's port when no scheme is given
+        ({"scheme": "https"}, "https://gw.test/old/1"),  # the scheme's well-known port, not written
+        ({"hostname": "new.example.com", "port": 8443}, "http://new.example.com:8443/old/1"),
+        ({"scheme": "http", "port": 80}, "http://gw.test/old/1"),
+        ({"path": {"type": "ReplacePrefixMatch", "replacePrefixMatch": "/new"}}, "http://gw.test:{port}/new/1"),
+        (
+            {"path": {"type": "ReplaceFullPath", "replaceFullPath": "/moved"}, "statusCode": 301},
+            "http://gw.test:{port}/moved",
+        ),
+    ],
+)
 def test_request_redirect(run: Callable[..., Any], redirect: dict[str, Any], location: str) -> None:
     f = {"type": "RequestRedirect", "requestRedirect": redirect}
 
@@ -129,7 +161,10 @@ def test_request_redirect(run: Callable[..., Any], redirect: dict[str, Any], loc
 def test_an_unresolved_backend_gets_500_and_the_rest_is_served(run: Callable[..., Any]) -> None:
     async def scenario() -> list[int]:
         async with running(Upstream("v1")) as (v1,):
-            rules = [{"matches": [prefix("/bad")], "backendRefs": to("v9")}, {"matches": [prefix("/")], "backendRefs": to()}]
+            rules = [
+                {"matches": [prefix("/bad")], "backendRefs": to("v9")},
+                {"matches": [prefix("/")], "backendRefs": to()},
+            ]
             async with gateway(table_for(rules, v1)) as gw:
                 return [(await fetch(gw.port, p)).status for p in ("/bad", "/good")]
 

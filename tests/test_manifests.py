@@ -21,8 +21,13 @@ MANIFESTS = ROOT / "manifests"
 SOURCE = ROOT / "helpers" / "apps" / "petstore.py"
 RENDER = ROOT / "scripts" / "render_manifests.py"
 GLOO = MANIFESTS / "gloo"
-GLOO_STEPS = ["1-route-to-v1.yaml", "2-header-canary.yaml", "3-weighted-10-90.yaml",
-              "4-weighted-50-50.yaml", "5-all-to-v2.yaml"]
+GLOO_STEPS = [
+    "1-route-to-v1.yaml",
+    "2-header-canary.yaml",
+    "3-weighted-10-90.yaml",
+    "4-weighted-50-50.yaml",
+    "5-all-to-v2.yaml",
+]
 UPSTREAM = {v: {"name": f"default-petstore-{v}-8080", "namespace": "gloo-system"} for v in ("v1", "v2")}
 
 
@@ -41,8 +46,11 @@ def by_kind(path: Path) -> dict[str, dict[str, Any]]:
 @pytest.mark.parametrize("version", ["v1", "v2"])
 def test_configmap_carries_the_exact_source(version: str) -> None:
     config_map = by_kind(MANIFESTS / f"petstore-{version}.yaml")["ConfigMap"]
-    assert config_map["metadata"] == {"name": f"petstore-{version}-app", "namespace": "default",
-                                      "labels": {"app": f"petstore-{version}"}}
+    assert config_map["metadata"] == {
+        "name": f"petstore-{version}-app",
+        "namespace": "default",
+        "labels": {"app": f"petstore-{version}"},
+    }
     assert config_map["data"]["petstore.py"] == SOURCE.read_bytes().decode("utf-8")
 
 
@@ -53,7 +61,10 @@ def test_service_and_deployment(version: str) -> None:
     assert sorted(docs) == ["ConfigMap", "Deployment", "Service"]
     service = docs["Service"]
     assert (service["apiVersion"], service["metadata"]["name"], service["metadata"]["namespace"]) == (
-        "v1", name, "default")
+        "v1",
+        name,
+        "default",
+    )
     assert service["metadata"]["labels"] == {"app": name, "discovery.solo.io/function_discovery": "enabled"}
     assert service["spec"]["type"] == "ClusterIP"
     assert service["spec"]["selector"] == {"app": name}
@@ -90,8 +101,12 @@ def test_render_check_passes() -> None:
 
 def test_render_check_names_a_stale_file(tmp_path: Path) -> None:
     # A copy of the three inputs, so the real files are never touched.
-    for rel in ("scripts/render_manifests.py", "helpers/apps/petstore.py",
-                "manifests/petstore-v1.yaml", "manifests/petstore-v2.yaml"):
+    for rel in (
+        "scripts/render_manifests.py",
+        "helpers/apps/petstore.py",
+        "manifests/petstore-v1.yaml",
+        "manifests/petstore-v2.yaml",
+    ):
         (tmp_path / rel).parent.mkdir(parents=True, exist_ok=True)
         shutil.copy(ROOT / rel, tmp_path / rel)
     stale = tmp_path / "manifests" / "petstore-v2.yaml"
@@ -106,8 +121,16 @@ def test_render_check_names_a_stale_file(tmp_path: Path) -> None:
 
 # --- the "restricted" Pod Security Standard -------------------------------------------------
 
-ALLOWED_VOLUME_TYPES = {"configMap", "csi", "downwardAPI", "emptyDir", "ephemeral",
-                        "persistentVolumeClaim", "projected", "secret"}
+ALLOWED_VOLUME_TYPES = {
+    "configMap",
+    "csi",
+    "downwardAPI",
+    "emptyDir",
+    "ephemeral",
+    "persistentVolumeClaim",
+    "projected",
+    "secret",
+}
 POD_KINDS = {"Deployment", "StatefulSet", "DaemonSet", "ReplicaSet", "Job"}
 
 
@@ -129,12 +152,11 @@ def restricted_violations(pod: dict[str, Any]) -> list[str]:
             problems.append(f"volume {volume['name']} uses {sorted(kinds - ALLOWED_VOLUME_TYPES)}")
     if pod_sc.get("runAsUser") == 0:
         problems.append("pod runAsUser is 0")
-    containers = [c for key in ("initContainers", "containers", "ephemeralContainers")
-                  for c in pod.get(key) or []]
+    containers = [c for key in ("initContainers", "containers", "ephemeralContainers") for c in pod.get(key) or []]
     for c in containers:
         sc = c.get("securityContext") or {}
         where = f"container {c.get('name')}"
-        if not (sc.get("runAsNonRoot", pod_sc.get("runAsNonRoot")) is True):
+        if sc.get("runAsNonRoot", pod_sc.get("runAsNonRoot")) is not True:
             problems.append(f"{where}: runAsNonRoot is not true")
         if sc.get("runAsUser") == 0:
             problems.append(f"{where}: runAsUser is 0")
@@ -178,11 +200,21 @@ def test_the_checker_catches_violations() -> None:
     pod["volumes"].append({"name": "host", "hostPath": {"path": "/"}})
     container_sc = pod["containers"][0]["securityContext"]
     container_sc.pop("runAsNonRoot")
-    container_sc.update(allowPrivilegeEscalation=True, privileged=True, runAsUser=0,
-                        capabilities={"add": ["SYS_ADMIN"]})
+    container_sc.update(
+        allowPrivilegeEscalation=True, privileged=True, runAsUser=0, capabilities={"add": ["SYS_ADMIN"]}
+    )
     problems = "\n".join(restricted_violations(pod))
-    for expected in ("hostNetwork", "hostPath", "runAsNonRoot", "runAsUser is 0", "seccompProfile",
-                     "privileged", "allowPrivilegeEscalation", "drop ALL", "SYS_ADMIN"):
+    for expected in (
+        "hostNetwork",
+        "hostPath",
+        "runAsNonRoot",
+        "runAsUser is 0",
+        "seccompProfile",
+        "privileged",
+        "allowPrivilegeEscalation",
+        "drop ALL",
+        "SYS_ADMIN",
+    ):
         assert expected in problems
 
 
@@ -211,8 +243,11 @@ def keys(value: Any) -> Iterator[str]:
 def destinations(route: dict[str, Any]) -> list[tuple[str, int | None, dict[str, Any] | None]]:
     """(version, weight, destinationSpec) per destination of a route."""
     action = route["routeAction"]
-    weighted = [(d["destination"], d["weight"]) for d in action["multi"]["destinations"]] \
-        if "multi" in action else [(action["single"], None)]
+    weighted = (
+        [(d["destination"], d["weight"]) for d in action["multi"]["destinations"]]
+        if "multi" in action
+        else [(action["single"], None)]
+    )
     found = []
     for destination, weight in weighted:
         version = next(v for v, ref in UPSTREAM.items() if destination["upstream"] == ref)
@@ -220,8 +255,7 @@ def destinations(route: dict[str, Any]) -> list[tuple[str, int | None, dict[str,
     return found
 
 
-FIND_PET_BY_ID = {"rest": {"functionName": "findPetById",
-                           "parameters": {"headers": {":path": "/findPetWithId/{id}"}}}}
+FIND_PET_BY_ID = {"rest": {"functionName": "findPetById", "parameters": {"headers": {":path": "/findPetWithId/{id}"}}}}
 FIND_PETS = {"rest": {"functionName": "findPets"}}
 STEP1_MATCHERS = [[{"prefix": "/findPetWithId/"}], [{"exact": "/findPets"}], [{"prefix": "/petstore"}]]
 STEP1_SPECS = [FIND_PET_BY_ID, FIND_PETS, None]
@@ -265,8 +299,9 @@ def test_step2_keeps_the_step1_routes() -> None:
     assert routes("2-header-canary.yaml")[1:] == routes("1-route-to-v1.yaml")
 
 
-@pytest.mark.parametrize(("name", "v2_weight", "v1_weight"),
-                         [("3-weighted-10-90.yaml", 10, 90), ("4-weighted-50-50.yaml", 50, 50)])
+@pytest.mark.parametrize(
+    ("name", "v2_weight", "v1_weight"), [("3-weighted-10-90.yaml", 10, 90), ("4-weighted-50-50.yaml", 50, 50)]
+)
 def test_weighted_steps(name: str, v2_weight: int, v1_weight: int) -> None:
     for route, spec in zip(routes(name)[1:], STEP1_SPECS, strict=True):
         assert destinations(route) == [("v2", v2_weight, spec), ("v1", v1_weight, spec)]
@@ -341,11 +376,11 @@ def test_strict_validation_refuses_an_unknown_field() -> None:
 def test_objects_the_cluster_backend_writes_are_valid() -> None:
     """The kgateway Gateway's workload-free shape, and the Upstreams the backend writes
     where Gloo's discovery is off, pass the Gloo schema the local runtime enforces."""
+    from helpers.apps.petstore import swagger
     from helpers.backends.kube.installing import kgateway_gateway
     from helpers.runtime.gloo.discovering import upstreams_for, with_functions
-    from helpers.apps.petstore import swagger
-    from helpers.runtime.gloo.schema import validate
     from helpers.runtime.gloo.functions import transformations_from_swagger
+    from helpers.runtime.gloo.schema import validate
 
     service = by_kind(MANIFESTS / "petstore-v1.yaml")["Service"]
     [upstream] = upstreams_for(service)

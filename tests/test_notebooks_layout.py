@@ -59,8 +59,11 @@ def headings(nb: nbformat.NotebookNode) -> list[tuple[int, str]]:
 
 
 def index_of(nb: nbformat.NotebookNode, heading: str) -> int:
-    hits = [i for i, line in headings(nb) if line == heading or line.startswith(heading + " ")
-            or line.startswith(heading + ":")]
+    hits = [
+        i
+        for i, line in headings(nb)
+        if line == heading or line.startswith(heading + " ") or line.startswith(heading + ":")
+    ]
     assert hits, f'no heading "{heading}"'
     return hits[0]
 
@@ -89,13 +92,18 @@ def test_there_is_a_notebook_per_lesson() -> None:
 
 
 def test_notebooks_match_their_sources() -> None:
-    result = subprocess.run([sys.executable, str(ROOT / "scripts" / "build_notebooks.py"), "--check"],
-                            capture_output=True, text=True, check=False)
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "scripts" / "build_notebooks.py"), "--check"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     assert result.returncode == 0, result.stderr
 
 
 def test_the_converter_reads_the_percent_format() -> None:
-    cells = build_notebooks.parse(textwrap.dedent("""\
+    cells = build_notebooks.parse(
+        textwrap.dedent("""\
         # a header for reviewers, not a cell
         # %% [markdown]
         # # Title
@@ -110,7 +118,8 @@ def test_the_converter_reads_the_percent_format() -> None:
 
         # %% [markdown]
         # ## Next
-        """))
+        """)
+    )
     assert cells == [
         build_notebooks.Cell("markdown", "# Title\n\nSome *text*."),
         build_notebooks.Cell("code", "x = 1\n\nprint(x)"),
@@ -161,13 +170,14 @@ def test_every_step_has_code(path: Path) -> None:
     for i, line in headings(nb):
         if line.startswith("## Step ") or line == "## Set up":
             section = []
-            for cell in nb.cells[i + 1:]:
+            for cell in nb.cells[i + 1 :]:
                 if cell.cell_type == "markdown" and cell.source.startswith("## "):
                     break
                 section.append(cell)
             assert any(c.cell_type == "code" for c in section), f'"{line}" has no code cell'
-            assert nb.cells[i + 1].cell_type == "code" or nb.cells[i + 2].cell_type == "code", \
+            assert nb.cells[i + 1].cell_type == "code" or nb.cells[i + 2].cell_type == "code", (
                 f'"{line}": keep the explanation short, then the code'
+            )
 
 
 @pytest.mark.parametrize("path", [p for p in LESSON_FILES if lesson_number(p) > 0], ids=lambda p: p.stem)
@@ -181,7 +191,7 @@ def test_start_here_checks_the_environment_and_picks_the_backend() -> None:
     nb = read(NOTEBOOKS / "00-start-here.ipynb")
     sources = [c.source for c in code_cells(nb)]
     assert "doctor.doctor()" in sources[0]
-    picks = [s for s in sources if 'BACKEND = ' in s and '"local"' in s]
+    picks = [s for s in sources if "BACKEND = " in s and '"local"' in s]
     assert len(picks) == 1 and "lab = Lab(BACKEND)" in picks[0], "exactly one cell picks the backend"
     assert all("Lab(" not in s for s in sources if s is not picks[0])
     assert "kubernetes" in "".join(c.source for c in nb.cells if c.cell_type == "markdown")
@@ -278,15 +288,23 @@ def test_each_notebook_gets_a_fresh_lab_home(tmp_path: Path) -> None:
     (tmp_path / "pytest.ini").write_text("[pytest]\naddopts = --nbval --nbval-current-env -p no:cacheprovider\n")
     for name in ("01-a", "02-b"):
         nb = nbformat.v4.new_notebook()
-        cell = nbformat.v4.new_code_cell(NOTEBOOK_CELL.format(record=str(tmp_path / f"{name}.home")),
-                                         id="c0", execution_count=1)
+        cell = nbformat.v4.new_code_cell(
+            NOTEBOOK_CELL.format(record=str(tmp_path / f"{name}.home")), id="c0", execution_count=1
+        )
         cell.outputs = [nbformat.v4.new_output("stream", name="stdout", text="True True []\n")]
         nb.cells = [cell]
         nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
         nbformat.write(nb, tmp_path / f"{name}.ipynb")
     env = {**os.environ, "COALMINE_HOME": str(tmp_path / "outer")}
-    result = subprocess.run([sys.executable, "-m", "pytest", "-q", str(tmp_path)], cwd=tmp_path, env=env,
-                            capture_output=True, text=True, check=False, timeout=240)
+    result = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", str(tmp_path)],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=240,
+    )
     assert result.returncode == 0, result.stdout + result.stderr
     homes = [Path((tmp_path / f"{name}.home").read_text()) for name in ("01-a", "02-b")]
     assert homes[0] != homes[1]

@@ -21,8 +21,7 @@ import pytest
 APP = Path(__file__).resolve().parents[1] / "helpers" / "apps" / "petstore.py"
 V1_PETS = b'[{"id":1,"name":"Dog","status":"available"},{"id":2,"name":"Cat","status":"pending"}]'
 V2_PETS = (
-    b'[{"id":1,"name":"Dog","status":"v2"},{"id":2,"name":"Cat","status":"v2"},'
-    b'{"id":3,"name":"Parrot","status":"v2"}]'
+    b'[{"id":1,"name":"Dog","status":"v2"},{"id":2,"name":"Cat","status":"v2"},{"id":3,"name":"Parrot","status":"v2"}]'
 )
 START_TIMEOUT_S = 10.0
 IO_TIMEOUT_S = 10.0
@@ -35,8 +34,11 @@ def free_port() -> int:
 
 
 def app_env(**settings: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items()
-           if k not in ("VERSION", "HOST", "PORT", "ERROR_RATE", "LATENCY_MS", "KEEPALIVE_TIMEOUT")}
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in ("VERSION", "HOST", "PORT", "ERROR_RATE", "LATENCY_MS", "KEEPALIVE_TIMEOUT")
+    }
     env.update(PYTHONDONTWRITEBYTECODE="1", **settings)
     return env
 
@@ -53,8 +55,9 @@ class Petstore:
     def socket(self) -> socket.socket:
         return socket.create_connection(("127.0.0.1", self.port), timeout=IO_TIMEOUT_S)
 
-    def request(self, method: str, path: str, body: bytes | None = None,
-                headers: dict[str, str] | None = None) -> tuple[int, dict[str, str], bytes]:
+    def request(
+        self, method: str, path: str, body: bytes | None = None, headers: dict[str, str] | None = None
+    ) -> tuple[int, dict[str, str], bytes]:
         conn = self.connect()
         try:
             conn.request(method, path, body=body, headers=headers or {})
@@ -99,7 +102,8 @@ def start(tmp_path: Path) -> Iterator[Callable[..., Petstore]]:
             proc = subprocess.Popen(
                 [sys.executable, str(APP)],
                 env=app_env(HOST="127.0.0.1", PORT=str(port), **settings),
-                stdout=out, stderr=subprocess.STDOUT,
+                stdout=out,
+                stderr=subprocess.STDOUT,
             )
         started.append(proc)
         wait_until_listening(proc, port, log)
@@ -161,8 +165,9 @@ def test_find_pet_by_id(v1: Petstore) -> None:
 
 
 def test_add_and_delete_pets(v1: Petstore) -> None:
-    status, headers, body = v1.request("POST", "/api/pets", b'{"name":"Fish","tag":"wet"}',
-                                       {"Content-Type": "application/json"})
+    status, headers, body = v1.request(
+        "POST", "/api/pets", b'{"name":"Fish","tag":"wet"}', {"Content-Type": "application/json"}
+    )
     assert status == 201
     pet = json.loads(body)
     assert pet == {"id": 3, "name": "Fish", "status": "available", "tag": "wet"}
@@ -178,8 +183,10 @@ def test_add_and_delete_pets(v1: Petstore) -> None:
 
 def test_chunked_request_body(v1: Petstore) -> None:
     with v1.socket() as s, s.makefile("rb") as f:
-        s.sendall(b"POST /api/pets HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
-                  b"5\r\n{\"nam\r\n9;ext=1\r\ne\":\"Eel\"}\r\n0\r\n\r\n")
+        s.sendall(
+            b"POST /api/pets HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
+            b'5\r\n{"nam\r\n9;ext=1\r\ne":"Eel"}\r\n0\r\n\r\n'
+        )
         status, _, body = read_response(f)
     assert (status, json.loads(body)["name"]) == (201, "Eel")
 
@@ -190,8 +197,10 @@ def test_swagger_describes_the_rest_functions(start: Callable[..., Petstore]) ->
     assert status == 200 and doc["swagger"] == "2.0"
     assert doc["basePath"] == "/api" and doc["info"]["version"] == "v2"
     operations = {path: {m: op["operationId"] for m, op in ops.items()} for path, ops in doc["paths"].items()}
-    assert operations == {"/pets": {"get": "findPets", "post": "addPet"},
-                          "/pets/{id}": {"get": "findPetById", "delete": "deletePet"}}
+    assert operations == {
+        "/pets": {"get": "findPets", "post": "addPet"},
+        "/pets/{id}": {"get": "findPetById", "delete": "deletePet"},
+    }
     find_pets = {p["name"]: p for p in doc["paths"]["/pets"]["get"]["parameters"]}
     assert find_pets["tags"]["in"] == "query" and find_pets["tags"]["type"] == "array"
     assert find_pets["tags"]["items"] == {"type": "string"}
@@ -276,12 +285,13 @@ def test_pipelined_requests_are_answered_in_order(start: Callable[..., Petstore]
     # With latency, the delayed API request must still be answered before /healthz.
     store = start(LATENCY_MS=latency_ms)
     with store.socket() as s, s.makefile("rb") as f:
-        s.sendall(b"GET /api/pets/1 HTTP/1.1\r\nHost: x\r\n\r\n"
-                  b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n"
-                  b"GET /api/pets/2 HTTP/1.1\r\nHost: x\r\n\r\n")
+        s.sendall(
+            b"GET /api/pets/1 HTTP/1.1\r\nHost: x\r\n\r\n"
+            b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n"
+            b"GET /api/pets/2 HTTP/1.1\r\nHost: x\r\n\r\n"
+        )
         bodies = [read_response(f)[2] for _ in range(3)]
-    assert bodies == [b'{"id":1,"name":"Dog","status":"available"}', b"ok",
-                      b'{"id":2,"name":"Cat","status":"pending"}']
+    assert bodies == [b'{"id":1,"name":"Dog","status":"available"}', b"ok", b'{"id":2,"name":"Cat","status":"pending"}']
 
 
 def test_idle_keep_alive_connections_are_closed(start: Callable[..., Petstore]) -> None:
@@ -316,12 +326,20 @@ def test_latency_is_added_to_api_requests(start: Callable[..., Petstore]) -> Non
 
 @pytest.mark.parametrize(
     ("name", "value"),
-    [("VERSION", "v3"), ("PORT", "http"), ("PORT", "70000"), ("ERROR_RATE", "1.5"),
-     ("ERROR_RATE", "often"), ("LATENCY_MS", "-5"), ("KEEPALIVE_TIMEOUT", "nan")],
+    [
+        ("VERSION", "v3"),
+        ("PORT", "http"),
+        ("PORT", "70000"),
+        ("ERROR_RATE", "1.5"),
+        ("ERROR_RATE", "often"),
+        ("LATENCY_MS", "-5"),
+        ("KEEPALIVE_TIMEOUT", "nan"),
+    ],
 )
 def test_bad_settings_exit_with_a_message(name: str, value: str) -> None:
-    result = subprocess.run([sys.executable, str(APP)], env=app_env(HOST="127.0.0.1", **{name: value}),
-                            capture_output=True, timeout=30)
+    result = subprocess.run(
+        [sys.executable, str(APP)], env=app_env(HOST="127.0.0.1", **{name: value}), capture_output=True, timeout=30
+    )
     assert result.returncode != 0
     assert name in result.stderr.decode() and "invalid setting" in result.stderr.decode()
 
@@ -335,8 +353,7 @@ def test_sigterm_finishes_in_flight_requests_and_exits_zero(start: Callable[...,
             idle.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
             assert read_response(idle_f)[0] == 200  # now an idle keep-alive connection
             # /healthz is not delayed; its answer proves both requests were read.
-            busy.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n"
-                         b"GET /api/pets HTTP/1.1\r\nHost: x\r\n\r\n")
+            busy.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\nGET /api/pets HTTP/1.1\r\nHost: x\r\n\r\n")
             assert read_response(busy_f)[0] == 200
             store.proc.send_signal(signal.SIGTERM)
             status, headers, body = read_response(busy_f)  # the in-flight one still answers

@@ -14,19 +14,21 @@ from helpers.live.traffic import COLUMNS
 
 def frame(rows: list[tuple[float, str | None, float]]) -> pd.DataFrame:
     """Records from (sent_s, version, latency_ms)."""
-    return pd.DataFrame([(i, t, v, 200 if v else 503, ms, False, None) for i, (t, v, ms) in enumerate(rows)],
-                        columns=COLUMNS)
+    return pd.DataFrame(
+        [(i, t, v, 200 if v else 503, ms, False, None) for i, (t, v, ms) in enumerate(rows)], columns=COLUMNS
+    )
 
 
 def test_per_second_counts_and_shares_each_bucket() -> None:
-    df = frame([(0.1, "v1", 1.0), (0.5, "v2", 3.0), (0.9, "v1", 2.0), (1.2, None, 9.0), (1.4, "v2", 5.0),
-                (3.5, "v1", 4.0)])
+    df = frame(
+        [(0.1, "v1", 1.0), (0.5, "v2", 3.0), (0.9, "v1", 2.0), (1.2, None, 9.0), (1.4, "v2", 5.0), (3.5, "v1", 4.0)]
+    )
     b = per_second(df)
-    assert list(b.index) == [0.0, 1.0, 2.0, 3.0]           # the empty second 2 is kept
+    assert list(b.index) == [0.0, 1.0, 2.0, 3.0]  # the empty second 2 is kept
     assert list(b["v1"]) == [2, 0, 0, 1] and list(b["v2"]) == [1, 1, 0, 0] and list(b["errors"]) == [0, 1, 0, 0]
     assert list(b["total"]) == [3, 2, 0, 1]
     assert b.loc[0.0, "v2_share"] == pytest.approx(1 / 3) and b.loc[1.0, "errors_share"] == 0.5
-    assert b.loc[2.0, "v1_share"] == 0.0                    # no traffic is no share, not NaN
+    assert b.loc[2.0, "v1_share"] == 0.0  # no traffic is no share, not NaN
     assert b.loc[0.0, "v1_p50_ms"] == 1.5 and b.loc[1.0, "v2_p50_ms"] == 5.0
     assert math.isnan(b.loc[2.0, "v2_p50_ms"])
 
@@ -52,6 +54,6 @@ def test_update_puts_the_data_in_the_figure(tmp_path) -> None:
     x, y = plot._counts["v2"].get_data()
     assert list(x) == [float(s) for s in range(11)] and y[0] == 0 and y[-1] == 25  # at the end of each second
     path = plot._stack["v2"].get_paths()[0].vertices
-    assert np.nanmax(path[:, 1]) == pytest.approx(30.0)     # 3 of every 10 requests per second went to v2
+    assert np.nanmax(path[:, 1]) == pytest.approx(30.0)  # 3 of every 10 requests per second went to v2
     plot.save(str(tmp_path / "plot.png"))
     assert (tmp_path / "plot.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

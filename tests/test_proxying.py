@@ -17,7 +17,7 @@ import re
 import socket
 import time
 from collections import Counter, deque
-from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
@@ -25,14 +25,27 @@ import httptools
 import psutil
 import pytest
 
+from helpers.runtime.gloo.functions import function_from_transformation, transformations_from_swagger
+from helpers.runtime.matching import HeaderMatcher, Matcher, PathMatcher
 from helpers.runtime.proxy import downstreams, proxying
 from helpers.runtime.proxy.proxying import GatewayProxy
-from helpers.runtime.gloo.functions import function_from_transformation, transformations_from_swagger
-from helpers.runtime.templating import compile_parameter
 from helpers.runtime.routes import (
-    Cluster, Destination, DirectResponse, Endpoint, Faults, HeaderMatcher, HeaderOps, Matcher, PathMatcher,
-    Redirect, RestCall, RetryPolicy, Route, RouteAction, RouteTable, VirtualHost, WeightedDestination,
+    Cluster,
+    Destination,
+    DirectResponse,
+    Endpoint,
+    Faults,
+    HeaderOps,
+    Redirect,
+    RestCall,
+    RetryPolicy,
+    Route,
+    RouteAction,
+    RouteTable,
+    VirtualHost,
+    WeightedDestination,
 )
+from helpers.runtime.templating import compile_parameter
 
 T = TypeVar("T")
 IO_TIMEOUT_S = 10.0
@@ -42,20 +55,6 @@ try:
     import uvloop
 except ImportError:  # pragma: no cover - uvloop is a dependency where it builds
     uvloop = None  # type: ignore[assignment]
-
-
-@pytest.fixture(params=["asyncio", "uvloop"])
-def run(request: pytest.FixtureRequest) -> Callable[[Coroutine[Any, Any, T]], T]:
-    """Run one scenario coroutine on a fresh event loop of the given kind."""
-    if request.param == "uvloop" and uvloop is None:
-        pytest.skip("uvloop is not installed")
-    factory = uvloop.new_event_loop if request.param == "uvloop" else None
-
-    def runner(coro: Coroutine[Any, Any, T]) -> T:
-        with asyncio.Runner(loop_factory=factory) as r:
-            return r.run(asyncio.wait_for(coro, SCENARIO_TIMEOUT_S))
-
-    return runner
 
 
 async def wait_until(condition: Callable[[], object], what: str, timeout: float = IO_TIMEOUT_S) -> None:
@@ -85,8 +84,9 @@ class Seen:
 Handler = Callable[["Upstream", Seen, asyncio.StreamReader, asyncio.StreamWriter], Awaitable[bool]]
 
 
-def response(status: int = 200, body: bytes = b"", headers: tuple[tuple[str, str], ...] = (),
-             length: bool = True) -> bytes:
+def response(
+    status: int = 200, body: bytes = b"", headers: tuple[tuple[str, str], ...] = (), length: bool = True
+) -> bytes:
     lines = [f"HTTP/1.1 {status} X"] + [f"{k}: {v}" for k, v in headers]
     if length:
         lines.append(f"Content-Length: {len(body)}")
@@ -95,8 +95,16 @@ def response(status: int = 200, body: bytes = b"", headers: tuple[tuple[str, str
 
 async def echo(up: Upstream, req: Seen, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> bool:
     """Answer with the upstream's name and what it saw, as JSON."""
-    body = json.dumps({"name": up.name, "method": req.method, "path": req.target, "headers": req.headers,
-                       "lines": req.lines, "body": req.body.decode("latin-1")}).encode()
+    body = json.dumps(
+        {
+            "name": up.name,
+            "method": req.method,
+            "path": req.target,
+            "headers": req.headers,
+            "lines": req.lines,
+            "body": req.body.decode("latin-1"),
+        }
+    ).encode()
     out = response(200, body, (("Content-Type", "application/json"), ("X-Upstream", up.name)))
     writer.write(out[: out.index(b"\r\n\r\n") + 4] if req.method == "HEAD" else out)
     return True
@@ -217,8 +225,14 @@ def to(cluster: str, weight: int = 1, rest: RestCall | None = None) -> WeightedD
     return WeightedDestination(Destination(cluster, rest), weight)
 
 
-def route(action: Any, prefix: str | None = None, exact: str | None = None, regex: str | None = None,
-          headers: tuple[HeaderMatcher, ...] = (), methods: tuple[str, ...] = ()) -> Route:
+def route(
+    action: Any,
+    prefix: str | None = None,
+    exact: str | None = None,
+    regex: str | None = None,
+    headers: tuple[HeaderMatcher, ...] = (),
+    methods: tuple[str, ...] = (),
+) -> Route:
     if exact is not None:
         path = PathMatcher("exact", exact)
     elif regex is not None:
@@ -232,8 +246,12 @@ def forward(*dests: WeightedDestination, **options: Any) -> RouteAction:
     return RouteAction(tuple(dests), **options)
 
 
-def table(routes: list[Route], clusters: list[Cluster] | tuple[Cluster, ...] = (), domains: tuple[str, ...] = ("*",),
-          version: int = 1) -> RouteTable:
+def table(
+    routes: list[Route],
+    clusters: list[Cluster] | tuple[Cluster, ...] = (),
+    domains: tuple[str, ...] = ("*",),
+    version: int = 1,
+) -> RouteTable:
     return RouteTable((VirtualHost("vh", domains, tuple(routes)),), {c.name: c for c in clusters}, version)
 
 
@@ -319,8 +337,15 @@ class Client:
         with contextlib.suppress(ConnectionError):
             await self.writer.wait_closed()
 
-    def send(self, method: str = "GET", path: str = "/", headers: dict[str, str] | None = None,
-             body: bytes = b"", host: str | None = "gw.test", version: str = "1.1") -> None:
+    def send(
+        self,
+        method: str = "GET",
+        path: str = "/",
+        headers: dict[str, str] | None = None,
+        body: bytes = b"",
+        host: str | None = "gw.test",
+        version: str = "1.1",
+    ) -> None:
         lines = [f"{method} {path} HTTP/{version}"]
         if host is not None:
             lines.append(f"Host: {host}")
@@ -329,8 +354,15 @@ class Client:
             lines.append(f"Content-Length: {len(body)}")
         self.writer.write(("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + body)
 
-    async def request(self, method: str = "GET", path: str = "/", headers: dict[str, str] | None = None,
-                      body: bytes = b"", host: str | None = "gw.test", version: str = "1.1") -> Response:
+    async def request(
+        self,
+        method: str = "GET",
+        path: str = "/",
+        headers: dict[str, str] | None = None,
+        body: bytes = b"",
+        host: str | None = "gw.test",
+        version: str = "1.1",
+    ) -> Response:
         self.send(method, path, headers, body, host, version)
         return await self.response()
 
@@ -372,15 +404,26 @@ async def fetch(port: int, path: str = "/", **kwargs: Any) -> Response:
 def test_routes_by_exact_regex_and_prefix_first_match_wins(run: Callable[..., Any]) -> None:
     async def scenario() -> None:
         async with running(Upstream("exact"), Upstream("regex"), Upstream("prefix")) as (e, r, p):
-            t = table([route(forward(to("exact")), exact="/pets"),
-                       route(forward(to("regex")), regex="/pets/[0-9]+"),
-                       route(forward(to("prefix")), prefix="/pets")],
-                      [e.cluster(), r.cluster(), p.cluster()])
+            t = table(
+                [
+                    route(forward(to("exact")), exact="/pets"),
+                    route(forward(to("regex")), regex="/pets/[0-9]+"),
+                    route(forward(to("prefix")), prefix="/pets"),
+                ],
+                [e.cluster(), r.cluster(), p.cluster()],
+            )
             async with gateway(t) as gw:
-                got = {path: (await fetch(gw.port, path)).json()["name"]
-                       for path in ("/pets", "/pets/12", "/pets/x", "/pets/12/toys", "/petsitter")}
-        assert got == {"/pets": "exact", "/pets/12": "regex", "/pets/x": "prefix", "/pets/12/toys": "prefix",
-                       "/petsitter": "prefix"}
+                got = {
+                    path: (await fetch(gw.port, path)).json()["name"]
+                    for path in ("/pets", "/pets/12", "/pets/x", "/pets/12/toys", "/petsitter")
+                }
+        assert got == {
+            "/pets": "exact",
+            "/pets/12": "regex",
+            "/pets/x": "prefix",
+            "/pets/12/toys": "prefix",
+            "/petsitter": "prefix",
+        }
 
     run(scenario())
 
@@ -388,12 +431,15 @@ def test_routes_by_exact_regex_and_prefix_first_match_wins(run: Callable[..., An
 def test_header_canary_route_comes_first(run: Callable[..., Any]) -> None:
     async def scenario() -> list[str]:
         async with running(Upstream("v1"), Upstream("v2")) as (v1, v2):
-            canary = route(forward(to("v2")), prefix="/findPets",
-                           headers=(HeaderMatcher("x-canary", pattern=re.compile("true")),))
+            canary = route(
+                forward(to("v2")), prefix="/findPets", headers=(HeaderMatcher("x-canary", pattern=re.compile("true")),)
+            )
             t = table([canary, route(forward(to("v1")), prefix="/")], [v1.cluster(), v2.cluster()])
             async with gateway(t) as gw:
-                return [(await fetch(gw.port, "/findPets", headers=h)).json()["name"]
-                        for h in ({}, {"x-canary": "true"}, {"X-Canary": "true"}, {"x-canary": "false"})]
+                return [
+                    (await fetch(gw.port, "/findPets", headers=h)).json()["name"]
+                    for h in ({}, {"x-canary": "true"}, {"X-Canary": "true"}, {"x-canary": "false"})
+                ]
 
     assert run(scenario()) == ["v1", "v2", "v2", "v1"]
 
@@ -403,9 +449,11 @@ def test_no_matching_route_or_host_is_404(run: Callable[..., Any]) -> None:
         async with running(Upstream("v1")) as (v1,):
             t = table([route(forward(to("v1")), prefix="/api")], [v1.cluster()], domains=("pets.example",))
             async with gateway(t) as gw:
-                return (await fetch(gw.port, "/x?q=1", host="pets.example"),
-                        await fetch(gw.port, "/api", host="other.example:8080"),
-                        await fetch(gw.port, "/api", host="pets.example"))
+                return (
+                    await fetch(gw.port, "/x?q=1", host="pets.example"),
+                    await fetch(gw.port, "/api", host="other.example:8080"),
+                    await fetch(gw.port, "/api", host="pets.example"),
+                )
 
     no_route, no_host, ok = run(scenario())
     assert (no_route.status, no_route.text) == (404, "no route matched GET /x (host pets.example)")
@@ -415,12 +463,19 @@ def test_no_matching_route_or_host_is_404(run: Callable[..., Any]) -> None:
 
 def test_direct_response_and_redirects(run: Callable[..., Any]) -> None:
     async def scenario() -> tuple[Response, Response, Response]:
-        t = table([route(DirectResponse(418, "short and stout"), prefix="/teapot"),
-                   route(Redirect(301, host="new.example", path="/moved"), exact="/old"),
-                   route(Redirect(302, prefix_rewrite="/v2/"), prefix="/v1/")])
+        t = table(
+            [
+                route(DirectResponse(418, "short and stout"), prefix="/teapot"),
+                route(Redirect(301, host="new.example", path="/moved"), exact="/old"),
+                route(Redirect(302, prefix_rewrite="/v2/"), prefix="/v1/"),
+            ]
+        )
         async with gateway(t) as gw:
-            return (await fetch(gw.port, "/teapot"), await fetch(gw.port, "/old?a=1"),
-                    await fetch(gw.port, "/v1/pets", host="pets.example"))
+            return (
+                await fetch(gw.port, "/teapot"),
+                await fetch(gw.port, "/old?a=1"),
+                await fetch(gw.port, "/v1/pets", host="pets.example"),
+            )
 
     teapot, moved, rewritten = run(scenario())
     assert (teapot.status, teapot.text, teapot.headers["content-type"]) == (418, "short and stout", "text/plain")
@@ -432,10 +487,14 @@ def test_upstream_errors_are_503_with_named_bodies(run: Callable[..., Any]) -> N
     port = dead_port()
 
     async def scenario() -> tuple[list[Response], dict[str, Any]]:
-        t = table([route(forward(to("ghost")), prefix="/missing"),
-                   route(forward(to("empty")), prefix="/empty"),
-                   route(forward(to("down")), prefix="/down")],
-                  [Cluster("empty"), Cluster("down", (Endpoint("127.0.0.1", port),))])
+        t = table(
+            [
+                route(forward(to("ghost")), prefix="/missing"),
+                route(forward(to("empty")), prefix="/empty"),
+                route(forward(to("down")), prefix="/down"),
+            ],
+            [Cluster("empty"), Cluster("down", (Endpoint("127.0.0.1", port),))],
+        )
         async with gateway(t) as gw:
             return [await fetch(gw.port, p) for p in ("/missing", "/empty", "/down")], gw.stats.snapshot()
 
@@ -443,10 +502,15 @@ def test_upstream_errors_are_503_with_named_bodies(run: Callable[..., Any]) -> N
     assert (missing.status, missing.text) == (503, 'upstream "ghost" not found: no such upstream in the route table')
     assert (empty.status, empty.text) == (503, 'no healthy endpoints for upstream "empty"')
     assert down.status == 503
-    assert down.text == ("upstream connect error or disconnect/reset before headers. reset reason: connection "
-                         f'failure (upstream "down", endpoint 127.0.0.1:{port})')
+    assert down.text == (
+        "upstream connect error or disconnect/reset before headers. reset reason: connection "
+        f'failure (upstream "down", endpoint 127.0.0.1:{port})'
+    )
     assert {name: s["by_status"] for name, s in stats.items()} == {
-        "ghost": {"503": 1}, "empty": {"503": 1}, "down": {"503": 1}}
+        "ghost": {"503": 1},
+        "empty": {"503": 1},
+        "down": {"503": 1},
+    }
 
 
 def test_weighted_split_follows_weights(run: Callable[..., Any]) -> None:
@@ -493,13 +557,19 @@ def test_round_robin_over_endpoints_and_keepalive_reuse(run: Callable[..., Any])
 def test_prefix_rewrite_keeps_the_rest_and_the_query(run: Callable[..., Any]) -> None:
     async def scenario() -> list[dict[str, Any]]:
         async with running(Upstream("v1")) as (v1,):
-            t = table([route(forward(to("v1"), prefix_rewrite="/api/pets"), prefix="/petstore"),
-                       route(forward(to("v1"), prefix_rewrite="/new/place"), exact="/legacy"),
-                       route(forward(to("v1"), prefix_rewrite="/by-number"), regex="/n/[0-9]+")],
-                      [v1.cluster()])
+            t = table(
+                [
+                    route(forward(to("v1"), prefix_rewrite="/api/pets"), prefix="/petstore"),
+                    route(forward(to("v1"), prefix_rewrite="/new/place"), exact="/legacy"),
+                    route(forward(to("v1"), prefix_rewrite="/by-number"), regex="/n/[0-9]+"),
+                ],
+                [v1.cluster()],
+            )
             async with gateway(t) as gw:
-                return [(await fetch(gw.port, p)).json() for p in ("/petstore/7?x=1&y=2", "/petstore", "/legacy?a=b",
-                                                                   "/n/42")]
+                return [
+                    (await fetch(gw.port, p)).json()
+                    for p in ("/petstore/7?x=1&y=2", "/petstore", "/legacy?a=b", "/n/42")
+                ]
 
     seen = run(scenario())
     assert [s["path"] for s in seen] == ["/api/pets/7?x=1&y=2", "/api/pets", "/new/place?a=b", "/by-number"]
@@ -511,8 +581,10 @@ SWAGGER = {
     "basePath": "/api",
     "paths": {
         "/pets": {
-            "get": {"operationId": "findPets", "parameters": [{"name": "tags", "in": "query"},
-                                                               {"name": "limit", "in": "query"}]},
+            "get": {
+                "operationId": "findPets",
+                "parameters": [{"name": "tags", "in": "query"}, {"name": "limit", "in": "query"}],
+            },
             "post": {"operationId": "addPet", "parameters": [{"name": "pet", "in": "body"}]},
         },
         "/pets/{id}": {"get": {"operationId": "findPetById", "parameters": [{"name": "id", "in": "path"}]}},
@@ -529,16 +601,25 @@ def test_rest_function_destinations_render_method_path_and_body(run: Callable[..
     async def scenario() -> list[Response]:
         async with running(Upstream("petstore")) as (up,):
             by_id = rest("findPetById", **{":path": "/findPetWithId/{id}"})
-            t = table([route(forward(by_id), prefix="/findPetWithId/"),
-                       route(forward(rest("findPets")), exact="/findPets"),
-                       route(forward(rest("findPets", **{"x-tags": "{tags}"})), exact="/findPetsByHeader"),
-                       route(forward(rest("addPet")), exact="/addPet"),
-                       route(forward(rest("noSuchFunction")), exact="/nope")],
-                      [up.cluster(functions=functions)])
+            t = table(
+                [
+                    route(forward(by_id), prefix="/findPetWithId/"),
+                    route(forward(rest("findPets")), exact="/findPets"),
+                    route(forward(rest("findPets", **{"x-tags": "{tags}"})), exact="/findPetsByHeader"),
+                    route(forward(rest("addPet")), exact="/addPet"),
+                    route(forward(rest("noSuchFunction")), exact="/nope"),
+                ],
+                [up.cluster(functions=functions)],
+            )
             async with gateway(t) as gw:
                 return [
-                    await fetch(gw.port, "/findPetWithId/7", method="POST", body=b"ignored",
-                                headers={"Content-Type": "text/plain"}),
+                    await fetch(
+                        gw.port,
+                        "/findPetWithId/7",
+                        method="POST",
+                        body=b"ignored",
+                        headers={"Content-Type": "text/plain"},
+                    ),
                     await fetch(gw.port, "/findPets"),
                     await fetch(gw.port, "/findPets", method="POST", body=b'{"tags": "dog", "limit": 2}'),
                     await fetch(gw.port, "/findPetsByHeader", headers={"x-tags": "cat"}),
@@ -563,22 +644,43 @@ def test_rest_function_destinations_render_method_path_and_body(run: Callable[..
 
 def test_header_manipulation_and_hop_by_hop_headers(run: Callable[..., Any]) -> None:
     async def answer(up: Upstream, req: Seen, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> bool:
-        writer.write(response(200, json.dumps(req.lines).encode(),
-                              (("X-Internal", "secret"), ("Keep-Alive", "timeout=5"), ("X-Kept", "1"),
-                               ("Set-Cookie", "a=1"), ("Set-Cookie", "b=2"))))
+        writer.write(
+            response(
+                200,
+                json.dumps(req.lines).encode(),
+                (
+                    ("X-Internal", "secret"),
+                    ("Keep-Alive", "timeout=5"),
+                    ("X-Kept", "1"),
+                    ("Set-Cookie", "a=1"),
+                    ("Set-Cookie", "b=2"),
+                ),
+            )
+        )
         return True
 
     async def scenario() -> tuple[Response, Response]:
-        ops = HeaderOps(request_add=(("x-added", "1", False), ("x-multi", "b", True), ("x-replaced", "new", False)),
-                        request_remove=frozenset({"x-secret"}),
-                        response_add=(("x-resp", "yes", False), ("x-kept", "2", True)),
-                        response_remove=frozenset({"x-internal"}))
+        ops = HeaderOps(
+            request_add=(("x-added", "1", False), ("x-multi", "b", True), ("x-replaced", "new", False)),
+            request_remove=frozenset({"x-secret"}),
+            response_add=(("x-resp", "yes", False), ("x-kept", "2", True)),
+            response_remove=frozenset({"x-internal"}),
+        )
         async with running(Upstream("v1", answer)) as (v1,):
-            t = table([route(forward(to("v1"), header_ops=ops), prefix="/ops"), route(forward(to("v1")))],
-                      [v1.cluster()])
+            t = table(
+                [route(forward(to("v1"), header_ops=ops), prefix="/ops"), route(forward(to("v1")))], [v1.cluster()]
+            )
             async with gateway(t) as gw:
-                headers = {"x-multi": "a", "x-replaced": "old", "x-secret": "s", "Connection": "keep-alive, x-hop",
-                           "x-hop": "1", "TE": "trailers", "Keep-Alive": "timeout=5", "x-request-id": "given-id"}
+                headers = {
+                    "x-multi": "a",
+                    "x-replaced": "old",
+                    "x-secret": "s",
+                    "Connection": "keep-alive, x-hop",
+                    "x-hop": "1",
+                    "TE": "trailers",
+                    "Keep-Alive": "timeout=5",
+                    "x-request-id": "given-id",
+                }
                 return await fetch(gw.port, "/ops", headers=headers), await fetch(gw.port, "/plain")
 
     with_ops, plain = run(scenario())
@@ -586,7 +688,11 @@ def test_header_manipulation_and_hop_by_hop_headers(run: Callable[..., Any]) -> 
     assert sent["x-added"] == "1" and sent["x-multi"] == "a,b" and sent["x-replaced"] == "new"
     assert not {"x-secret", "connection", "x-hop", "te", "keep-alive"} & set(sent)
     assert (sent["host"], sent["x-forwarded-for"], sent["x-forwarded-proto"], sent["x-request-id"]) == (
-        "gw.test", "127.0.0.1", "http", "given-id")
+        "gw.test",
+        "127.0.0.1",
+        "http",
+        "given-id",
+    )
     assert with_ops.headers["x-resp"] == "yes" and "x-internal" not in with_ops.headers
     assert [v for k, v in with_ops.lines if k == "x-kept"] == ["1", "2"]
     assert [v for k, v in with_ops.lines if k == "set-cookie"] == ["a=1", "b=2"]  # never joined
@@ -615,8 +721,13 @@ def test_route_timeout_is_504_before_headers_and_a_cut_after(run: Callable[..., 
 
     async def scenario() -> tuple[Response, bytes, Upstream, dict[str, Any]]:
         async with running(Upstream("hang", hang), Upstream("stall", stall_body)) as (h, s):
-            t = table([route(forward(to("hang"), timeout=0.2), prefix="/hang"),
-                       route(forward(to("stall"), timeout=0.2), prefix="/stall")], [h.cluster(), s.cluster()])
+            t = table(
+                [
+                    route(forward(to("hang"), timeout=0.2), prefix="/hang"),
+                    route(forward(to("stall"), timeout=0.2), prefix="/stall"),
+                ],
+                [h.cluster(), s.cluster()],
+            )
             async with gateway(t) as gw:
                 timed_out = await fetch(gw.port, "/hang")
                 await wait_until(lambda: h.closed_connections == 1, "the gateway to drop the hung connection")
@@ -626,7 +737,7 @@ def test_route_timeout_is_504_before_headers_and_a_cut_after(run: Callable[..., 
                 writer.close()
                 return timed_out, cut, h, gw.stats.snapshot()
 
-    timed_out, cut, h, stats = run(scenario())
+    timed_out, cut, _h, stats = run(scenario())
     assert (timed_out.status, timed_out.text) == (504, "upstream request timeout")
     assert stats["hang"]["by_status"] == {"504": 1}
     assert cut.startswith(b"HTTP/1.1 200 ") and cut.endswith(b"\r\n\r\nabc")  # head and 3 of 10 bytes, then closed
@@ -650,20 +761,33 @@ def test_retries_on_5xx_connect_failure_and_per_try_timeout(run: Callable[..., A
         flaky_up.state["failures"] = 2
         plain_up.state["failures"] = 1
         async with running(flaky_up, plain_up, slow_up, Upstream("live")) as (_, _, _, live):
-            t = table([
-                route(forward(to("flaky"), retries=RetryPolicy(frozenset({"5xx"}), 2)), prefix="/flaky"),
-                route(forward(to("nopolicy")), prefix="/nopolicy"),
-                route(forward(to("slow"), retries=RetryPolicy(frozenset({"5xx"}), 1, per_try_timeout=0.2)),
-                      prefix="/slow"),
-                route(forward(to("half"), retries=RetryPolicy(frozenset({"connect-failure"}), 1)), prefix="/half"),
-            ], [flaky_up.cluster(), plain_up.cluster(), slow_up.cluster(),
-                Cluster("half", (Endpoint("127.0.0.1", dead_port()), live.endpoint))])
+            t = table(
+                [
+                    route(forward(to("flaky"), retries=RetryPolicy(frozenset({"5xx"}), 2)), prefix="/flaky"),
+                    route(forward(to("nopolicy")), prefix="/nopolicy"),
+                    route(
+                        forward(to("slow"), retries=RetryPolicy(frozenset({"5xx"}), 1, per_try_timeout=0.2)),
+                        prefix="/slow",
+                    ),
+                    route(forward(to("half"), retries=RetryPolicy(frozenset({"connect-failure"}), 1)), prefix="/half"),
+                ],
+                [
+                    flaky_up.cluster(),
+                    plain_up.cluster(),
+                    slow_up.cluster(),
+                    Cluster("half", (Endpoint("127.0.0.1", dead_port()), live.endpoint)),
+                ],
+            )
             async with gateway(t) as gw:
-                return {"flaky": await fetch(gw.port, "/flaky"), "flaky_seen": len(flaky_up.seen),
-                        "nopolicy": await fetch(gw.port, "/nopolicy"),
-                        "slow": await fetch(gw.port, "/slow"), "slow_seen": len(slow_up.seen),
-                        "half": [(await fetch(gw.port, "/half")).status for _ in range(4)],
-                        "stats": gw.stats.snapshot()}
+                return {
+                    "flaky": await fetch(gw.port, "/flaky"),
+                    "flaky_seen": len(flaky_up.seen),
+                    "nopolicy": await fetch(gw.port, "/nopolicy"),
+                    "slow": await fetch(gw.port, "/slow"),
+                    "slow_seen": len(slow_up.seen),
+                    "half": [(await fetch(gw.port, "/half")).status for _ in range(4)],
+                    "stats": gw.stats.snapshot(),
+                }
 
     got = run(scenario())
     assert (got["flaky"].status, got["flaky"].json()["name"], got["flaky_seen"]) == (200, "flaky", 3)
@@ -676,9 +800,13 @@ def test_retries_on_5xx_connect_failure_and_per_try_timeout(run: Callable[..., A
 def test_faults_abort_and_delay(run: Callable[..., Any]) -> None:
     async def scenario() -> tuple[Response, Response, float, Upstream, dict[str, Any]]:
         async with running(Upstream("v1")) as (v1,):
-            t = table([route(forward(to("v1"), faults=Faults(abort_percent=100, abort_status=418)), prefix="/abort"),
-                       route(forward(to("v1"), faults=Faults(delay_percent=100, delay_seconds=0.1)), prefix="/delay")],
-                      [v1.cluster()])
+            t = table(
+                [
+                    route(forward(to("v1"), faults=Faults(abort_percent=100, abort_status=418)), prefix="/abort"),
+                    route(forward(to("v1"), faults=Faults(delay_percent=100, delay_seconds=0.1)), prefix="/delay"),
+                ],
+                [v1.cluster()],
+            )
             async with gateway(t) as gw:
                 aborted = await fetch(gw.port, "/abort")
                 started = time.perf_counter()
@@ -693,22 +821,26 @@ def test_faults_abort_and_delay(run: Callable[..., Any]) -> None:
 
 
 def test_stale_pooled_connections_are_retried_unseen(run: Callable[..., Any]) -> None:
-    async def one_per_connection(up: Upstream, req: Seen, reader: asyncio.StreamReader,
-                                 writer: asyncio.StreamWriter) -> bool:
+    async def one_per_connection(
+        up: Upstream, req: Seen, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
+    ) -> bool:
         if req.index > 0:  # a reused connection: close it without an answer, as a restarting pod would
             up.state["dropped"] = up.state.get("dropped", 0) + 1
             return False
         return await echo(up, req, reader, writer)
 
-    async def close_after_answer(up: Upstream, req: Seen, reader: asyncio.StreamReader,
-                                 writer: asyncio.StreamWriter) -> bool:
+    async def close_after_answer(
+        up: Upstream, req: Seen, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
+    ) -> bool:
         await echo(up, req, reader, writer)
         return False  # answered as keep-alive, then closed while idle
 
     async def scenario() -> tuple[list[int], Upstream, Upstream]:
         async with running(Upstream("racy", one_per_connection), Upstream("idle", close_after_answer)) as (racy, idle):
-            t = table([route(forward(to("racy")), prefix="/racy"), route(forward(to("idle")), prefix="/idle")],
-                      [racy.cluster(), idle.cluster()])
+            t = table(
+                [route(forward(to("racy")), prefix="/racy"), route(forward(to("idle")), prefix="/idle")],
+                [racy.cluster(), idle.cluster()],
+            )
             async with gateway(t) as gw, Client(gw.port) as c:
                 statuses = [(await c.request(path=p)).status for p in ["/racy"] * 10 + ["/idle"] * 10]
             return statuses, racy, idle
@@ -743,8 +875,10 @@ def test_stale_connection_to_a_departing_pod_goes_to_another_endpoint(run: Calla
 
 def test_chunked_upstream_is_streamed_and_reframed(run: Callable[..., Any]) -> None:
     async def chunky(up: Upstream, req: Seen, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> bool:
-        writer.write(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nContent-Type: text/plain\r\n\r\n"
-                     b"5\r\nhello\r\n6\r\n world\r\n")
+        writer.write(
+            b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nContent-Type: text/plain\r\n\r\n"
+            b"5\r\nhello\r\n6\r\n world\r\n"
+        )
         await writer.drain()
         await up.state["gate"].wait()  # the rest only once the client has the first part
         writer.write(b"1\r\n!\r\n0\r\n\r\n")
@@ -820,10 +954,12 @@ def test_pipelined_requests_are_answered_in_order(run: Callable[..., Any]) -> No
         async with running(Upstream("slow", slow), Upstream("b"), Upstream("c")) as ups:
             t = table([route(forward(to(u.name)), prefix=f"/{u.name}") for u in ups], [u.cluster() for u in ups])
             async with gateway(t) as gw, Client(gw.port) as c:
-                c.writer.write(b"GET /slow HTTP/1.1\r\nHost: x\r\n\r\n"
-                               b"POST /b HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\nhello"
-                               b"GET /c HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n"
-                               b"GET /nowhere HTTP/1.1\r\nHost: x\r\n\r\n")
+                c.writer.write(
+                    b"GET /slow HTTP/1.1\r\nHost: x\r\n\r\n"
+                    b"POST /b HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\nhello"
+                    b"GET /c HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n"
+                    b"GET /nowhere HTTP/1.1\r\nHost: x\r\n\r\n"
+                )
                 return [await c.response() for _ in range(4)]
 
     answers = run(scenario())
@@ -841,8 +977,10 @@ def test_http10_clients_and_connection_close(run: Callable[..., Any]) -> None:
                     out["plain"] = await c.request(path="/a", host=None, version="1.0")
                     out["plain_closed"] = await c.closed()
                 async with Client(gw.port) as c:  # HTTP/1.0 asking for keep-alive gets it
-                    out["ka"] = [await c.request(path="/b", version="1.0", headers={"Connection": "keep-alive"})
-                                 for _ in range(2)]
+                    out["ka"] = [
+                        await c.request(path="/b", version="1.0", headers={"Connection": "keep-alive"})
+                        for _ in range(2)
+                    ]
                 async with Client(gw.port) as c:  # HTTP/1.1 with Connection: close
                     out["close"] = await c.request(path="/c", headers={"Connection": "close"})
                     out["close_closed"] = await c.closed()
@@ -877,12 +1015,15 @@ def test_head_and_expect_continue(run: Callable[..., Any]) -> None:
     assert posted.json()["body"] == "hello" and "expect" not in posted.json()["headers"]
 
 
-@pytest.mark.parametrize(("raw", "status"), [
-    (b"GARBAGE\r\n\r\n", 400),
-    (b"GET / HTTP/1.1\r\nHost: x\r\nContent-Length: 1\r\nTransfer-Encoding: chunked\r\n\r\n", 400),
-    (b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 9437184\r\n\r\n", 413),
-    (b"GET / HTTP/1.1\r\nHost: x\r\nX-Big: " + b"a" * 70000 + b"\r\n\r\n", 431),
-])
+@pytest.mark.parametrize(
+    ("raw", "status"),
+    [
+        (b"GARBAGE\r\n\r\n", 400),
+        (b"GET / HTTP/1.1\r\nHost: x\r\nContent-Length: 1\r\nTransfer-Encoding: chunked\r\n\r\n", 400),
+        (b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 9437184\r\n\r\n", 413),
+        (b"GET / HTTP/1.1\r\nHost: x\r\nX-Big: " + b"a" * 70000 + b"\r\n\r\n", 431),
+    ],
+)
 def test_bad_requests_are_answered_then_closed(run: Callable[..., Any], raw: bytes, status: int) -> None:
     async def scenario() -> bytes:
         async with running(Upstream("v1")) as (v1,):
@@ -906,8 +1047,10 @@ def test_swap_under_load_drops_nothing_and_applies_at_once(run: Callable[..., An
     async def scenario() -> tuple[list[str], list[tuple[str, str]], Counter[str]]:
         async with running(Upstream("v1"), Upstream("v2")) as (v1, v2):
             clusters = [v1.cluster(), v2.cluster()]
-            tables = {"v1": table([route(forward(to("v1", 100), to("v2", 0)))], clusters, version=1),
-                      "v2": table([route(forward(to("v1", 0), to("v2", 100)))], clusters, version=2)}
+            tables = {
+                "v1": table([route(forward(to("v1", 100), to("v2", 0)))], clusters, version=1),
+                "v2": table([route(forward(to("v1", 0), to("v2", 100)))], clusters, version=2),
+            }
             async with gateway(tables["v1"]) as gw:
                 stop = asyncio.Event()
                 failures: list[str] = []
@@ -918,7 +1061,7 @@ def test_swap_under_load_drops_nothing_and_applies_at_once(run: Callable[..., An
                         while not stop.is_set():
                             try:
                                 r = await c.request(path="/api/pets")
-                            except Exception as e:  # noqa: BLE001 - every failure is reported
+                            except Exception as e:
                                 failures.append(repr(e))
                                 return
                             if r.status != 200:
@@ -996,8 +1139,11 @@ GATEWAY_FILES = {proxying.__file__, downstreams.__file__}
 
 def _proxy_tasks() -> list[asyncio.Task[Any]]:
     """Tasks running the gateway's code."""
-    return [t for t in asyncio.all_tasks()
-            if getattr(getattr(t.get_coro(), "cr_code", None), "co_filename", "") in GATEWAY_FILES]
+    return [
+        t
+        for t in asyncio.all_tasks()
+        if getattr(getattr(t.get_coro(), "cr_code", None), "co_filename", "") in GATEWAY_FILES
+    ]
 
 
 def test_client_disconnect_mid_request_cleans_up(run: Callable[..., Any]) -> None:
@@ -1008,8 +1154,10 @@ def test_client_disconnect_mid_request_cleans_up(run: Callable[..., Any]) -> Non
                     c.send(path="/wait")
                     await wait_until(lambda: len(h.seen) == 1, "the request to reach the upstream")
                 await wait_until(lambda: h.closed_connections == 1, "the gateway to close the upstream connection")
-                await wait_until(lambda: not _proxy_tasks() and not (gw._clients and gw._clients.open),
-                                 "the gateway to forget the connection")
+                await wait_until(
+                    lambda: not _proxy_tasks() and not (gw._clients and gw._clients.open),
+                    "the gateway to forget the connection",
+                )
                 return h, gw.stats.snapshot(), gw
 
     h, stats, gw = run(scenario())
@@ -1020,8 +1168,9 @@ def test_client_disconnect_mid_request_cleans_up(run: Callable[..., Any]) -> Non
 def test_stop_closes_everything_and_is_idempotent(run: Callable[..., Any]) -> None:
     async def scenario() -> dict[str, Any]:
         async with running(Upstream("v1"), Upstream("hang", hang)) as (v1, h):
-            t = table([route(forward(to("hang")), prefix="/hang"), route(forward(to("v1")))],
-                      [v1.cluster(), h.cluster()])
+            t = table(
+                [route(forward(to("hang")), prefix="/hang"), route(forward(to("v1")))], [v1.cluster(), h.cluster()]
+            )
             gw = GatewayProxy(t)
             port = await gw.start()
             async with Client(port) as idle, Client(port) as waiting:
@@ -1030,10 +1179,19 @@ def test_stop_closes_everything_and_is_idempotent(run: Callable[..., Any]) -> No
                 await wait_until(lambda: len(h.seen) == 1, "the request to reach the hung upstream")
                 await gw.stop()
                 await gw.stop()
-                ours = [c for c in psutil.Process().net_connections("tcp")
-                        if c.laddr.port == port or (c.raddr and c.raddr.port in (v1.port, h.port))]
-                return {"ok": ok.status, "ours": ours, "tasks": _proxy_tasks(), "idle_closed": await idle.closed(),
-                        "waiting_closed": await waiting.closed(), "refused": await _refused(port)}
+                ours = [
+                    c
+                    for c in psutil.Process().net_connections("tcp")
+                    if c.laddr.port == port or (c.raddr and c.raddr.port in (v1.port, h.port))
+                ]
+                return {
+                    "ok": ok.status,
+                    "ours": ours,
+                    "tasks": _proxy_tasks(),
+                    "idle_closed": await idle.closed(),
+                    "waiting_closed": await waiting.closed(),
+                    "refused": await _refused(port),
+                }
 
     out = run(scenario())
     assert out["ok"] == 200

@@ -28,13 +28,16 @@ from helpers.builders.routing import (
 GLOO = Path(__file__).resolve().parents[1] / "manifests" / "gloo"
 
 
-@pytest.mark.parametrize("build,manifest", [
-    (route_to_v1, "1-route-to-v1.yaml"),
-    (header_canary, "2-header-canary.yaml"),
-    (lambda: weighted(10), "3-weighted-10-90.yaml"),
-    (lambda: weighted(50), "4-weighted-50-50.yaml"),
-    (all_to_v2, "5-all-to-v2.yaml"),
-])
+@pytest.mark.parametrize(
+    "build,manifest",
+    [
+        (route_to_v1, "1-route-to-v1.yaml"),
+        (header_canary, "2-header-canary.yaml"),
+        (lambda: weighted(10), "3-weighted-10-90.yaml"),
+        (lambda: weighted(50), "4-weighted-50-50.yaml"),
+        (all_to_v2, "5-all-to-v2.yaml"),
+    ],
+)
 def test_builders_equal_the_manifest_files(build, manifest: str) -> None:
     assert build() == yaml.safe_load((GLOO / manifest).read_text())
 
@@ -61,9 +64,13 @@ def test_weighted_weights(p: int) -> None:
     for route in routes[1:]:
         dests = route["routeAction"]["multi"]["destinations"]
         assert [(d["weight"], d["destination"]["upstream"]["name"]) for d in dests] == [
-            (p, "default-petstore-v2-8080"), (100 - p, "default-petstore-v1-8080")]
+            (p, "default-petstore-v2-8080"),
+            (100 - p, "default-petstore-v1-8080"),
+        ]
     # Same shape as the 10/90 file, only the weights differ.
-    text = to_yaml(weighted(p)).replace(f"weight: {p}\n", "weight: V2\n").replace(f"weight: {100 - p}\n", "weight: V1\n")
+    text = (
+        to_yaml(weighted(p)).replace(f"weight: {p}\n", "weight: V2\n").replace(f"weight: {100 - p}\n", "weight: V1\n")
+    )
     ten = to_yaml(weighted(10)).replace("weight: 10\n", "weight: V2\n").replace("weight: 90\n", "weight: V1\n")
     assert text == ten
 
@@ -76,15 +83,23 @@ def test_weighted_refuses_bad_percentages(bad) -> None:
 
 def test_function_route_single_and_weighted() -> None:
     route = function_route({"prefix": "/pet/"}, "findPetById", "v1", {":path": "/pet/{id}"})
-    assert route == {"matchers": [{"prefix": "/pet/"}], "routeAction": {"single": {
-        "upstream": upstream("v1"),
-        "destinationSpec": {"rest": {"functionName": "findPetById",
-                                     "parameters": {"headers": {":path": "/pet/{id}"}}}}}}}
+    assert route == {
+        "matchers": [{"prefix": "/pet/"}],
+        "routeAction": {
+            "single": {
+                "upstream": upstream("v1"),
+                "destinationSpec": {
+                    "rest": {"functionName": "findPetById", "parameters": {"headers": {":path": "/pet/{id}"}}}
+                },
+            }
+        },
+    }
     split = function_route({"exact": "/findPets"}, "findPets", {"v2": 1, "v1": 3})
     assert [d["weight"] for d in split["routeAction"]["multi"]["destinations"]] == [1, 3]
     assert destination_weights(split) == [
         ({"upstream": upstream("v2"), "destinationSpec": {"rest": {"functionName": "findPets"}}}, 1),
-        ({"upstream": upstream("v1"), "destinationSpec": {"rest": {"functionName": "findPets"}}}, 3)]
+        ({"upstream": upstream("v1"), "destinationSpec": {"rest": {"functionName": "findPets"}}}, 3),
+    ]
     with pytest.raises(ValueError, match="weight of v1"):
         function_route({"exact": "/x"}, "findPets", {"v2": 1, "v1": -1})
 
@@ -132,9 +147,15 @@ def test_to_yaml_round_trips_and_keeps_key_order(build) -> None:
     assert to_yaml(obj) == text  # stable
 
 
-@pytest.mark.parametrize("build,manifest", [(route_to_v1, "1-route-to-v1.yaml"), (header_canary, "2-header-canary.yaml"),
-                                            (lambda: weighted(10), "3-weighted-10-90.yaml"),
-                                            (all_to_v2, "5-all-to-v2.yaml")])
+@pytest.mark.parametrize(
+    "build,manifest",
+    [
+        (route_to_v1, "1-route-to-v1.yaml"),
+        (header_canary, "2-header-canary.yaml"),
+        (lambda: weighted(10), "3-weighted-10-90.yaml"),
+        (all_to_v2, "5-all-to-v2.yaml"),
+    ],
+)
 def test_to_yaml_writes_what_the_manifest_files_say(build, manifest: str) -> None:
     lines = (GLOO / manifest).read_text().splitlines(keepends=True)
     file_text = "".join(line for line in lines if not line.startswith("#")).replace('"true"', "'true'")

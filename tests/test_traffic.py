@@ -110,7 +110,7 @@ def test_open_loop_sends_on_schedule_even_when_answers_are_slow(server: Server) 
     server.delay = 0.3
     traffic = Traffic(server.url, rate=50, path="/slow")
     traffic.start()
-    traffic.wait_for_answers(40)   # about 1.1 s: a loop waiting for answers would have sent about 4
+    traffic.wait_for_answers(40)  # about 1.1 s: a loop waiting for answers would have sent about 4
     sent, elapsed = traffic.sent, traffic.elapsed
     frame = traffic.stop()
     assert sent >= 0.9 * 50 * (elapsed - 0.3), (sent, elapsed)

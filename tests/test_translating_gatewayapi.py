@@ -17,25 +17,42 @@ import pytest
 from helpers import httproutes
 from helpers.runtime.gatewayapi.schema import validate
 from helpers.runtime.gatewayapi.status import stamp
-from helpers.runtime.routes import DirectResponse, Endpoint, Redirect, RequestView, RouteAction
 from helpers.runtime.gatewayapi.translating import GatewayTranslation, intersect, translate
+from helpers.runtime.matching import RequestView
+from helpers.runtime.routes import DirectResponse, Endpoint, Redirect, RouteAction
 
 LISTENER = ("kgateway-system", "http", "http")
-ENDPOINTS = {("default", f"petstore-{v}", 8080): [Endpoint("127.0.0.1", 9000 + i)] for i, v in enumerate(("v1", "v2", "v3"))}
-GATEWAY_CLASS = {"apiVersion": "gateway.networking.k8s.io/v1", "kind": "GatewayClass", "metadata": {"name": "kgateway"},
-                 "spec": {"controllerName": "kgateway.dev/kgateway"}}
+ENDPOINTS = {
+    ("default", f"petstore-{v}", 8080): [Endpoint("127.0.0.1", 9000 + i)] for i, v in enumerate(("v1", "v2", "v3"))
+}
+GATEWAY_CLASS = {
+    "apiVersion": "gateway.networking.k8s.io/v1",
+    "kind": "GatewayClass",
+    "metadata": {"name": "kgateway"},
+    "spec": {"controllerName": "kgateway.dev/kgateway"},
+}
 
 
 def service(name: str, ns: str = "default") -> dict[str, Any]:
-    return {"apiVersion": "v1", "kind": "Service", "metadata": {"name": name, "namespace": ns},
-            "spec": {"ports": [{"port": 8080}], "selector": {"app": name}}}
+    return {
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": {"name": name, "namespace": ns},
+        "spec": {"ports": [{"port": 8080}], "selector": {"app": name}},
+    }
 
 
 SERVICES = [service(f"petstore-{v}") for v in ("v1", "v2", "v3")]
 
 
-def match(path: str = "/", kind: str = "PathPrefix", headers: dict[str, str] | None = None,
-          query: dict[str, str] | None = None, method: str | None = None, regex: bool = False) -> dict[str, Any]:
+def match(
+    path: str = "/",
+    kind: str = "PathPrefix",
+    headers: dict[str, str] | None = None,
+    query: dict[str, str] | None = None,
+    method: str | None = None,
+    regex: bool = False,
+) -> dict[str, Any]:
     m: dict[str, Any] = {"path": {"type": kind, "value": path}}
     t = {"type": "RegularExpression"} if regex else {}
     if headers:
@@ -48,12 +65,21 @@ def match(path: str = "/", kind: str = "PathPrefix", headers: dict[str, str] | N
 
 
 def rule(m: dict[str, Any] | list[dict[str, Any]], to: str = "v1", **extra: Any) -> dict[str, Any]:
-    return {"matches": m if isinstance(m, list) else [m],
-            "backendRefs": [{"name": f"petstore-{to}", "port": 8080}], **extra}
+    return {
+        "matches": m if isinstance(m, list) else [m],
+        "backendRefs": [{"name": f"petstore-{to}", "port": 8080}],
+        **extra,
+    }
 
 
-def route(*rules: dict[str, Any], name: str = "r", ns: str = "default", created: str = "2026-01-01T00:00:00Z",
-          hostnames: list[str] | None = None, parent: dict[str, Any] | None = None) -> dict[str, Any]:
+def route(
+    *rules: dict[str, Any],
+    name: str = "r",
+    ns: str = "default",
+    created: str = "2026-01-01T00:00:00Z",
+    hostnames: list[str] | None = None,
+    parent: dict[str, Any] | None = None,
+) -> dict[str, Any]:
     obj = httproutes.http_route(list(rules), name=name, namespace=ns, hostnames=hostnames or ())
     if parent is not None:
         obj["spec"]["parentRefs"] = [parent]
@@ -67,11 +93,19 @@ def run(*objects: dict[str, Any], gateway: dict[str, Any] | None = None) -> Gate
     return translate([GATEWAY_CLASS, gw, *SERVICES, *objects], ENDPOINTS)
 
 
-def served(result: GatewayTranslation, path: str, headers: dict[str, str] | None = None,
-           query: dict[str, str] | None = None, method: str = "GET", host: str = "gw.test") -> str:
+def served(
+    result: GatewayTranslation,
+    path: str,
+    headers: dict[str, str] | None = None,
+    query: dict[str, str] | None = None,
+    method: str = "GET",
+    host: str = "gw.test",
+) -> str:
     """Which Service (v1, v2, v3) answers, or "404", or the action's type."""
     table = result.listeners[LISTENER]
-    found = table.select(RequestView(method, host, path, query or {}, {k.lower(): v for k, v in (headers or {}).items()}))
+    found = table.select(
+        RequestView(method, host, path, query or {}, {k.lower(): v for k, v in (headers or {}).items()})
+    )
     if found is None:
         return "404"
     action = found[0].action
@@ -99,19 +133,28 @@ def test_longest_prefix_wins() -> None:
 
 
 def test_method_match_wins_over_header_matches() -> None:
-    r = run(route(rule(match("/pets", headers={"x-a": "1", "x-b": "2"}), "v1"), rule(match("/pets", method="GET"), "v2")))
+    r = run(
+        route(rule(match("/pets", headers={"x-a": "1", "x-b": "2"}), "v1"), rule(match("/pets", method="GET"), "v2"))
+    )
     assert served(r, "/pets", {"x-a": "1", "x-b": "2"}) == "v2"
     assert served(r, "/pets", {"x-a": "1", "x-b": "2"}, method="POST") == "v1"
 
 
 def test_most_header_matches_win() -> None:
-    r = run(route(rule(match("/", headers={"x-a": "1"}), "v1"), rule(match("/", headers={"x-a": "1", "x-b": "2"}), "v2")))
+    r = run(
+        route(rule(match("/", headers={"x-a": "1"}), "v1"), rule(match("/", headers={"x-a": "1", "x-b": "2"}), "v2"))
+    )
     assert served(r, "/x", {"x-a": "1", "x-b": "2"}) == "v2" and served(r, "/x", {"x-a": "1"}) == "v1"
 
 
 def test_most_query_matches_win_after_headers() -> None:
-    r = run(route(rule(match("/", query={"a": "1"}), "v1"), rule(match("/", query={"a": "1", "b": "2"}), "v2"),
-                  rule(match("/", headers={"x-a": "1"}), "v3")))
+    r = run(
+        route(
+            rule(match("/", query={"a": "1"}), "v1"),
+            rule(match("/", query={"a": "1", "b": "2"}), "v2"),
+            rule(match("/", headers={"x-a": "1"}), "v3"),
+        )
+    )
     assert served(r, "/", query={"a": "1", "b": "2"}) == "v2"
     assert served(r, "/", {"x-a": "1"}, {"a": "1", "b": "2"}) == "v3"  # one header beats two query params
 
@@ -133,8 +176,13 @@ def test_then_the_first_rule_in_list_order() -> None:
 
 
 def test_regular_expression_paths_rank_between_exact_and_prefix() -> None:
-    r = run(route(rule(match("/pets"), "v1"), rule(match("/pets/[0-9]+", "RegularExpression"), "v2"),
-                  rule(match("/pets/7", "Exact"), "v3")))
+    r = run(
+        route(
+            rule(match("/pets"), "v1"),
+            rule(match("/pets/[0-9]+", "RegularExpression"), "v2"),
+            rule(match("/pets/7", "Exact"), "v3"),
+        )
+    )
     assert [served(r, p) for p in ("/pets/7", "/pets/8", "/pets/x")] == ["v3", "v2", "v1"]
 
 
@@ -159,15 +207,22 @@ def test_exact_path_is_exact_and_case_sensitive() -> None:
 
 
 def test_header_names_fold_case_values_do_not_and_regex_matches_whole_values() -> None:
-    r = run(route(rule(match("/", headers={"X-Canary": "true"}), "v2"), rule(match("/a", headers={"x-v": "v[0-9]"},
-                                                                                  regex=True), "v3"), rule(match("/"))))
+    r = run(
+        route(
+            rule(match("/", headers={"X-Canary": "true"}), "v2"),
+            rule(match("/a", headers={"x-v": "v[0-9]"}, regex=True), "v3"),
+            rule(match("/")),
+        )
+    )
     assert served(r, "/", {"x-canary": "true"}) == "v2" and served(r, "/", {"x-canary": "True"}) == "v1"
     assert served(r, "/a", {"x-v": "v7"}) == "v3" and served(r, "/a", {"x-v": "v77"}) == "v1"
 
 
 def test_only_the_first_of_two_equivalent_header_names_counts() -> None:
-    m = {"path": {"type": "PathPrefix", "value": "/"}, "headers": [{"name": "x-a", "value": "1"},
-                                                                   {"name": "X-A", "value": "2"}]}
+    m = {
+        "path": {"type": "PathPrefix", "value": "/"},
+        "headers": [{"name": "x-a", "value": "1"}, {"name": "X-A", "value": "2"}],
+    }
     r = run(route({"matches": [m], "backendRefs": [{"name": "petstore-v2", "port": 8080}]}))
     assert served(r, "/", {"x-a": "1"}) == "v2" and served(r, "/", {"x-a": "2"}) == "404"
 
@@ -194,8 +249,11 @@ def weights(result: GatewayTranslation, path: str = "/") -> list[tuple[str, int]
 
 
 def test_weights_default_to_1_are_relative_and_0_gets_nothing() -> None:
-    refs = [{"name": "petstore-v1", "port": 8080}, {"name": "petstore-v2", "port": 8080, "weight": 3},
-            {"name": "petstore-v3", "port": 8080, "weight": 0}]
+    refs = [
+        {"name": "petstore-v1", "port": 8080},
+        {"name": "petstore-v2", "port": 8080, "weight": 3},
+        {"name": "petstore-v3", "port": 8080, "weight": 0},
+    ]
     r = run(route({"matches": [match("/")], "backendRefs": refs}))
     assert weights(r) == [("v1", 1), ("v2", 3), ("v3", 0)]
     action = r.listeners[LISTENER].select(RequestView("GET", "h", "/", {}, {}))[0].action  # type: ignore[index]
@@ -204,19 +262,24 @@ def test_weights_default_to_1_are_relative_and_0_gets_nothing() -> None:
 
 
 def test_all_weights_zero_or_no_backends_is_500() -> None:
-    zero = run(route({"matches": [match("/z")], "backendRefs": [{"name": "petstore-v1", "port": 8080, "weight": 0}]}),
-               route({"matches": [match("/n")]}, name="n"))
+    zero = run(
+        route({"matches": [match("/z")], "backendRefs": [{"name": "petstore-v1", "port": 8080, "weight": 0}]}),
+        route({"matches": [match("/n")]}, name="n"),
+    )
     for path in ("/z", "/n"):
         action = zero.listeners[LISTENER].select(RequestView("GET", "h", path, {}, {}))[0].action  # type: ignore[index]
         assert isinstance(action, DirectResponse) and action.status == 500
 
 
-@pytest.mark.parametrize("ref,reason", [
-    ({"name": "petstore-v9", "port": 8080}, "BackendNotFound"),
-    ({"name": "petstore-v1", "port": 9090}, "BackendNotFound"),
-    ({"name": "petstore-v1", "port": 8080, "kind": "ConfigMap"}, "InvalidKind"),
-    ({"name": "petstore-v1", "port": 8080, "namespace": "other"}, "RefNotPermitted"),
-])
+@pytest.mark.parametrize(
+    "ref,reason",
+    [
+        ({"name": "petstore-v9", "port": 8080}, "BackendNotFound"),
+        ({"name": "petstore-v1", "port": 9090}, "BackendNotFound"),
+        ({"name": "petstore-v1", "port": 8080, "kind": "ConfigMap"}, "InvalidKind"),
+        ({"name": "petstore-v1", "port": 8080, "namespace": "other"}, "RefNotPermitted"),
+    ],
+)
 def test_an_unresolved_backend_ref_is_reported_and_answered_500(ref: dict[str, Any], reason: str) -> None:
     good = {"name": "petstore-v2", "port": 8080}
     r = run(route({"matches": [match("/")], "backendRefs": [ref, good]}))
@@ -237,11 +300,14 @@ def test_accepted_and_resolved_refs_when_all_is_well() -> None:
     assert listener["attachedRoutes"] == 1 and listener["supportedKinds"][0]["kind"] == "HTTPRoute"
 
 
-@pytest.mark.parametrize("parent,reason", [
-    ({"name": "nope", "namespace": "kgateway-system"}, "NoMatchingParent"),
-    ({"name": "http", "namespace": "kgateway-system", "sectionName": "https"}, "NoMatchingParent"),
-    ({"name": "http", "namespace": "kgateway-system", "port": 9999}, "NoMatchingParent"),
-])
+@pytest.mark.parametrize(
+    "parent,reason",
+    [
+        ({"name": "nope", "namespace": "kgateway-system"}, "NoMatchingParent"),
+        ({"name": "http", "namespace": "kgateway-system", "sectionName": "https"}, "NoMatchingParent"),
+        ({"name": "http", "namespace": "kgateway-system", "port": 9999}, "NoMatchingParent"),
+    ],
+)
 def test_a_parent_that_does_not_match_is_not_accepted(parent: dict[str, Any], reason: str) -> None:
     r = run(route(rule(match("/")), parent=parent))
     assert conditions(r)["Accepted"] == ("False", reason) and r.listeners[LISTENER].virtual_hosts == ()
@@ -271,13 +337,19 @@ def test_the_most_specific_hostname_wins() -> None:
     wild = route(rule(match("/"), "v1"), name="wild", hostnames=["*.example.com"])
     exact = route(rule(match("/"), "v2"), name="exact", hostnames=["foo.example.com"])
     r = run(wild, exact)
-    assert [served(r, "/", host=h) for h in ("foo.example.com", "bar.example.com", "example.com")] == ["v2", "v1", "404"]
+    assert [served(r, "/", host=h) for h in ("foo.example.com", "bar.example.com", "example.com")] == [
+        "v2",
+        "v1",
+        "404",
+    ]
 
 
 def test_a_gateway_of_another_class_is_not_served() -> None:
     gw = httproutes.gateway(class_name="istio")
     r = run(httproutes.route_to_v1(), gateway=gw)
-    assert r.listeners == {} and r.statuses[("Gateway", "kgateway-system", "http")]["conditions"][0]["reason"] == "Pending"
+    assert (
+        r.listeners == {} and r.statuses[("Gateway", "kgateway-system", "http")]["conditions"][0]["reason"] == "Pending"
+    )
     assert "gatewayClassName" in r.warnings[("Gateway", "kgateway-system", "http")][0]
 
 
@@ -294,15 +366,30 @@ def test_a_non_http_listener_is_reported_not_served() -> None:
 
 
 def test_redirect_filter_becomes_a_redirect_with_the_default_302() -> None:
-    rr = {"matches": [match("/old")], "filters": [{"type": "RequestRedirect", "requestRedirect": {
-        "hostname": "new.example.com", "path": {"type": "ReplacePrefixMatch", "replacePrefixMatch": "/new"}}}]}
+    rr = {
+        "matches": [match("/old")],
+        "filters": [
+            {
+                "type": "RequestRedirect",
+                "requestRedirect": {
+                    "hostname": "new.example.com",
+                    "path": {"type": "ReplacePrefixMatch", "replacePrefixMatch": "/new"},
+                },
+            }
+        ],
+    }
     action = run(route(rr)).listeners[LISTENER].select(RequestView("GET", "h", "/old/1", {}, {}))[0].action  # type: ignore[index]
     assert action == Redirect(302, "new.example.com", None, "/new", None, None, gateway_api=True)
 
 
 def test_timeouts_and_retry() -> None:
-    r = run(route(rule(match("/"), timeouts={"request": "2s", "backendRequest": "500ms"},
-                       retry={"codes": [503], "attempts": 2})))
+    r = run(
+        route(
+            rule(
+                match("/"), timeouts={"request": "2s", "backendRequest": "500ms"}, retry={"codes": [503], "attempts": 2}
+            )
+        )
+    )
     action = r.listeners[LISTENER].select(RequestView("GET", "h", "/", {}, {}))[0].action  # type: ignore[index]
     assert isinstance(action, RouteAction) and action.timeout == 2.0
     assert action.retries is not None and action.retries.num_retries == 2 and action.retries.per_try_timeout == 0.5
@@ -310,8 +397,12 @@ def test_timeouts_and_retry() -> None:
 
 
 def test_status_times_change_only_when_a_condition_does() -> None:
-    first = stamp(copy.deepcopy(run(httproutes.route_to_v1()).statuses[("HTTPRoute", "default", "petstore")]), None, "T1")
-    again = stamp(copy.deepcopy(run(httproutes.route_to_v1()).statuses[("HTTPRoute", "default", "petstore")]), first, "T2")
+    first = stamp(
+        copy.deepcopy(run(httproutes.route_to_v1()).statuses[("HTTPRoute", "default", "petstore")]), None, "T1"
+    )
+    again = stamp(
+        copy.deepcopy(run(httproutes.route_to_v1()).statuses[("HTTPRoute", "default", "petstore")]), first, "T2"
+    )
     assert {c["lastTransitionTime"] for c in again["parents"][0]["conditions"]} == {"T1"}
     broken = run(route(rule(match("/"), "v9"), name="petstore")).statuses[("HTTPRoute", "default", "petstore")]
     later = stamp(copy.deepcopy(broken), first, "T3")
@@ -326,29 +417,59 @@ def bad(spec_rule: dict[str, Any]) -> list[str]:
     return validate(obj)
 
 
-@pytest.mark.parametrize("spec_rule,message", [
-    ({"backendRefs": [{"name": "a"}]}, "backendRefs[0].port: Must have port for Service reference"),
-    ({"matches": [{"path": {"type": "PathPrefix", "value": "pets"}}]}, "must be an absolute path"),
-    ({"matches": [{"path": {"type": "Exact", "value": "/a//b"}}]}, 'must not contain "//"'),
-    ({"matches": [{"path": {"type": "Prefix", "value": "/"}}]}, '"Prefix" is not one of Exact, PathPrefix'),
-    ({"matches": [{"headers": [{"name": ":path", "value": "/"}]}]}, "is not a valid HTTP header name"),
-    ({"matches": [{"method": "get"}]}, '"get" is not one of GET'),
-    ({"backendRefs": [{"name": "a", "port": 80, "weight": 1000001}]}, "must be from 0 to 1000000"),
-    ({"filters": [{"type": "RequestRedirect", "requestRedirect": {}}], "backendRefs": [{"name": "a", "port": 80}]},
-     "RequestRedirect filter must not be used together with backendRefs"),
-    ({"matches": [{"path": {"type": "Exact", "value": "/a"}}], "filters": [{"type": "URLRewrite", "urlRewrite": {
-        "path": {"type": "ReplacePrefixMatch", "replacePrefixMatch": "/b"}}}]}, "exactly one PathPrefix match"),
-    ({"filters": [{"type": "URLRewrite", "urlRewrite": {"path": {"type": "ReplaceFullPath"}}}]},
-     "replaceFullPath: must be set when type is ReplaceFullPath"),
-    ({"filters": [{"type": "RequestHeaderModifier"}]}, "requestHeaderModifier: must be set"),
-    ({"filters": [{"type": "RequestHeaderModifier", "requestHeaderModifier": {"set": [{"name": "a", "value": "1"}],
-                                                                             "remove": ["A"]}}]},
-     "only one action per header name"),
-    ({"filters": [{"type": "ExtensionRef", "extensionRef": {"group": "x", "kind": "y", "name": "z"}}]},
-     "extensionRef: not supported by the local runtime"),
-    ({"timeouts": {"request": "1s", "backendRequest": "2s"}}, "backendRequest timeout cannot be longer"),
-    ({"timeouts": {"request": "1.5s"}}, "is not a Gateway API duration"),
-])
+@pytest.mark.parametrize(
+    "spec_rule,message",
+    [
+        ({"backendRefs": [{"name": "a"}]}, "backendRefs[0].port: Must have port for Service reference"),
+        ({"matches": [{"path": {"type": "PathPrefix", "value": "pets"}}]}, "must be an absolute path"),
+        ({"matches": [{"path": {"type": "Exact", "value": "/a//b"}}]}, 'must not contain "//"'),
+        ({"matches": [{"path": {"type": "Prefix", "value": "/"}}]}, '"Prefix" is not one of Exact, PathPrefix'),
+        ({"matches": [{"headers": [{"name": ":path", "value": "/"}]}]}, "is not a valid HTTP header name"),
+        ({"matches": [{"method": "get"}]}, '"get" is not one of GET'),
+        ({"backendRefs": [{"name": "a", "port": 80, "weight": 1000001}]}, "must be from 0 to 1000000"),
+        (
+            {
+                "filters": [{"type": "RequestRedirect", "requestRedirect": {}}],
+                "backendRefs": [{"name": "a", "port": 80}],
+            },
+            "RequestRedirect filter must not be used together with backendRefs",
+        ),
+        (
+            {
+                "matches": [{"path": {"type": "Exact", "value": "/a"}}],
+                "filters": [
+                    {
+                        "type": "URLRewrite",
+                        "urlRewrite": {"path": {"type": "ReplacePrefixMatch", "replacePrefixMatch": "/b"}},
+                    }
+                ],
+            },
+            "exactly one PathPrefix match",
+        ),
+        (
+            {"filters": [{"type": "URLRewrite", "urlRewrite": {"path": {"type": "ReplaceFullPath"}}}]},
+            "replaceFullPath: must be set when type is ReplaceFullPath",
+        ),
+        ({"filters": [{"type": "RequestHeaderModifier"}]}, "requestHeaderModifier: must be set"),
+        (
+            {
+                "filters": [
+                    {
+                        "type": "RequestHeaderModifier",
+                        "requestHeaderModifier": {"set": [{"name": "a", "value": "1"}], "remove": ["A"]},
+                    }
+                ]
+            },
+            "only one action per header name",
+        ),
+        (
+            {"filters": [{"type": "ExtensionRef", "extensionRef": {"group": "x", "kind": "y", "name": "z"}}]},
+            "extensionRef: not supported by the local runtime",
+        ),
+        ({"timeouts": {"request": "1s", "backendRequest": "2s"}}, "backendRequest timeout cannot be longer"),
+        ({"timeouts": {"request": "1.5s"}}, "is not a Gateway API duration"),
+    ],
+)
 def test_what_the_crds_refuse_is_named_by_field(spec_rule: dict[str, Any], message: str) -> None:
     problems = bad(spec_rule)
     assert any(message in p for p in problems), problems
@@ -357,7 +478,7 @@ def test_what_the_crds_refuse_is_named_by_field(spec_rule: dict[str, Any], messa
 def test_gateway_schema() -> None:
     gw = httproutes.gateway()
     gw["spec"]["listeners"].append(dict(gw["spec"]["listeners"][0]))
-    assert "spec.listeners: \"http\" appears twice" in " ".join(validate(gw))
+    assert 'spec.listeners: "http" appears twice' in " ".join(validate(gw))
     gw = httproutes.gateway()
     del gw["spec"]["gatewayClassName"]
     assert validate(gw) == ["spec.gatewayClassName: required field is missing"]

@@ -152,22 +152,30 @@ def swagger(version: str) -> dict[str, Any]:
                     "operationId": "findPets",
                     "summary": "List the pets, optionally filtered by tag",
                     "parameters": [
-                        {"name": "tags", "in": "query", "required": False, "type": "array",
-                         "items": {"type": "string"}, "collectionFormat": "csv"},
-                        {"name": "limit", "in": "query", "required": False,
-                         "type": "integer", "format": "int32"},
+                        {
+                            "name": "tags",
+                            "in": "query",
+                            "required": False,
+                            "type": "array",
+                            "items": {"type": "string"},
+                            "collectionFormat": "csv",
+                        },
+                        {"name": "limit", "in": "query", "required": False, "type": "integer", "format": "int32"},
                     ],
                     "responses": {
-                        "200": {"description": "the pets",
-                                "schema": {"type": "array", "items": {"$ref": "#/definitions/pet"}}},
+                        "200": {
+                            "description": "the pets",
+                            "schema": {"type": "array", "items": {"$ref": "#/definitions/pet"}},
+                        },
                         "default": error_response,
                     },
                 },
                 "post": {
                     "operationId": "addPet",
                     "summary": "Add a pet",
-                    "parameters": [{"name": "pet", "in": "body", "required": True,
-                                    "schema": {"$ref": "#/definitions/newPet"}}],
+                    "parameters": [
+                        {"name": "pet", "in": "body", "required": True, "schema": {"$ref": "#/definitions/newPet"}}
+                    ],
                     "responses": {
                         "201": {"description": "the new pet", "schema": {"$ref": "#/definitions/pet"}},
                         "default": error_response,
@@ -196,21 +204,22 @@ def swagger(version: str) -> dict[str, Any]:
             "newPet": {
                 "type": "object",
                 "required": ["name"],
-                "properties": {"name": {"type": "string"}, "status": {"type": "string"},
-                               "tag": {"type": "string"}},
+                "properties": {"name": {"type": "string"}, "status": {"type": "string"}, "tag": {"type": "string"}},
             },
             "pet": {
                 "type": "object",
                 "required": ["id", "name"],
-                "properties": {"id": {"type": "integer", "format": "int64"},
-                               "name": {"type": "string"}, "status": {"type": "string"},
-                               "tag": {"type": "string"}},
+                "properties": {
+                    "id": {"type": "integer", "format": "int64"},
+                    "name": {"type": "string"},
+                    "status": {"type": "string"},
+                    "tag": {"type": "string"},
+                },
             },
             "error": {
                 "type": "object",
                 "required": ["code", "message"],
-                "properties": {"code": {"type": "integer", "format": "int32"},
-                               "message": {"type": "string"}},
+                "properties": {"code": {"type": "integer", "format": "int32"}, "message": {"type": "string"}},
             },
         },
     }
@@ -298,8 +307,7 @@ class Petstore:
             return error(400, "name is required and must be a non-empty string")
         if not isinstance(status, (str, type(None))) or not isinstance(tag, (str, type(None))):
             return error(400, "status and tag must be strings")
-        pet: dict[str, Any] = {"id": self.next_id, "name": name,
-                               "status": status or DEFAULT_STATUS[self.version]}
+        pet: dict[str, Any] = {"id": self.next_id, "name": name, "status": status or DEFAULT_STATUS[self.version]}
         if tag:
             pet["tag"] = tag
         self.pets[self.next_id] = pet
@@ -353,7 +361,7 @@ def parse_head(raw: bytes) -> Request:
         absolute = _ABSOLUTE_FORM.match(target)
         if not absolute:
             raise HTTPError(400, "the request target must be a path")
-        target = "/" + target[absolute.end():].lstrip("/")
+        target = "/" + target[absolute.end() :].lstrip("/")
     if _BAD_TARGET.search(target):
         raise HTTPError(400, "control characters in the request target")
     headers: dict[str, str] = {}
@@ -389,8 +397,7 @@ def parse_head(raw: bytes) -> Request:
         length = int(value)
     if length > MAX_BODY:
         raise HTTPError(413, f"request bodies are limited to {MAX_BODY} bytes")
-    return Request(method, target, http10, keep_alive,
-                   expect == "100-continue" and not http10, chunked, length)
+    return Request(method, target, http10, keep_alive, expect == "100-continue" and not http10, chunked, length)
 
 
 def parse_chunked(buf: bytearray) -> tuple[bytes, int] | None:
@@ -415,11 +422,11 @@ def parse_chunked(buf: bytearray) -> tuple[bytes, int] | None:
             raise HTTPError(413, f"request bodies are limited to {MAX_BODY} bytes")
         if len(buf) < pos + size + 2:
             return None
-        parts.append(bytes(buf[pos:pos + size]))
+        parts.append(bytes(buf[pos : pos + size]))
         pos += size
-        if buf[pos:pos + 2] == b"\r\n":
+        if buf[pos : pos + 2] == b"\r\n":
             pos += 2
-        elif buf[pos:pos + 1] == b"\n":
+        elif buf[pos : pos + 1] == b"\n":
             pos += 1
         else:
             raise HTTPError(400, "chunk data does not end with CRLF")
@@ -430,7 +437,7 @@ def parse_chunked(buf: bytearray) -> tuple[bytes, int] | None:
                 raise HTTPError(431, "trailers too large")
             return None
         line, pos = buf[pos:eol], eol + 1
-        if line in (b"", b"\r"):
+        if not line or line == b"\r":
             return b"".join(parts), pos
 
 
@@ -448,8 +455,11 @@ class _Clock:
 
 
 def render(reply: Reply, version: str, *, keep_alive: bool, http10: bool, head: bool) -> bytes:
-    lines = [f"HTTP/1.1 {reply.status} {_REASONS.get(reply.status, '')}",
-             f"Date: {_Clock.http_date()}", f"x-petstore-version: {version}"]
+    lines = [
+        f"HTTP/1.1 {reply.status} {_REASONS.get(reply.status, '')}",
+        f"Date: {_Clock.http_date()}",
+        f"x-petstore-version: {version}",
+    ]
     if reply.status != 204:  # a 204 has no body and must not announce one
         lines += [f"Content-Type: {reply.content_type}", f"Content-Length: {len(reply.body)}"]
     lines += [f"{name}: {value}" for name, value in reply.headers]
@@ -529,6 +539,7 @@ class Connection(asyncio.Protocol):
 
     def _process(self) -> None:
         while self._can_take_more():
+            item: Request | HTTPError | None
             try:
                 item = self._next_request()
             except HTTPError as exc:
@@ -544,7 +555,7 @@ class Connection(asyncio.Protocol):
     def _next_request(self) -> Request | None:
         buf = self.buffer
         if self.head is None:
-            if buf[:1] in (b"\r", b"\n"):  # RFC 9112 2.2: ignore blank lines before a request
+            if buf.startswith((b"\r", b"\n")):  # RFC 9112 2.2: ignore blank lines before a request
                 del buf[: len(buf) - len(buf.lstrip(b"\r\n"))]
             end = _HEAD_END.search(buf)
             if end is None or end.start() > MAX_HEAD:
@@ -601,8 +612,7 @@ class Connection(asyncio.Protocol):
             return
         version = self.server.app.version
         if isinstance(item, HTTPError):
-            data = render(error(item.status, str(item)), version, keep_alive=False, http10=False,
-                          head=False)
+            data = render(error(item.status, str(item)), version, keep_alive=False, http10=False, head=False)
             keep_alive = False
         else:
             try:
@@ -612,8 +622,7 @@ class Connection(asyncio.Protocol):
                 reply = error(500, "internal error")
             # The last answer before we stop reading says so: Connection: close.
             keep_alive = item.keep_alive and not (self.stop_parsing and not self.queue)
-            data = render(reply, version, keep_alive=keep_alive, http10=item.http10,
-                          head=item.method == "HEAD")
+            data = render(reply, version, keep_alive=keep_alive, http10=item.http10, head=item.method == "HEAD")
         self.transport.write(data)
         self.last_active = self.loop.time()
         if not keep_alive:
@@ -684,8 +693,7 @@ class Server:
             print(f"petstore: cannot listen on {settings.host}:{settings.port}: {exc}", file=sys.stderr)
             return 1
         port = listener.sockets[0].getsockname()[1]
-        print(f"petstore {settings.version} listening on http://{settings.host}:{port}",
-              file=sys.stderr, flush=True)
+        print(f"petstore {settings.version} listening on http://{settings.host}:{port}", file=sys.stderr, flush=True)
         await stop.wait()
 
         listener.close()  # stop accepting first, then let the connections finish

@@ -24,8 +24,10 @@ from helpers.runtime.home import LabHome
 _START_TIMEOUT = 30.0
 _STOP_TIMEOUT = 40.0
 _CONTROL_PLANE = "helpers.runtime.admin"
-_FOR_A_CLUSTER = ("{verb} is for a cluster (the kubernetes backend); "
-                  "the local lab is undone with `coalmine down` and removing its home")
+_FOR_A_CLUSTER = (
+    "{verb} is for a cluster (the kubernetes backend); "
+    "the local lab is undone with `coalmine down` and removing its home"
+)
 
 
 class LocalBackend:
@@ -65,7 +67,8 @@ class LocalBackend:
             if exited:
                 raise LabStartError(
                     f"the control plane exited with code {code}; "
-                    f"its log {self.home.log_file} ends with:\n{tail(self.home.log_file)}")
+                    f"its log {self.home.log_file} ends with:\n{tail(self.home.log_file)}"
+                )
             state = self.home.read_state()
             if state and state.get("pid") == pid:
                 return self.status()
@@ -100,14 +103,16 @@ class LocalBackend:
         return self._call("GET", "/v1/status")
 
     def apply(self, objects: list[dict[str, Any]]) -> list[dict[str, Any]]:
-        return self._call("POST", "/v1/apply", {"objects": objects})["results"]
+        return _items(self._call("POST", "/v1/apply", {"objects": objects}), "results")
 
     def delete(self, refs: list[dict[str, str]]) -> list[dict[str, Any]]:
-        return self._call("POST", "/v1/delete", {"refs": refs})["results"]
+        return _items(self._call("POST", "/v1/delete", {"refs": refs}), "results")
 
     def get(self, kind: str, namespace: str | None = None, name: str | None = None) -> list[dict[str, Any]]:
         query = urllib.parse.urlencode({k: v for k, v in (("namespace", namespace), ("name", name)) if v})
-        return self._call("GET", f"/v1/objects/{urllib.parse.quote(kind)}" + (f"?{query}" if query else ""))["items"]
+        return _items(
+            self._call("GET", f"/v1/objects/{urllib.parse.quote(kind)}" + (f"?{query}" if query else "")), "items"
+        )
 
     def install(self, component: str, port: int | None = None) -> dict[str, Any]:
         return self._call("POST", f"/v1/install/{urllib.parse.quote(component)}", {"port": port} if port else {})
@@ -119,7 +124,7 @@ class LocalBackend:
         return self._call("GET", "/v1/stats")
 
     def routes(self) -> list[dict[str, Any]]:
-        return self._call("GET", "/v1/routes")["routes"]
+        return _items(self._call("GET", "/v1/routes"), "routes")
 
     def uninstall(self, component: str) -> list[str]:
         raise Unsupported(_FOR_A_CLUSTER.format(verb="uninstall"))
@@ -148,7 +153,7 @@ class LocalBackend:
 
     # ── transport ────────────────────────────────────────────────────────────
 
-    def _call(self, method: str, path: str, body: Any = None, timeout: float = 60) -> Any:
+    def _call(self, method: str, path: str, body: Any = None, timeout: float = 60) -> dict[str, Any]:
         state = self.home.read_state()
         if not state:
             raise LabNotRunning(f"the lab at {self.home.root} is not running: start it with `coalmine up`")
@@ -158,22 +163,33 @@ class LocalBackend:
             raise LabNotRunning(f"the lab at {self.home.root} has no token: start it with `coalmine up`") from e
         data = None if body is None else json.dumps(body).encode()
         req = urllib.request.Request(
-            f"http://127.0.0.1:{state['adminPort']}{path}", data=data, method=method,
-            headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"})
+            f"http://127.0.0.1:{state['adminPort']}{path}",
+            data=data,
+            method=method,
+            headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"},
+        )
         try:
             with urllib.request.urlopen(req, timeout=timeout) as resp:
-                return json.loads(resp.read())
+                answer = json.loads(resp.read())
         except urllib.error.HTTPError as e:
             try:
-                answer = json.loads(e.read())
-                message, name = str(answer.get("error", e)), answer.get("type")
+                problem = json.loads(e.read())
+                message, name = str(problem.get("error", e)), problem.get("type")
             except (ValueError, AttributeError):
                 message, name = str(e), None
             raise from_wire(name, message, e.code) from None
         except (urllib.error.URLError, ConnectionError, TimeoutError) as e:
             raise LabNotRunning(
-                f"the lab at {self.home.root} does not answer ({getattr(e, 'reason', e)}): "
-                "start it with `coalmine up`") from None
+                f"the lab at {self.home.root} does not answer ({getattr(e, 'reason', e)}): start it with `coalmine up`"
+            ) from None
+        if not isinstance(answer, dict):
+            raise CoalmineError(f"the lab at {self.home.root} answered {path} with something other than an object")
+        return answer
+
+
+def _items(answer: dict[str, Any], key: str) -> list[dict[str, Any]]:
+    """The list under ``key`` of an admin API answer."""
+    return list(answer.get(key) or [])
 
 
 def gateway_url(status: dict[str, Any], gateway: str) -> str:
@@ -190,11 +206,13 @@ def gateway_url(status: dict[str, Any], gateway: str) -> str:
     if len(names) != 1:
         known = ", ".join(served) or "none"
         why = "is served by several namespaces: name it NAMESPACE/NAME" if len(names) > 1 else "is not served"
-        raise NotFound(f'gateway "{gateway}" {why} (served: {known}); apply a Gateway of class kgateway, e.g. '
-                       "manifests/gateway-api/0-gateway.yaml")
+        raise NotFound(
+            f'gateway "{gateway}" {why} (served: {known}); apply a Gateway of class kgateway, e.g. '
+            "manifests/gateway-api/0-gateway.yaml"
+        )
     listeners = served[names[0]]
     if listener is not None and listener not in listeners:
-        raise NotFound(f'gateway {names[0]} has no served listener "{listener}" (its listeners: {", ".join(listeners)})')
+        raise NotFound(
+            f'gateway {names[0]} has no served listener "{listener}" (its listeners: {", ".join(listeners)})'
+        )
     return str(listeners[listener] if listener is not None else next(iter(listeners.values())))
-
-

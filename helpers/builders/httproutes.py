@@ -25,8 +25,8 @@ import copy
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from helpers.builders.routing import CANARY_HEADER, Destination
 from helpers import kinds
+from helpers.builders.routing import CANARY_HEADER, Destination
 from helpers.errors import InvalidArgument
 
 API_VERSION = kinds.GATEWAY_NETWORKING_V1
@@ -37,8 +37,9 @@ ROUTE_NAMESPACE = "default"
 PORT = 8080
 
 
-def gateway(name: str = GATEWAY_NAME, namespace: str = GATEWAY_NAMESPACE, port: int = PORT,
-            class_name: str = "kgateway") -> dict[str, Any]:
+def gateway(
+    name: str = GATEWAY_NAME, namespace: str = GATEWAY_NAMESPACE, port: int = PORT, class_name: str = "kgateway"
+) -> dict[str, Any]:
     """The Gateway the routes attach to: one HTTP listener ``http`` that accepts
     routes from every namespace (``allowedRoutes.namespaces.from: All``)."""
     return {
@@ -47,23 +48,32 @@ def gateway(name: str = GATEWAY_NAME, namespace: str = GATEWAY_NAMESPACE, port: 
         "metadata": {"name": name, "namespace": namespace},
         "spec": {
             "gatewayClassName": class_name,
-            "listeners": [{"name": "http", "protocol": "HTTP", "port": port,
-                           "allowedRoutes": {"namespaces": {"from": "All"}}}],
+            "listeners": [
+                {"name": "http", "protocol": "HTTP", "port": port, "allowedRoutes": {"namespaces": {"from": "All"}}}
+            ],
         },
     }
 
 
-def http_route(rules: Sequence[Mapping[str, Any]], name: str = ROUTE_NAME, namespace: str = ROUTE_NAMESPACE,
-               parent: tuple[str, str] = (GATEWAY_NAMESPACE, GATEWAY_NAME),
-               hostnames: Sequence[str] = ()) -> dict[str, Any]:
+def http_route(
+    rules: Sequence[Mapping[str, Any]],
+    name: str = ROUTE_NAME,
+    namespace: str = ROUTE_NAMESPACE,
+    parent: tuple[str, str] = (GATEWAY_NAMESPACE, GATEWAY_NAME),
+    hostnames: Sequence[str] = (),
+) -> dict[str, Any]:
     """An HTTPRoute with these ``rules``, attached to the Gateway ``parent``
     (namespace, name). The order of the rules does not decide which one wins."""
     spec: dict[str, Any] = {"parentRefs": [{"name": parent[1], "namespace": parent[0]}]}
     if hostnames:
         spec["hostnames"] = list(hostnames)
     spec["rules"] = copy.deepcopy(list(rules))
-    return {"apiVersion": API_VERSION, "kind": "HTTPRoute", "metadata": {"name": name, "namespace": namespace},
-            "spec": spec}
+    return {
+        "apiVersion": API_VERSION,
+        "kind": "HTTPRoute",
+        "metadata": {"name": name, "namespace": namespace},
+        "spec": spec,
+    }
 
 
 def backend_refs(destination: Destination) -> list[dict[str, Any]]:

@@ -15,14 +15,15 @@ from __future__ import annotations
 import copy
 import re
 from collections.abc import Mapping, Sequence
-from typing import Any, Union
+from typing import Any
 
 import yaml
+
 from helpers import kinds
 from helpers.errors import InvalidArgument
 
 # A destination is one version ("v1") or weights per version ({"v2": 10, "v1": 90}).
-Destination = Union[str, Mapping[str, int]]
+Destination = str | Mapping[str, int]
 
 GLOO_NAMESPACE = kinds.GLOO_NAMESPACE
 CANARY_HEADER = "x-canary"
@@ -34,8 +35,12 @@ def upstream(version: str) -> dict[str, str]:
     return {"name": f"default-petstore-{version}-8080", "namespace": GLOO_NAMESPACE}
 
 
-def virtual_service(routes: list[dict[str, Any]], name: str = "coalmine", namespace: str = GLOO_NAMESPACE,
-                    domains: Sequence[str] = ("*",)) -> dict[str, Any]:
+def virtual_service(
+    routes: list[dict[str, Any]],
+    name: str = "coalmine",
+    namespace: str = GLOO_NAMESPACE,
+    domains: Sequence[str] = ("*",),
+) -> dict[str, Any]:
     """A VirtualService with these ``routes``, tried in list order: the first match wins."""
     return {
         "apiVersion": "gateway.solo.io/v1",
@@ -64,12 +69,18 @@ def _route_action(destination: Destination, spec: dict[str, Any] | None) -> dict
     for version, weight in destination.items():
         if isinstance(weight, bool) or not isinstance(weight, int) or weight < 0:
             raise InvalidArgument(f"the weight of {version} must be a whole number >= 0, not {weight!r}")
-    return {"multi": {"destinations": [{"weight": weight, "destination": target(version)}
-                                       for version, weight in destination.items()]}}
+    return {
+        "multi": {
+            "destinations": [
+                {"weight": weight, "destination": target(version)} for version, weight in destination.items()
+            ]
+        }
+    }
 
 
-def function_route(matcher: dict[str, Any], function: str, destination: Destination,
-                   parameters: dict[str, str] | None = None) -> dict[str, Any]:
+def function_route(
+    matcher: dict[str, Any], function: str, destination: Destination, parameters: dict[str, str] | None = None
+) -> dict[str, Any]:
     """A route that calls the REST function ``function`` (found by discovery in /swagger.json).
 
     ``matcher`` is a Gloo matcher such as ``{"exact": "/findPets"}`` or
@@ -86,8 +97,11 @@ def function_route(matcher: dict[str, Any], function: str, destination: Destinat
 def prefix_route(prefix: str, rewrite: str, destination: Destination) -> dict[str, Any]:
     """A plain route: requests whose path starts with ``prefix`` go to ``destination``
     with that prefix replaced by ``rewrite`` (``/petstore`` -> ``/api/pets``)."""
-    return {"matchers": [{"prefix": prefix}], "routeAction": _route_action(destination, None),
-            "options": {"prefixRewrite": rewrite}}
+    return {
+        "matchers": [{"prefix": prefix}],
+        "routeAction": _route_action(destination, None),
+        "options": {"prefixRewrite": rewrite},
+    }
 
 
 def header_route(route: dict[str, Any], header: str = CANARY_HEADER, value: str = "true") -> dict[str, Any]:
@@ -111,8 +125,7 @@ def seed_routes(destination: Destination) -> list[dict[str, Any]]:
     """The seed's three routes, all to ``destination``: ``/findPetWithId/{id}``
     (findPetById), ``/findPets`` (findPets) and ``/petstore`` (rewritten to ``/api/pets``)."""
     return [
-        function_route({"prefix": "/findPetWithId/"}, "findPetById", destination,
-                       {":path": "/findPetWithId/{id}"}),
+        function_route({"prefix": "/findPetWithId/"}, "findPetById", destination, {":path": "/findPetWithId/{id}"}),
         function_route({"exact": "/findPets"}, "findPets", destination),
         prefix_route("/petstore", "/api/pets", destination),
     ]
@@ -215,8 +228,10 @@ def destination_weights(route: Mapping[str, Any]) -> list[tuple[dict[str, Any], 
     if "single" in action:
         return [(dict(action["single"]), 1)]
     if "multi" in action:
-        return [(dict(d.get("destination") or {}), int(d.get("weight", 0) or 0))
-                for d in (action["multi"].get("destinations") or [])]
+        return [
+            (dict(d.get("destination") or {}), int(d.get("weight", 0) or 0))
+            for d in (action["multi"].get("destinations") or [])
+        ]
     if "upstreamGroup" in action:
         return [({"upstreamGroup": dict(action["upstreamGroup"])}, 1)]
     return []
@@ -225,7 +240,10 @@ def destination_weights(route: Mapping[str, Any]) -> list[tuple[dict[str, Any], 
 def version_of_destination(destination: Mapping[str, Any]) -> str | None:
     """``"v1"`` or ``"v2"`` from a destination's upstream name (default-petstore-v2-8080)
     or kube service ref; None for anything else."""
-    name = (destination.get("upstream") or {}).get("name") or \
-        ((destination.get("kube") or {}).get("ref") or {}).get("name") or ""
+    name = (
+        (destination.get("upstream") or {}).get("name")
+        or ((destination.get("kube") or {}).get("ref") or {}).get("name")
+        or ""
+    )
     match = re.search(r"petstore-(v\d+)", str(name))
     return match.group(1) if match else None

@@ -9,6 +9,7 @@
     coalmine proxy url [--gateway NAMESPACE/NAME]
     coalmine convert -f VS.yaml [--gateway NAMESPACE/NAME] [-n NS]   VirtualService -> HTTPRoute(s)
     coalmine routes | stats
+    coalmine manifests                   the folder of the lab's manifests, e.g. apply -f $(coalmine manifests)/gloo
     coalmine traffic [--rate R] [--duration S] [--path P] [--header K:V] [--header-share F] [--gateway NS/NAME]
     coalmine demo [--rate R] [--seconds S] [--output PNG]   the whole rollout on a fresh lab
     coalmine uninstall gloo|kgateway | reset        (kubernetes backend)
@@ -32,8 +33,9 @@ from helpers.lab import BACKENDS, Lab
 
 def _backend_options(parser: argparse.ArgumentParser, default: object) -> None:
     # On the main parser and on every subcommand, so they go before or after it.
-    parser.add_argument("--backend", choices=BACKENDS, default=default,
-                        help="where the lab runs (default: $COALMINE_BACKEND or local)")
+    parser.add_argument(
+        "--backend", choices=BACKENDS, default=default, help="where the lab runs (default: $COALMINE_BACKEND or local)"
+    )
     parser.add_argument("--context", default=default, help="kube context (kubernetes backend; default: current)")
 
 
@@ -54,8 +56,13 @@ def build_parser() -> argparse.ArgumentParser:
     add("status", commands.status, "show the lab at a glance")
     for verb, help in (("apply", "create or update objects from manifests"), ("delete", "delete objects")):
         p = add(verb, commands.apply_or_delete, help)
-        p.add_argument("-f", "--filename", action="append", required=verb == "apply",
-                       help="file, folder or - for stdin (repeatable)")
+        p.add_argument(
+            "-f",
+            "--filename",
+            action="append",
+            required=verb == "apply",
+            help="file, folder or - for stdin (repeatable)",
+        )
         if verb == "delete":
             p.add_argument("kind", nargs="?")
             p.add_argument("name", nargs="?")
@@ -66,8 +73,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-n", "--namespace")
     p.add_argument("-A", "--all-namespaces", action="store_true")
     p.add_argument("-o", "--output", choices=("yaml", "json", "wide"))
-    p = add("install", commands.install, "install the gateway: gloo (discovery and the gateway proxy) or kgateway "
-            "(the Gateway API)")
+    p = add(
+        "install",
+        commands.install,
+        "install the gateway: gloo (discovery and the gateway proxy) or kgateway (the Gateway API)",
+    )
     p.add_argument("component", choices=("gloo", "kgateway"))
     p.add_argument("--port", type=int, help="gateway-proxy port on 127.0.0.1 (default: a free one)")
     p = add("wait", commands.wait, "wait until deployments are ready and the gateway serves")
@@ -75,27 +85,43 @@ def build_parser() -> argparse.ArgumentParser:
     p = add("proxy", commands.proxy, "print the gateway URL (proxy url)")
     p.add_argument("what", choices=("url",))
     p.add_argument("--gateway", metavar="NAMESPACE/NAME", help="a Gateway API Gateway (after install kgateway)")
-    p = add("convert", live.convert, "turn VirtualServices into Gateway API HTTPRoutes (YAML on stdout, warnings on stderr)")
+    p = add(
+        "convert", live.convert, "turn VirtualServices into Gateway API HTTPRoutes (YAML on stdout, warnings on stderr)"
+    )
     p.add_argument("-f", "--filename", action="append", required=True, help="file, folder or - (repeatable)")
     p.add_argument("--gateway", metavar="NAMESPACE/NAME", help="the parent Gateway (default kgateway-system/http)")
     p.add_argument("-n", "--namespace", help="namespace of the HTTPRoutes (default: that of their Services)")
+    add("manifests", commands.manifests, "print the folder of the lab's manifests (installed with the package)")
     add("routes", commands.routes, "show the route table the gateway serves")
     add("stats", commands.stats, "show per-upstream request stats")
     p = add("traffic", live.traffic, "send steady traffic through the gateway and print who answered")
     p.add_argument("--rate", type=live.rate, default=100.0, help="requests per second (default 100)")
     p.add_argument("--duration", type=live.positive, default=10.0, help="seconds (default 10)")
     p.add_argument("--path", default="/findPets", help="request path (default /findPets)")
-    p.add_argument("--header", action="append", type=live.header_arg, metavar="NAME:VALUE",
-                   help="header to send, e.g. x-canary:true (repeatable)")
-    p.add_argument("--header-share", type=live.share, default=1.0,
-                   help="share of requests that carry the headers, 0..1 (default 1)")
-    p.add_argument("--gateway", metavar="NAMESPACE/NAME",
-                   help="send through this Gateway API Gateway (default: Gloo's gateway-proxy)")
+    p.add_argument(
+        "--header",
+        action="append",
+        type=live.header_arg,
+        metavar="NAME:VALUE",
+        help="header to send, e.g. x-canary:true (repeatable)",
+    )
+    p.add_argument(
+        "--header-share",
+        type=live.share,
+        default=1.0,
+        help="share of requests that carry the headers, 0..1 (default 1)",
+    )
+    p.add_argument(
+        "--gateway",
+        metavar="NAMESPACE/NAME",
+        help="send through this Gateway API Gateway (default: Gloo's gateway-proxy)",
+    )
     p = add("demo", live.demo, "run the whole canary rollout on a fresh lab and plot it")
     p.add_argument("--rate", type=live.rate, default=200.0, help="requests per second (default 200)")
     p.add_argument("--seconds", type=live.positive, default=5.0, help="seconds per step (default 5)")
-    p.add_argument("--header-share", type=live.share, default=0.2,
-                   help="share of requests with x-canary: true (default 0.2)")
+    p.add_argument(
+        "--header-share", type=live.share, default=0.2, help="share of requests with x-canary: true (default 0.2)"
+    )
     p.add_argument("--output", default="coalmine-demo.png", help="where to save the plot (default coalmine-demo.png)")
     p = add("uninstall", commands.uninstall, "remove a gateway the lab installed on a cluster")
     p.add_argument("component", choices=("gloo", "kgateway"))

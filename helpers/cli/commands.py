@@ -9,6 +9,7 @@ import sys
 from helpers.errors import InvalidArgument
 from helpers.kinds import lookup
 from helpers.lab import Lab, default_namespace
+from helpers.loading import manifests_dir
 from helpers.tables import dump, render, rows
 
 
@@ -66,7 +67,9 @@ def get(lab: Lab, args: argparse.Namespace) -> int:
         print(dump(objects, args.output) if objects else dump([], args.output))
         return 0
     if not objects:
-        where = "any namespace" if args.all_namespaces else f"{args.namespace or default_namespace(kind.name)} namespace"
+        where = (
+            "any namespace" if args.all_namespaces else f"{args.namespace or default_namespace(kind.name)} namespace"
+        )
         print(f"No resources found in {where}.", file=sys.stderr)
         return 0
     table = rows(kind.name, objects, wide=args.output == "wide", with_namespace=args.all_namespaces, with_age=True)
@@ -81,8 +84,10 @@ def install(lab: Lab, args: argparse.Namespace) -> int:
         print(result["message"])
         return 0
     if args.component == "kgateway":
-        print("kgateway installed: GatewayClass kgateway, namespace kgateway-system; each Gateway listener "
-              "gets its own 127.0.0.1 port (coalmine proxy url --gateway NAMESPACE/NAME)")
+        print(
+            "kgateway installed: GatewayClass kgateway, namespace kgateway-system; each Gateway listener "
+            "gets its own 127.0.0.1 port (coalmine proxy url --gateway NAMESPACE/NAME)"
+        )
         for gateway, listeners in (result.get("gateways") or {}).items():
             for listener, url in listeners.items():
                 print(f"gateway {gateway} listener {listener} serving on {url}")
@@ -97,7 +102,7 @@ def wait(lab: Lab, args: argparse.Namespace) -> int:
         print(f"deployment {d['name']} {d['ready']}/{d['desired']} ready")
     if state["gateway"]["installed"]:
         gateway = state["gateway"]
-        print(f"gateway serving on {gateway.get('url') or 'http://127.0.0.1:%s' % gateway['port']}")
+        print(f"gateway serving on {gateway.get('url') or 'http://127.0.0.1:{}'.format(gateway['port'])}")
     return 0
 
 
@@ -127,4 +132,9 @@ def reset(lab: Lab, args: argparse.Namespace) -> int:
     for line in lab.reset():
         print(line)
     print("the cluster is as it was before the lab")
+    return 0
+
+
+def manifests(lab: Lab, args: argparse.Namespace) -> int:
+    print(manifests_dir())
     return 0

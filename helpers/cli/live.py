@@ -19,7 +19,9 @@ def convert(lab: Lab, args: argparse.Namespace) -> int:
     objects = load_manifests(args.filename)
     if not any(o.get("kind") == "Upstream" for o in objects):
         try:  # the lab's upstreams say which Service each one is, if a lab runs
-            objects += lab.objects("upstreams", all_namespaces=True) + lab.objects("upstreamgroups", all_namespaces=True)
+            objects += lab.objects("upstreams", all_namespaces=True) + lab.objects(
+                "upstreamgroups", all_namespaces=True
+            )
         except CoalmineError:
             pass
     ns, _, name = (args.gateway or "kgateway-system/http").rpartition("/")
@@ -37,9 +39,11 @@ def traffic(lab: Lab, args: argparse.Namespace) -> int:
     target = lab.proxy_url(gateway=args.gateway) if args.gateway else lab
     traffic = Traffic(target, rate=args.rate, path=args.path, headers=headers, header_share=args.header_share)
     frame = traffic.run(seconds=args.duration)
-    print(f"{traffic.sent} requests in {args.duration:g} s to {args.path} "
-          f"({traffic.sent / args.duration:.1f} req/s achieved, {args.rate:g} requested"
-          f"{f', {traffic.skipped} skipped: too many unanswered' if traffic.skipped else ''})")
+    print(
+        f"{traffic.sent} requests in {args.duration:g} s to {args.path} "
+        f"({traffic.sent / args.duration:.1f} req/s achieved, {args.rate:g} requested"
+        f"{f', {traffic.skipped} skipped: too many unanswered' if traffic.skipped else ''})"
+    )
     if frame.empty:
         return 1
     print(summarize(frame).to_string(float_format=lambda x: f"{x:.3f}"))

@@ -17,9 +17,12 @@ from helpers.live.sampling import sample
 
 def check_1(lab: Lab) -> str:
     ready(deployment(lab, "petstore-v2"))
-    pods = [p for p in lab.objects("pods", namespace="default")
-            if (p["metadata"].get("labels") or {}).get("app") == "petstore-v2"
-            and all(c.get("ready") for c in (p.get("status") or {}).get("containerStatuses") or [{}])]
+    pods = [
+        p
+        for p in lab.objects("pods", namespace="default")
+        if (p["metadata"].get("labels") or {}).get("app") == "petstore-v2"
+        and all(c.get("ready") for c in (p.get("status") or {}).get("containerStatuses") or [{}])
+    ]
     if not pods:
         raise CheckFailed("no ready pod of petstore-v2", "wait for it with lab.wait(), then check again")
     for pod in pods:
@@ -28,8 +31,10 @@ def check_1(lab: Lab) -> str:
             continue  # a cluster's pod is not on loopback: its readiness is the check
         status, data = http_get(f"http://127.0.0.1:{port}", "/api/pets")
         if status != 200 or data != V2_PETS:
-            raise CheckFailed(f"a petstore-v2 pod answers GET /api/pets with {describe(data)}, not the three v2 pets",
-                        "its container needs VERSION=v2, as in manifests/petstore-v2.yaml: apply that file")
+            raise CheckFailed(
+                f"a petstore-v2 pod answers GET /api/pets with {describe(data)}, not the three v2 pets",
+                "its container needs VERSION=v2, as in manifests/petstore-v2.yaml: apply that file",
+            )
     return "petstore-v2 is ready and its pod answers with the three v2 pets"
 
 
@@ -42,8 +47,10 @@ def check_2(lab: Lab) -> str:
     if endpoints is not None:
         count = len({e for eps in endpoints.values() for e in eps})
         if count != 2:
-            raise CheckFailed(f"service petstore-v1 has {count} endpoint{'s' * (count != 1)}, not 2",
-                        "wait for both pods with lab.wait(), then check again")
+            raise CheckFailed(
+                f"service petstore-v1 has {count} endpoint{'s' * (count != 1)}, not 2",
+                "wait for both pods with lab.wait(), then check again",
+            )
     return "petstore-v1 runs 2 ready replicas behind its service"
 
 
@@ -52,9 +59,14 @@ _SEED_ROUTES_HINT = "keep the three routes of route_to_v1() and add yours with a
 
 def check_3(lab: Lab) -> str:
     base = gateway(lab)
-    expect(base, "/pet/2", {"id": 2, "name": "Cat", "status": "pending"}, "pet 2 (Cat)",
-            "add a route matching prefix /pet/ that calls findPetById on v1 with parameters "
-            "{':path': '/pet/{id}'}: function_route(...), add_route(route_to_v1(), ...), then lab.apply(...)")
+    expect(
+        base,
+        "/pet/2",
+        {"id": 2, "name": "Cat", "status": "pending"},
+        "pet 2 (Cat)",
+        "add a route matching prefix /pet/ that calls findPetById on v1 with parameters "
+        "{':path': '/pet/{id}'}: function_route(...), add_route(route_to_v1(), ...), then lab.apply(...)",
+    )
     expect(base, "/findPets", V1_PETS, "the v1 pets", _SEED_ROUTES_HINT)
     expect(base, "/petstore", V1_PETS, "the v1 pets", _SEED_ROUTES_HINT)
     expect(base, "/findPetWithId/1", V1_PETS[0], "pet 1 (Dog)", _SEED_ROUTES_HINT)
@@ -64,11 +76,18 @@ def check_3(lab: Lab) -> str:
 def check_4(lab: Lab) -> str:
     base = gateway(lab)
     canary = {"x-canary": "true"}
-    hint = ("add a header route for prefix /petstore (prefixRewrite /api/pets) to v2 at index 0: "
-            "add_route(header_canary(), header_route(prefix_route(...)))")
+    hint = (
+        "add a header route for prefix /petstore (prefixRewrite /api/pets) to v2 at index 0: "
+        "add_route(header_canary(), header_route(prefix_route(...)))"
+    )
     expect(base, "/petstore", V2_PETS, "the v2 pets", hint, canary)
-    expect(base, "/petstore", V1_PETS, "the v1 pets",
-            "the /petstore canary route must match only requests with the header x-canary: true")
+    expect(
+        base,
+        "/petstore",
+        V1_PETS,
+        "the v1 pets",
+        "the /petstore canary route must match only requests with the header x-canary: true",
+    )
     expect(base, "/findPets", V2_PETS, "the v2 pets", "keep the /findPets canary route of header_canary()", canary)
     expect(base, "/findPets", V1_PETS, "the v1 pets", "keep the /findPets route to v1 of header_canary()")
     return "x-canary: true sends /petstore and /findPets to v2; other requests go to v1"
@@ -94,8 +113,11 @@ def weights(lab: Lab, route: Mapping[str, Any]) -> dict[str | None, int]:
         if "upstreamGroup" in dest:
             ref = dest["upstreamGroup"]
             groups = lab.objects("upstreamgroups", ref.get("name"), ref.get("namespace") or GLOO_NAMESPACE)
-            inner = [(d.get("destination") or {}, int(d.get("weight", 0) or 0))
-                     for g in groups for d in (g.get("spec") or {}).get("destinations") or []]
+            inner = [
+                (d.get("destination") or {}, int(d.get("weight", 0) or 0))
+                for g in groups
+                for d in (g.get("spec") or {}).get("destinations") or []
+            ]
         else:
             inner = [(dest, weight)]
         for d, w in inner:
@@ -108,15 +130,19 @@ def check_5(lab: Lab) -> str:
     routes = virtual_service(lab)["spec"]["virtualHost"].get("routes") or []
     split = [r for r in routes if "multi" in (r.get("routeAction") or {})]
     if not split:
-        raise CheckFailed("no route of the virtual service has weighted destinations",
-                    "use routeAction.multi with weights 25 (v2) and 75 (v1), as weighted() builds them")
+        raise CheckFailed(
+            "no route of the virtual service has weighted destinations",
+            "use routeAction.multi with weights 25 (v2) and 75 (v1), as weighted() builds them",
+        )
     for route in split:
         w = weights(lab, route)
         v1, v2 = w.get("v1", 0), w.get("v2", 0)
         # Weights are relative (Gloo divides by their sum): 1 and 3 are 25/75 too.
         if v1 + v2 == 0 or v2 * 3 != v1 or set(w) - {"v1", "v2"}:
-            raise CheckFailed(f"the weighted route {route_name(route)} has v2 weight {v2} and v1 weight {v1}, not 25 and 75",
-                        "apply a VirtualService whose weighted routes give v2 25 and v1 75, e.g. from weighted(...)")
+            raise CheckFailed(
+                f"the weighted route {route_name(route)} has v2 weight {v2} and v1 weight {v1}, not 25 and 75",
+                "apply a VirtualService whose weighted routes give v2 25 and v1 75, e.g. from weighted(...)",
+            )
     n, p = 400, 0.25
     try:
         df = sample(base, "/findPets", n=n)
@@ -125,12 +151,16 @@ def check_5(lab: Lab) -> str:
     v2 = int((df["version"] == "v2").sum())
     errors = int(df["version"].isna().sum())
     if errors:
-        raise CheckFailed(f"{errors} of {n} requests to /findPets failed",
-                    "look at lab.get('vs') and lab.get('upstreams'): every destination must be Accepted")
+        raise CheckFailed(
+            f"{errors} of {n} requests to /findPets failed",
+            "look at lab.get('vs') and lab.get('upstreams'): every destination must be Accepted",
+        )
     # 5 sigma: a correct 25/75 split fails this about once in 1.7 million checks.
     if abs(v2 - n * p) > 5 * math.sqrt(n * p * (1 - p)):
-        raise CheckFailed(f"{v2} of {n} requests to /findPets went to v2, far from 25%",
-                    "the /findPets route without the header must carry the 25/75 split")
+        raise CheckFailed(
+            f"{v2} of {n} requests to /findPets went to v2, far from 25%",
+            "the /findPets route without the header must carry the 25/75 split",
+        )
     return "every weighted route sends 25% to v2 and 75% to v1, and so does the traffic"
 
 
@@ -140,11 +170,14 @@ def check_6(lab: Lab) -> str:
     for route in routes:
         w = {v: weight for v, weight in weights(lab, route).items() if weight > 0}
         if set(w) != {"v2"}:
-            raise CheckFailed(f"the route {route_name(route)} still sends traffic to {'v1' if 'v1' in w else 'something else'}",
-                        "promote first: lab.apply(all_to_v2()), so that every route goes to v2 only")
+            raise CheckFailed(
+                f"the route {route_name(route)} still sends traffic to {'v1' if 'v1' in w else 'something else'}",
+                "promote first: lab.apply(all_to_v2()), so that every route goes to v2 only",
+            )
     if lab.objects("deployments", "petstore-v1", "default"):
-        raise CheckFailed("deployment petstore-v1 still exists",
-                    "decommission it: lab.delete(...) with manifests/petstore-v1.yaml")
+        raise CheckFailed(
+            "deployment petstore-v1 still exists", "decommission it: lab.delete(...) with manifests/petstore-v1.yaml"
+        )
     expect(base, "/petstore", V2_PETS, "the v2 pets", "apply all_to_v2() and check again")
     return "every route goes to v2, petstore-v1 is gone and /petstore answers with the v2 pets"
 

@@ -90,6 +90,7 @@ def check(lesson: int, lab: Lab | None = None) -> CheckResult:
     except CheckFailed as failed:
         return CheckResult(False, failed.message, failed.hint)
     except LabNotRunning:
-        return CheckResult(False, "the lab is not running",
-                           f"start it with lab.up(), or run reset({lesson}) to set up this lesson")
+        return CheckResult(
+            False, "the lab is not running", f"start it with lab.up(), or run reset({lesson}) to set up this lesson"
+        )
     return CheckResult(True, message)

@@ -7,10 +7,10 @@
 from __future__ import annotations
 
 from helpers.builders import httproutes
+from helpers.builders.routing import header_canary
 from helpers.errors import CheckFailed, NotFound
 from helpers.lab import Lab
 from helpers.lessons.probing import V1_PETS, V2_PETS, expect
-from helpers.builders.routing import header_canary
 
 GATEWAY = f"{httproutes.GATEWAY_NAMESPACE}/{httproutes.GATEWAY_NAME}"
 GATEWAY_MANIFEST = "manifests/gateway-api/0-gateway.yaml"
@@ -34,10 +34,13 @@ def check(lab: Lab) -> str:
     try:
         base = lab.proxy_url(gateway=GATEWAY)
     except NotFound:
-        raise CheckFailed(f"the Gateway {GATEWAY} is not served",
-                    f'run lab.install("kgateway"), then lab.apply("{GATEWAY_MANIFEST}")') from None
-    hint = ("add a rule for Exact /findPets with the header x-canary: true to petstore-v2, with the same "
-            "URLRewrite as the /findPets rule: httproutes.canary_rule(), or apply httproutes.header_canary()")
+        raise CheckFailed(
+            f"the Gateway {GATEWAY} is not served", f'run lab.install("kgateway"), then lab.apply("{GATEWAY_MANIFEST}")'
+        ) from None
+    hint = (
+        "add a rule for Exact /findPets with the header x-canary: true to petstore-v2, with the same "
+        "URLRewrite as the /findPets rule: httproutes.canary_rule(), or apply httproutes.header_canary()"
+    )
     expect(base, "/findPets", V2_PETS, "the v2 pets", hint, {"x-canary": "true"})
     keep = "keep the three rules of httproutes.route_to_v1(), all to v1"
     expect(base, "/findPets", V1_PETS, "the v1 pets", keep)

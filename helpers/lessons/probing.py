@@ -16,15 +16,20 @@ from helpers.errors import CheckFailed, NotFound
 from helpers.lab import Lab
 
 V1_PETS = [{"id": 1, "name": "Dog", "status": "available"}, {"id": 2, "name": "Cat", "status": "pending"}]
-V2_PETS = [{"id": 1, "name": "Dog", "status": "v2"}, {"id": 2, "name": "Cat", "status": "v2"},
-           {"id": 3, "name": "Parrot", "status": "v2"}]
+V2_PETS = [
+    {"id": 1, "name": "Dog", "status": "v2"},
+    {"id": 2, "name": "Cat", "status": "v2"},
+    {"id": 3, "name": "Parrot", "status": "v2"},
+]
 
 
 def deployment(lab: Lab, name: str) -> dict[str, Any]:
     found = lab.objects("deployments", name, "default")
     if not found:
-        raise CheckFailed(f"there is no deployment {name}", f"apply manifests/{name}.yaml with lab.apply(...), "
-                    "then wait with lab.wait()")
+        raise CheckFailed(
+            f"there is no deployment {name}",
+            f"apply manifests/{name}.yaml with lab.apply(...), then wait with lab.wait()",
+        )
     return found[0]
 
 
@@ -33,12 +38,16 @@ def ready(dep: Mapping[str, Any], want: int | None = None) -> None:
     replicas = int(dep["spec"].get("replicas", 1))
     ready = int((dep.get("status") or {}).get("readyReplicas", 0))
     if want is not None and replicas != want:
-        raise CheckFailed(f"deployment {name} asks for {replicas} replica{'s' * (replicas != 1)}, not {want}",
-                    f"set spec.replicas to {want} in the Deployment of manifests/{name}.yaml and "
-                    "lab.apply(...) it (a dict or a copy of the file), then lab.wait()")
+        raise CheckFailed(
+            f"deployment {name} asks for {replicas} replica{'s' * (replicas != 1)}, not {want}",
+            f"set spec.replicas to {want} in the Deployment of manifests/{name}.yaml and "
+            "lab.apply(...) it (a dict or a copy of the file), then lab.wait()",
+        )
     if ready != replicas:
-        raise CheckFailed(f"deployment {name} has {ready} of {replicas} replicas ready",
-                    "wait for the pods with lab.wait(), then check again")
+        raise CheckFailed(
+            f"deployment {name} has {ready} of {replicas} replicas ready",
+            "wait for the pods with lab.wait(), then check again",
+        )
 
 
 def http_get(base: str, path: str, headers: dict[str, str] | None = None) -> tuple[int, Any]:
@@ -50,8 +59,10 @@ def http_get(base: str, path: str, headers: dict[str, str] | None = None) -> tup
         resp = conn.getresponse()
         body = resp.read()
     except OSError as e:
-        raise CheckFailed(f"GET {path} got no answer ({type(e).__name__})",
-                    "check that the lab runs with lab.status(); lab.up() starts it") from None
+        raise CheckFailed(
+            f"GET {path} got no answer ({type(e).__name__})",
+            "check that the lab runs with lab.status(); lab.up() starts it",
+        ) from None
     finally:
         conn.close()
     try:
@@ -64,7 +75,9 @@ def gateway(lab: Lab) -> str:
     try:
         return lab.proxy_url()
     except NotFound:
-        raise CheckFailed("the gateway is not installed", 'install it with lab.install("gloo"), then lab.wait()') from None
+        raise CheckFailed(
+            "the gateway is not installed", 'install it with lab.install("gloo"), then lab.wait()'
+        ) from None
 
 
 def describe(data: Any) -> str:

@@ -18,4 +18,4 @@ def side_by_side(left: str, right: str, titles: tuple[str, str] = ("", ""), gap:
     rows = max(len(lines_l), len(lines_r))
     lines_l += [""] * (rows - len(lines_l))
     lines_r += [""] * (rows - len(lines_r))
-    return "\n".join(f"{a.ljust(width)}{b}".rstrip() for a, b in zip(lines_l, lines_r))
+    return "\n".join(f"{a.ljust(width)}{b}".rstrip() for a, b in zip(lines_l, lines_r, strict=True))

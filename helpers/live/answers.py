@@ -42,19 +42,20 @@ def version_of(status: int, body: bytes) -> str | None:
     return "v2" if any(item.get("status") == "v2" for item in items) else "v1"
 
 
-def shares(df: "pd.DataFrame") -> "pd.DataFrame":
+def shares(df: pd.DataFrame) -> pd.DataFrame:
     """How many requests of a ``sample`` each version answered: one row per version
     (v1, v2, then ``errors`` if any failed) with ``requests`` and ``share`` (0..1)."""
     import pandas as pd
 
     versions = df["version"].where(df["version"].notna(), ERRORS) if len(df) else df["version"]
     counts = versions.value_counts()
-    labels = ["v1", "v2"] + sorted(str(v) for v in counts.index if v not in ("v1", "v2", ERRORS))
+    labels = ["v1", "v2", *sorted(str(v) for v in counts.index if v not in ("v1", "v2", ERRORS))]
     if ERRORS in counts.index:
         labels.append(ERRORS)
     requests = [int(counts.get(label, 0)) for label in labels]
     total = sum(requests)
-    table = pd.DataFrame({"requests": requests,
-                          "share": [r / total if total else 0.0 for r in requests]},
-                         index=pd.Index(labels, name="version"))
+    table = pd.DataFrame(
+        {"requests": requests, "share": [r / total if total else 0.0 for r in requests]},
+        index=pd.Index(labels, name="version"),
+    )
     return table

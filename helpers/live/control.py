@@ -17,8 +17,8 @@ import time
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any, NamedTuple
 
-from helpers.errors import NotFound
 from helpers.builders.routing import CANARY_HEADER, canary, destination_weights, to_yaml, version_of_destination
+from helpers.errors import NotFound
 
 if TYPE_CHECKING:
     from helpers.lab import Lab

@@ -13,19 +13,19 @@ measured from real requests; nothing is simulated.
 from __future__ import annotations
 
 import html
+import itertools
 import threading
 import time
 import weakref
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import ipywidgets as widgets
 
-from helpers.live.control import CanaryControl
-from helpers.errors import CoalmineError
-from helpers.live.control import Change
-from helpers.live.plotting import DistributionPlot
 from helpers.builders.routing import CANARY_HEADER
-from helpers.live.traffic import Traffic, summarize
+from helpers.errors import CoalmineError
+from helpers.live.control import CanaryControl, Change
+from helpers.live.plotting import DistributionPlot
+from helpers.live.traffic import Traffic, cell, summarize
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -46,18 +46,25 @@ class Dashboard:
 
     # Re-running the cell that makes a dashboard must not leave the old one's traffic
     # running too: the newest dashboard takes over.
-    _live: weakref.WeakSet[Dashboard] = weakref.WeakSet()
+    _live: ClassVar[weakref.WeakSet[Dashboard]] = weakref.WeakSet()
 
-    def __init__(self, lab: Lab, rate: int = 100, path: str = "/findPets", header_share: float = 0.2,
-                 window: float = 60.0, refresh: float = 0.5, start: bool = True) -> None:
-        self.traffic = Traffic(lab, rate=rate, path=path, headers={CANARY_HEADER: "true"},
-                               header_share=header_share)
+    def __init__(
+        self,
+        lab: Lab,
+        rate: int = 100,
+        path: str = "/findPets",
+        header_share: float = 0.2,
+        window: float = 60.0,
+        refresh: float = 0.5,
+        start: bool = True,
+    ) -> None:
+        self.traffic = Traffic(lab, rate=rate, path=path, headers={CANARY_HEADER: "true"}, header_share=header_share)
         self.control = CanaryControl(lab, clock=lambda: self.traffic.elapsed)
         self.plot = DistributionPlot(window, figsize=(7.2, 5.4))  # beside the YAML in a notebook's width
         self.refresh = refresh
         self._refresher: threading.Thread | None = None
         self._stop_refreshing = threading.Event()
-        self._quiet = False     # set while the code moves a control, so its handler does nothing
+        self._quiet = False  # set while the code moves a control, so its handler does nothing
         self._refreshes: list[float] = []
         self._draws = 0
         self._build()
@@ -101,8 +108,19 @@ class Dashboard:
     def close(self) -> None:
         """Stop, and remove the dashboard from the page."""
         self.stop()
-        for widget in (self.weight, self.header, self.promote_button, self.rollback_button, self.rate,
-                       self.running, self.readout, self.message, self.yaml_view, self.canvas, self.widget):
+        for widget in (
+            self.weight,
+            self.header,
+            self.promote_button,
+            self.rollback_button,
+            self.rate,
+            self.running,
+            self.readout,
+            self.message,
+            self.yaml_view,
+            self.canvas,
+            self.widget,
+        ):
             widget.close()
 
     def set_weight(self, v2_percent: int) -> None:
@@ -114,10 +132,15 @@ class Dashboard:
         and longest interval (s), figure draws the browser asked for, and the last route
         change (``apply_ms``: time to apply)."""
         times = list(self._refreshes)
-        gaps = [b - a for a, b in zip(times, times[1:])]
-        return {"refreshes": len(times), "mean_refresh_interval_s": sum(gaps) / len(gaps) if gaps else None,
-                "max_refresh_interval_s": max(gaps) if gaps else None, "draws": self._draws, "last_apply": dict(self.control.last_apply),
-                "requests_sent": self.traffic.sent}
+        gaps = [b - a for a, b in itertools.pairwise(times)]
+        return {
+            "refreshes": len(times),
+            "mean_refresh_interval_s": sum(gaps) / len(gaps) if gaps else None,
+            "max_refresh_interval_s": max(gaps) if gaps else None,
+            "draws": self._draws,
+            "last_apply": dict(self.control.last_apply),
+            "requests_sent": self.traffic.sent,
+        }
 
     def readout_text(self) -> str:
         """The numbers line under the controls, as text."""
@@ -127,7 +150,7 @@ class Dashboard:
         return f"<Dashboard: {self.control.describe()}>"
 
     def _repr_mimebundle_(self, **kwargs: Any) -> dict[str, Any]:
-        bundle = self.widget._repr_mimebundle_(**kwargs)
+        bundle: dict[str, Any] = self.widget._repr_mimebundle_(**kwargs)
         bundle["text/plain"] = repr(self)  # a short, stable text instead of the widget tree
         return bundle
 
@@ -137,27 +160,55 @@ class Dashboard:
         from ipympl.backend_nbagg import Canvas, FigureManager
 
         wide = {"description_width": "initial"}
-        self.weight = widgets.IntSlider(value=self.control.v2_percent, min=0, max=100, step=1,
-                                        description="v2 weight (%)", continuous_update=False, style=wide,
-                                        layout=widgets.Layout(width="360px"))
-        self.header = widgets.Checkbox(value=self.control.header, indent=False,
-                                       description=f"header canary ({CANARY_HEADER}: true goes to v2)")
-        self.promote_button = widgets.Button(description="Promote", icon="check", button_style="success",
-                                             tooltip="send all traffic to v2")
-        self.rollback_button = widgets.Button(description="Roll back", icon="undo", button_style="warning",
-                                              tooltip="send all traffic to v1, header canary off")
-        self.rate = widgets.IntSlider(value=int(self.traffic.rate), min=0, max=1000, step=10,
-                                      description="traffic (req/s)", continuous_update=False, style=wide,
-                                      layout=widgets.Layout(width="360px"))
+        self.weight = widgets.IntSlider(
+            value=self.control.v2_percent,
+            min=0,
+            max=100,
+            step=1,
+            description="v2 weight (%)",
+            continuous_update=False,
+            style=wide,
+            layout=widgets.Layout(width="360px"),
+        )
+        self.header = widgets.Checkbox(
+            value=self.control.header, indent=False, description=f"header canary ({CANARY_HEADER}: true goes to v2)"
+        )
+        self.promote_button = widgets.Button(
+            description="Promote", icon="check", button_style="success", tooltip="send all traffic to v2"
+        )
+        self.rollback_button = widgets.Button(
+            description="Roll back",
+            icon="undo",
+            button_style="warning",
+            tooltip="send all traffic to v1, header canary off",
+        )
+        self.rate = widgets.IntSlider(
+            value=int(self.traffic.rate),
+            min=0,
+            max=1000,
+            step=10,
+            description="traffic (req/s)",
+            continuous_update=False,
+            style=wide,
+            layout=widgets.Layout(width="360px"),
+        )
         self.running = widgets.ToggleButton(value=False, description="traffic on", icon="play")
         self.readout = widgets.HTML("no requests yet")
         self.message = widgets.HTML(f"current state: {html.escape(self.control.describe())}")
-        self.yaml_view = widgets.HTML(_pre(self.control.yaml()),
-                                      layout=widgets.Layout(width="380px", height="520px", overflow="auto"))
-        for widget, name in ((self.weight, "weight"), (self.header, "header"), (self.rate, "rate"),
-                             (self.running, "running"), (self.readout, "readout"), (self.message, "message"),
-                             (self.yaml_view, "yaml"), (self.promote_button, "promote"),
-                             (self.rollback_button, "rollback")):
+        self.yaml_view = widgets.HTML(
+            _pre(self.control.yaml()), layout=widgets.Layout(width="380px", height="520px", overflow="auto")
+        )
+        for widget, name in (
+            (self.weight, "weight"),
+            (self.header, "header"),
+            (self.rate, "rate"),
+            (self.running, "running"),
+            (self.readout, "readout"),
+            (self.message, "message"),
+            (self.yaml_view, "yaml"),
+            (self.promote_button, "promote"),
+            (self.rollback_button, "rollback"),
+        ):
             widget.add_class(f"coalmine-{name}")
 
         self.canvas = Canvas(self.plot.figure)
@@ -175,11 +226,14 @@ class Dashboard:
         self.promote_button.on_click(lambda _: self._apply(self.control.promote))
         self.rollback_button.on_click(lambda _: self._apply(self.control.rollback))
 
-        controls = widgets.VBox([
-            widgets.HBox([self.weight, self.header]),
-            widgets.HBox([self.promote_button, self.rollback_button, self.rate, self.running]),
-            self.readout, self.message,
-        ])
+        controls = widgets.VBox(
+            [
+                widgets.HBox([self.weight, self.header]),
+                widgets.HBox([self.promote_button, self.rollback_button, self.rate, self.running]),
+                self.readout,
+                self.message,
+            ]
+        )
         yaml_box = widgets.VBox([widgets.HTML("<b>VirtualService applied</b>"), self.yaml_view])
         self.widget = widgets.VBox([controls, widgets.HBox([self.canvas, yaml_box])])
 
@@ -211,7 +265,9 @@ class Dashboard:
             self.message.value = f'<span style="color:#C44E52">refused, nothing changed: {html.escape(str(e))}</span>'
         else:
             took = self.control.last_apply.get("apply_ms", 0.0)
-            self.message.value = f"{html.escape('; '.join(lines))} ({took:.0f} ms) · now {html.escape(self.control.describe())}"
+            self.message.value = (
+                f"{html.escape('; '.join(lines))} ({took:.0f} ms) · now {html.escape(self.control.describe())}"
+            )
         self._show_state()
 
     def _show_state(self) -> None:
@@ -261,12 +317,11 @@ def _readout(frame: pd.DataFrame, now: float, rate: float, seconds: float = READ
     table = summarize(frame)
     parts = [f"at {now:.0f} s, last {seconds:g} s: {len(frame)} requests"]
     for version in ("v2", "v1"):
-        share = table.loc[version, "share"] if version in table.index else 0.0
+        share = cell(table, version, "share")
         parts.append(f"{version} {share:.0%}")
-    errors = int(table.loc["errors", "requests"]) if "errors" in table.index else 0
+    errors = int(cell(table, "errors", "requests"))
     parts.append(f"errors {errors}")
-    p50 = ", ".join(f"{v} {table.loc[v, 'p50_ms']:.1f} ms" for v in ("v1", "v2")
-                    if v in table.index and table.loc[v, "requests"])
+    p50 = ", ".join(f"{v} {cell(table, v, 'p50_ms'):.1f} ms" for v in ("v1", "v2") if cell(table, v, "requests"))
     if p50:
         parts.append(f"p50 {p50}")
     parts.append(f"{rate:g} req/s")

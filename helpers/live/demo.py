@@ -15,12 +15,12 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from helpers.live.control import SEED_STEPS, CanaryControl, Step
-from helpers.lab import Lab
-from helpers.loading import manifests_dir
-from helpers.live.plotting import DistributionPlot
 from helpers.builders.routing import CANARY_HEADER
-from helpers.live.traffic import Traffic, summarize
+from helpers.lab import Lab
+from helpers.live.control import SEED_STEPS, CanaryControl, Step
+from helpers.live.plotting import DistributionPlot
+from helpers.live.traffic import Traffic, cell, summarize
+from helpers.loading import manifests_dir
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -37,8 +37,14 @@ def expected_v2_share(step: Step, header_share: float) -> float:
     return canary + (1 - canary) * step.v2_percent / 100
 
 
-def run_demo(rate: float = 200, seconds: float = 3.0, header_share: float = 0.2, output: str | Path | None = None,
-             steps: Sequence[Step] = SEED_STEPS, say: Callable[[str], None] = print) -> pd.DataFrame:
+def run_demo(
+    rate: float = 200,
+    seconds: float = 3.0,
+    header_share: float = 0.2,
+    output: str | Path | None = None,
+    steps: Sequence[Step] = SEED_STEPS,
+    say: Callable[[str], None] = print,
+) -> pd.DataFrame:
     """Run the rollout on a new lab in a temporary home and stop it afterwards.
 
     Each step holds for ``seconds`` with ``rate`` requests a second to /findPets, of
@@ -59,7 +65,7 @@ def run_demo(rate: float = 200, seconds: float = 3.0, header_share: float = 0.2,
             say(f"gateway ready at {lab.proxy_url()}")
             traffic = Traffic(lab, rate=rate, headers={CANARY_HEADER: "true"}, header_share=header_share)
             control = CanaryControl(lab, clock=lambda: traffic.elapsed)
-            control.step(steps[0])   # a route exists before the first request
+            control.step(steps[0])  # a route exists before the first request
             traffic.start()
             control.changes.clear()
             rows = []
@@ -85,13 +91,20 @@ def run_demo(rate: float = 200, seconds: float = 3.0, header_share: float = 0.2,
 
 def _step_row(step: Step, frame: pd.DataFrame, header_share: float) -> dict[str, object]:
     table = summarize(frame)
-    share = {v: float(table.loc[v, "share"]) if v in table.index else 0.0 for v in ("v1", "v2", "errors")}
-    return {"step": step.label, "requests": len(frame), "v1": share["v1"], "v2": share["v2"],
-            "errors": int(table.loc["errors", "requests"]) if "errors" in table.index else 0,
-            "expected_v2": expected_v2_share(step, header_share),
-            "p50_ms": float(frame["latency_ms"].median()) if len(frame) else float("nan")}
+    share = {v: cell(table, v, "share") for v in ("v1", "v2", "errors")}
+    return {
+        "step": step.label,
+        "requests": len(frame),
+        "v1": share["v1"],
+        "v2": share["v2"],
+        "errors": int(cell(table, "errors", "requests")),
+        "expected_v2": expected_v2_share(step, header_share),
+        "p50_ms": float(frame["latency_ms"].median()) if len(frame) else float("nan"),
+    }
 
 
 def _step_line(row: dict[str, object]) -> str:
-    return (f"{row['step']:<14} {row['requests']:>5} requests   v1 {row['v1']:>4.0%}   v2 {row['v2']:>4.0%}"
-            f"   (expected v2 {row['expected_v2']:.0%})   errors {row['errors']}   p50 {row['p50_ms']:.1f} ms")
+    return (
+        f"{row['step']:<14} {row['requests']:>5} requests   v1 {row['v1']:>4.0%}   v2 {row['v2']:>4.0%}"
+        f"   (expected v2 {row['expected_v2']:.0%})   errors {row['errors']}   p50 {row['p50_ms']:.1f} ms"
+    )

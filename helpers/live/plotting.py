@@ -65,26 +65,36 @@ class DistributionPlot:
         self.share_ax, self.count_ax, self.latency_ax = self.figure.subplots(3, 1, sharex=True)
         self._stack = {}
         for name in ("v2", "v1", "errors"):
-            self._stack[name] = self.share_ax.fill_between([], [], [], step="post", color=COLORS[name],
-                                                           alpha=0.85, label=name, linewidth=0)
-        (self._weight,) = self.share_ax.plot([], [], drawstyle="steps-post", color="black", linestyle="--",
-                                             linewidth=1.2, label="v2 weight")
+            self._stack[name] = self.share_ax.fill_between(
+                [], [], [], step="post", color=COLORS[name], alpha=0.85, label=name, linewidth=0
+            )
+        (self._weight,) = self.share_ax.plot(
+            [], [], drawstyle="steps-post", color="black", linestyle="--", linewidth=1.2, label="v2 weight"
+        )
         self.share_ax.set_ylim(0, 100)
         self.share_ax.set_ylabel("share per second (%)")
         self.share_ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize="small")
-        self._counts = {name: self.count_ax.plot([], [], color=COLORS[name], label=name)[0]
-                        for name in ("v1", "v2", "errors")}
+        self._counts = {
+            name: self.count_ax.plot([], [], color=COLORS[name], label=name)[0] for name in ("v1", "v2", "errors")
+        }
         self.count_ax.set_ylabel("answered so far")
         self.count_ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize="small")
-        self._latency = {name: self.latency_ax.plot([], [], color=COLORS[name], label=name, marker=".")[0]
-                         for name in ("v1", "v2")}
+        self._latency = {
+            name: self.latency_ax.plot([], [], color=COLORS[name], label=name, marker=".")[0] for name in ("v1", "v2")
+        }
         self.latency_ax.set_ylabel("p50 latency (ms)")
         self.latency_ax.set_xlabel("seconds since the traffic started")
         self.latency_ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize="small")
         self._marks: list[object] = []
 
-    def update(self, frame: pd.DataFrame, now: float, changes: Sequence[Change] = (), marks: bool = False,
-               totals: Mapping[str, int] | None = None) -> None:
+    def update(
+        self,
+        frame: pd.DataFrame,
+        now: float,
+        changes: Sequence[Change] = (),
+        marks: bool = False,
+        totals: Mapping[str, int] | None = None,
+    ) -> None:
         """Show the requests in ``frame`` up to ``now`` (seconds on the traffic clock) and
         the weight ``changes``; ``marks`` labels each change on the plot (for a saved run).
         ``totals`` are answers per version since the start, when ``frame`` holds only the
@@ -127,9 +137,17 @@ class DistributionPlot:
         self._marks = []
         for change in changes:
             self._marks.append(self.share_ax.axvline(change.at_s, color="grey", linewidth=0.8))
-            self._marks.append(self.share_ax.annotate(change.label, (change.at_s, 100), xytext=(3, -3),
-                                                      textcoords="offset points", fontsize="x-small",
-                                                      va="top", rotation=90))
+            self._marks.append(
+                self.share_ax.annotate(
+                    change.label,
+                    (change.at_s, 100),
+                    xytext=(3, -3),
+                    textcoords="offset points",
+                    fontsize="x-small",
+                    va="top",
+                    rotation=90,
+                )
+            )
 
     def save(self, path: str) -> None:
         """Write the figure to ``path`` (PNG, SVG or PDF by the file's extension)."""

@@ -22,8 +22,9 @@ if TYPE_CHECKING:
 __all__ = ["ERRORS", "Target", "base_url", "curl", "sample", "shares", "version_of"]
 
 
-def sample(target: Target, path: str = "/findPets", n: int = 200,
-           headers: dict[str, str] | None = None, rate: float = 1000) -> "pd.DataFrame":
+def sample(
+    target: Target, path: str = "/findPets", n: int = 200, headers: dict[str, str] | None = None, rate: float = 1000
+) -> pd.DataFrame:
     """Send ``n`` GET requests to ``path`` at ``rate`` a second, and record each answer.
 
     ``target`` is a Lab (its gateway) or a base URL such as ``"http://127.0.0.1:8080"``;
@@ -52,7 +53,7 @@ def curl(url: str, headers: dict[str, str] | None = None) -> str:
     request = urllib.request.Request(url, headers=headers or {})
     try:
         with urllib.request.urlopen(request, timeout=10) as response:
-            return response.read().decode()
+            return str(response.read().decode())
     except urllib.error.HTTPError as error:
         body = error.read().decode()
         error.close()

@@ -24,8 +24,8 @@ from typing import TYPE_CHECKING, NamedTuple
 
 import aiohttp
 
-from helpers.live.answers import Target, base_url, shares, version_of
 from helpers.errors import InvalidArgument
+from helpers.live.answers import Target, base_url, shares, version_of
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -39,9 +39,9 @@ class Record(NamedTuple):
     request: int
     sent_s: float
     version: str | None
-    status: int            # 0 when no HTTP answer came (refused, reset, timeout)
-    latency_ms: float      # from the time it was due to the end of the answer
-    canary: bool           # whether it carried the canary headers
+    status: int  # 0 when no HTTP answer came (refused, reset, timeout)
+    latency_ms: float  # from the time it was due to the end of the answer
+    canary: bool  # whether it carried the canary headers
     error: str | None
 
 
@@ -56,9 +56,17 @@ class Traffic:
     ``run(seconds=...)`` to send for a while and get the records.
     """
 
-    def __init__(self, target: Target, rate: float = 100, path: str = "/findPets",
-                 headers: Mapping[str, str] | None = None, header_share: float = 1.0,
-                 capacity: int = 100_000, timeout: float = 10.0, max_in_flight: int = 256) -> None:
+    def __init__(
+        self,
+        target: Target,
+        rate: float = 100,
+        path: str = "/findPets",
+        headers: Mapping[str, str] | None = None,
+        header_share: float = 1.0,
+        capacity: int = 100_000,
+        timeout: float = 10.0,
+        max_in_flight: int = 256,
+    ) -> None:
         if not path.startswith("/"):
             raise InvalidArgument(f'path must start with "/", not {path!r}')
         if capacity < 1 or max_in_flight < 1:
@@ -73,18 +81,18 @@ class Traffic:
         self._records: collections.deque[Record] = collections.deque(maxlen=capacity)
         self._lock = threading.Lock()
         self._answer = threading.Condition(self._lock)
-        self._total = 0              # answers (and failures) recorded since start
+        self._total = 0  # answers (and failures) recorded since start
         self._thread: threading.Thread | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._wake: asyncio.Event | None = None
         self._stopping = False
         self._limit: int | None = None
         self._finished = threading.Event()
-        self._started_at = 0.0       # time.monotonic() at start
+        self._started_at = 0.0  # time.monotonic() at start
         self._url = ""
-        self.sent = 0                # requests sent so far
+        self.sent = 0  # requests sent so far
         self.answered: collections.Counter[str] = collections.Counter()  # per version, errors as "errors"
-        self.skipped = 0             # due requests not sent: max_in_flight were unanswered
+        self.skipped = 0  # due requests not sent: max_in_flight were unanswered
 
     def __repr__(self) -> str:
         state = "running" if self.running else "stopped"
@@ -244,9 +252,9 @@ class Traffic:
             origin = loop.time()
             ready.set()
             rate = self._rate
-            due = origin          # when the next request is due
+            due = origin  # when the next request is due
             while not self._stopping and (self._limit is None or self.sent < self._limit):
-                if self._rate != rate:   # a new rate applies from now on
+                if self._rate != rate:  # a new rate applies from now on
                     rate, due = self._rate, max(due, loop.time())
                 now = loop.time()
                 if rate == 0 or due > now:
@@ -289,7 +297,9 @@ class Traffic:
             error = f"no answer within {self.timeout:g}s"
         except aiohttp.ClientError as e:
             error = str(e) or type(e).__name__
-        record = Record(number, sent_s, version, status, (loop.time() - due) * 1000, bool(canary and self.headers), error)
+        record = Record(
+            number, sent_s, version, status, (loop.time() - due) * 1000, bool(canary and self.headers), error
+        )
         with self._lock:
             self._records.append(record)
             self.answered[version or "errors"] += 1
@@ -308,9 +318,23 @@ def to_frame(records: list[Record]) -> pd.DataFrame:
     import pandas as pd
 
     frame = pd.DataFrame(records, columns=COLUMNS)
-    frame = frame.astype({"request": "int64", "sent_s": "float64", "version": "object", "status": "int64",
-                          "latency_ms": "float64", "canary": "bool", "error": "object"})
+    frame = frame.astype(
+        {
+            "request": "int64",
+            "sent_s": "float64",
+            "version": "object",
+            "status": "int64",
+            "latency_ms": "float64",
+            "canary": "bool",
+            "error": "object",
+        }
+    )
     return frame.sort_values("request", ignore_index=True)
+
+
+def cell(table: pd.DataFrame, version: str, column: str, default: float = 0.0) -> float:
+    """One number of a ``summarize`` table (``default`` when that version has no row)."""
+    return table[column].astype(float).to_dict().get(version, default)
 
 
 def summarize(frame: pd.DataFrame) -> pd.DataFrame:

@@ -23,17 +23,17 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from helpers.builders.httproutes import API_VERSION, GATEWAY_NAME, GATEWAY_NAMESPACE
-from helpers.migrate.destinations import Destinations
-from helpers.migrate.ordering import Ranked, order_warnings
 from helpers.builders.routing import to_yaml
-from helpers.kinds import GLOO_NAMESPACE
 from helpers.errors import InvalidArgument
+from helpers.kinds import GLOO_NAMESPACE
+from helpers.migrate.destinations import Destinations
+from helpers.migrate.filters import Filters
+from helpers.migrate.ordering import Ranked, order_warnings
 
 __all__ = ["Conversion", "convert", "convert_objects"]
 
 MAX_RULES = 16  # per HTTPRoute (the CRD's limit)
 _SUPPORTED_OPTIONS = {"prefixRewrite", "timeout", "retries", "headerManipulation"}
-_RETRY_CODES = {"5xx": [500, 502, 503, 504], "gateway-error": [502, 503, 504]}
 
 
 @dataclass
@@ -52,8 +52,12 @@ class Conversion:
         return self.to_yaml() + (f"\n{notes}" if notes else "")
 
 
-def convert(vs: Mapping[str, Any], upstreams: Iterable[Mapping[str, Any]] = (),
-            gateway: tuple[str, str] = (GATEWAY_NAMESPACE, GATEWAY_NAME), namespace: str | None = None) -> Conversion:
+def convert(
+    vs: Mapping[str, Any],
+    upstreams: Iterable[Mapping[str, Any]] = (),
+    gateway: tuple[str, str] = (GATEWAY_NAMESPACE, GATEWAY_NAME),
+    namespace: str | None = None,
+) -> Conversion:
     """HTTPRoute(s) that do what ``vs`` does, as far as the Gateway API can, attached
     to ``gateway`` (namespace, name), with a warning for everything else.
 
@@ -65,8 +69,11 @@ def convert(vs: Mapping[str, Any], upstreams: Iterable[Mapping[str, Any]] = (),
     return _Converter(vs, list(upstreams), gateway, namespace).run()
 
 
-def convert_objects(objects: Sequence[Mapping[str, Any]], gateway: tuple[str, str] = (GATEWAY_NAMESPACE, GATEWAY_NAME),
-                    namespace: str | None = None) -> Conversion:
+def convert_objects(
+    objects: Sequence[Mapping[str, Any]],
+    gateway: tuple[str, str] = (GATEWAY_NAMESPACE, GATEWAY_NAME),
+    namespace: str | None = None,
+) -> Conversion:
     """Convert every VirtualService among ``objects``, using the Upstreams and
     UpstreamGroups among them. Raises ``InvalidArgument`` if there is no VirtualService."""
     services = [o for o in objects if o.get("kind") == "VirtualService"]
@@ -81,16 +88,23 @@ def convert_objects(objects: Sequence[Mapping[str, Any]], gateway: tuple[str, st
     return total
 
 
-class _Converter(Destinations):
-    def __init__(self, vs: Mapping[str, Any], upstreams: list[Mapping[str, Any]], gateway: tuple[str, str],
-                 namespace: str | None) -> None:
+class _Converter(Destinations, Filters):
+    def __init__(
+        self, vs: Mapping[str, Any], upstreams: list[Mapping[str, Any]], gateway: tuple[str, str], namespace: str | None
+    ) -> None:
         self.vs, self.gateway, self.namespace = vs, gateway, namespace
         meta = vs.get("metadata") or {}
         self.vs_ns, self.name = meta.get("namespace") or GLOO_NAMESPACE, meta.get("name") or "converted"
-        self.upstreams = {((u.get("metadata") or {}).get("namespace") or GLOO_NAMESPACE, u["metadata"]["name"]): u
-                          for u in upstreams if u.get("kind") == "Upstream"}
-        self.groups = {((u.get("metadata") or {}).get("namespace") or GLOO_NAMESPACE, u["metadata"]["name"]): u
-                       for u in upstreams if u.get("kind") == "UpstreamGroup"}
+        self.upstreams = {
+            ((u.get("metadata") or {}).get("namespace") or GLOO_NAMESPACE, u["metadata"]["name"]): u
+            for u in upstreams
+            if u.get("kind") == "Upstream"
+        }
+        self.groups = {
+            ((u.get("metadata") or {}).get("namespace") or GLOO_NAMESPACE, u["metadata"]["name"]): u
+            for u in upstreams
+            if u.get("kind") == "UpstreamGroup"
+        }
         self.warnings: list[str] = []
         self.service_namespaces: list[str] = []
         self.guessed: set[str] = set()
@@ -102,8 +116,10 @@ class _Converter(Destinations):
         spec = self.vs.get("spec") or {}
         vh = spec.get("virtualHost") or {}
         if spec.get("sslConfig"):
-            self.warn("spec.sslConfig", "TLS belongs to the Gateway's listener (protocol HTTPS, tls.certificateRefs); "
-                      "not carried across")
+            self.warn(
+                "spec.sslConfig",
+                "TLS belongs to the Gateway's listener (protocol HTTPS, tls.certificateRefs); not carried across",
+            )
         vh_options = dict(vh.get("options") or {})
         vh_headers = vh_options.pop("headerManipulation", None)
         for name in sorted(vh_options):
@@ -113,17 +129,23 @@ class _Converter(Destinations):
         ranked: list[Ranked] = []
         for i, route in enumerate(vh.get("routes") or []):
             for r in self.rules(route, f"spec.virtualHost.routes[{i}]", vh_headers):
-                ranked += [Ranked(i, m, gloo) for m, gloo in zip(r["matches"], r.pop("_gloo"))]
+                ranked += [Ranked(i, m, gloo) for m, gloo in zip(r["matches"], r.pop("_gloo"), strict=True)]
                 rules.append(r)
         self.warnings += order_warnings(ranked)
         namespace = self.namespace or (self.service_namespaces[0] if self.service_namespaces else self.vs_ns)
         for ns in sorted(set(self.service_namespaces) - {namespace}):
-            self.warn("spec", f"routes to Services in namespace {ns}, not {namespace}: a ReferenceGrant in {ns} "
-                      "must allow it (the local runtime refuses cross-namespace backends)")
-        chunks = [rules[i:i + MAX_RULES] for i in range(0, len(rules), MAX_RULES)] or [[]]
+            self.warn(
+                "spec",
+                f"routes to Services in namespace {ns}, not {namespace}: a ReferenceGrant in {ns} "
+                "must allow it (the local runtime refuses cross-namespace backends)",
+            )
+        chunks = [rules[i : i + MAX_RULES] for i in range(0, len(rules), MAX_RULES)] or [[]]
         if len(chunks) > 1:
-            self.warn("spec.virtualHost.routes", f"{len(rules)} rules are more than the {MAX_RULES} one HTTPRoute may "
-                      f"hold: split into {len(chunks)} HTTPRoutes; across routes, ties go to the oldest route")
+            self.warn(
+                "spec.virtualHost.routes",
+                f"{len(rules)} rules are more than the {MAX_RULES} one HTTPRoute may "
+                f"hold: split into {len(chunks)} HTTPRoutes; across routes, ties go to the oldest route",
+            )
         objects = []
         for n, chunk in enumerate(chunks):
             out_spec: dict[str, Any] = {"parentRefs": [{"name": self.gateway[1], "namespace": self.gateway[0]}]}
@@ -131,8 +153,14 @@ class _Converter(Destinations):
                 out_spec["hostnames"] = hostnames
             out_spec["rules"] = chunk or [{"backendRefs": []}]
             name = self.name if n == 0 else f"{self.name}-{n + 1}"
-            objects.append({"apiVersion": API_VERSION, "kind": "HTTPRoute",
-                            "metadata": {"name": name, "namespace": namespace}, "spec": out_spec})
+            objects.append(
+                {
+                    "apiVersion": API_VERSION,
+                    "kind": "HTTPRoute",
+                    "metadata": {"name": name, "namespace": namespace},
+                    "spec": out_spec,
+                }
+            )
         return Conversion(objects, [f"virtualservice {self.vs_ns}/{self.name}: {w}" for w in self.warnings])
 
     def hostnames(self, domains: list[str]) -> list[str]:
@@ -145,8 +173,10 @@ class _Converter(Destinations):
                 self.warn("spec.virtualHost.domains", f'"{d}": a hostname has no port; the port was dropped')
                 host = host.split(":")[0]
             if host.endswith("*") or ("*" in host and not host.startswith("*.")):
-                self.warn("spec.virtualHost.domains", f'"{d}": only a leading "*." wildcard exists in the Gateway '
-                          "API; left out")
+                self.warn(
+                    "spec.virtualHost.domains",
+                    f'"{d}": only a leading "*." wildcard exists in the Gateway API; left out',
+                )
                 continue
             found.append(host)
         return list(dict.fromkeys(found))
@@ -159,12 +189,18 @@ class _Converter(Destinations):
             hint = " (inject faults in a test environment by other means)" if name == "faults" else ""
             self.warn(f"{path}.options.{name}", f"has no Gateway API equivalent; left out{hint}")
         if route.get("directResponseAction") is not None:
-            self.warn(path, "directResponseAction has no standard Gateway API equivalent (kgateway offers a "
-                      "DirectResponse through an ExtensionRef filter); the route was left out")
+            self.warn(
+                path,
+                "directResponseAction has no standard Gateway API equivalent (kgateway offers a "
+                "DirectResponse through an ExtensionRef filter); the route was left out",
+            )
             return []
         if route.get("delegateAction") is not None:
-            self.warn(path, "delegateAction: RouteTables have no equivalent here; convert them and attach the "
-                      "HTTPRoutes to the Gateway directly; the route was left out")
+            self.warn(
+                path,
+                "delegateAction: RouteTables have no equivalent here; convert them and attach the "
+                "HTTPRoutes to the Gateway directly; the route was left out",
+            )
             return []
         filters = self.header_filters(options.get("headerManipulation"), vh_headers, path)
         backends: list[dict[str, Any]] = []
@@ -173,8 +209,7 @@ class _Converter(Destinations):
         elif route.get("routeAction") is not None:
             backends = self.backends(route["routeAction"], f"{path}.routeAction")
         matchers = route.get("matchers") or [{}]
-        pairs = [(self.match(m, f"{path}.matchers[{k}]"), m) for k, m in enumerate(matchers)]
-        pairs = [(m, g) for ms, g in pairs for m in ms]
+        pairs = [(m, g) for k, g in enumerate(matchers) for m in self.match(g, f"{path}.matchers[{k}]")]
         rewrite = options.get("prefixRewrite")
         out = []
         groups = [[p] for p in pairs] if rewrite is not None else [pairs]
@@ -199,37 +234,52 @@ class _Converter(Destinations):
 
     def match(self, m: Mapping[str, Any], path: str) -> list[dict[str, Any]]:
         if m.get("caseSensitive") is False:
-            self.warn(f"{path}.caseSensitive", "Gateway API paths match case-sensitively; the match is now "
-                      "case-sensitive")
+            self.warn(
+                f"{path}.caseSensitive", "Gateway API paths match case-sensitively; the match is now case-sensitive"
+            )
         if m.get("exact") is not None:
             out: dict[str, Any] = {"path": {"type": "Exact", "value": m["exact"]}}
         elif m.get("regex") is not None:
-            self.warn(f"{path}.regex", "RegularExpression paths are implementation-specific in the Gateway API "
-                      "(dialect and precedence); check the route on your gateway")
+            self.warn(
+                f"{path}.regex",
+                "RegularExpression paths are implementation-specific in the Gateway API "
+                "(dialect and precedence); check the route on your gateway",
+            )
             out = {"path": {"type": "RegularExpression", "value": m["regex"]}}
         else:
             prefix = m.get("prefix") or "/"
             if prefix != "/" and not prefix.endswith("/"):
-                self.warn(f"{path}.prefix", f'PathPrefix "{prefix}" matches whole path segments only: {prefix} and '
-                          f"{prefix}/..., but no longer {prefix}<more> (e.g. {prefix}x)")
+                self.warn(
+                    f"{path}.prefix",
+                    f'PathPrefix "{prefix}" matches whole path segments only: {prefix} and '
+                    f"{prefix}/..., but no longer {prefix}<more> (e.g. {prefix}x)",
+                )
             out = {"path": {"type": "PathPrefix", "value": prefix}}
         headers, seen = [], set()
         for k, h in enumerate(m.get("headers") or []):
             where = f"{path}.headers[{k}]"
             if h["name"].lower() in seen:
-                self.warn(where, f'a second condition on header {h["name"]}: the Gateway API uses only the first; '
-                          "combine both into one regular expression")
+                self.warn(
+                    where,
+                    f"a second condition on header {h['name']}: the Gateway API uses only the first; "
+                    "combine both into one regular expression",
+                )
                 continue
             if h.get("invertMatch"):
-                self.warn(where, f'invertMatch (header {h["name"]} must NOT match) has no Gateway API equivalent; '
-                          "the condition was dropped, so the rule matches more requests")
+                self.warn(
+                    where,
+                    f"invertMatch (header {h['name']} must NOT match) has no Gateway API equivalent; "
+                    "the condition was dropped, so the rule matches more requests",
+                )
                 continue
             seen.add(h["name"].lower())
             headers.append(self.value_match(h, where, "header"))
         if headers:
             out["headers"] = headers
-        query = [self.value_match(q, f"{path}.queryParameters[{k}]", "query parameter")
-                 for k, q in enumerate(m.get("queryParameters") or [])]
+        query = [
+            self.value_match(q, f"{path}.queryParameters[{k}]", "query parameter")
+            for k, q in enumerate(m.get("queryParameters") or [])
+        ]
         if query:
             out["queryParams"] = query
         methods = list(m.get("methods") or [])
@@ -243,100 +293,31 @@ class _Converter(Destinations):
     def value_match(self, h: Mapping[str, Any], where: str, what: str) -> dict[str, Any]:
         name, value = h["name"], h.get("value")
         if not value:
-            self.warn(where, f"a {what} that only has to be present has no Gateway API equivalent; written as "
-                      'RegularExpression ".*" (implementation-specific)')
+            self.warn(
+                where,
+                f"a {what} that only has to be present has no Gateway API equivalent; written as "
+                'RegularExpression ".*" (implementation-specific)',
+            )
             return {"type": "RegularExpression", "name": name, "value": ".*"}
         if h.get("regex"):
             if re.fullmatch(r"[\w~-]+", value):
                 self.warn(where, f'regex "{value}" has no special characters: written as an Exact match')
                 return {"name": name, "value": value}
-            self.warn(where, f"regex {what} matches are implementation-specific in the Gateway API, and a regex "
-                      "match counts like an exact one in precedence (only the number of matches counts)")
+            self.warn(
+                where,
+                f"regex {what} matches are implementation-specific in the Gateway API, and a regex "
+                "match counts like an exact one in precedence (only the number of matches counts)",
+            )
             return {"type": "RegularExpression", "name": name, "value": value}
         return {"name": name, "value": value}
 
     def rewrite(self, match: Mapping[str, Any], value: str, where: str) -> dict[str, Any]:
         kind = match["path"]["type"]
         if kind == "PathPrefix":
-            return {"type": "URLRewrite", "urlRewrite": {"path": {"type": "ReplacePrefixMatch",
-                                                                  "replacePrefixMatch": value}}}
+            return {
+                "type": "URLRewrite",
+                "urlRewrite": {"path": {"type": "ReplacePrefixMatch", "replacePrefixMatch": value}},
+            }
         if kind == "RegularExpression":
             self.warn(where, "a rewrite of a regex match replaces the whole path: written as ReplaceFullPath")
         return {"type": "URLRewrite", "urlRewrite": {"path": {"type": "ReplaceFullPath", "replaceFullPath": value}}}
-
-    def header_filters(self, route_ops: Mapping[str, Any] | None, vh_ops: Mapping[str, Any] | None,
-                       path: str) -> list[dict[str, Any]]:
-        filters = []
-        for side, field_prefix in (("RequestHeaderModifier", "request"), ("ResponseHeaderModifier", "response")):
-            spec: dict[str, list[Any]] = {}
-            seen: set[str] = set()
-            for ops in (route_ops or {}, vh_ops or {}):
-                for h in ops.get(f"{field_prefix}HeadersToAdd") or []:
-                    header = h["header"]
-                    if header["key"].lower() in seen:
-                        continue
-                    seen.add(header["key"].lower())
-                    spec.setdefault("add" if h.get("append") is not False else "set", []).append(
-                        {"name": header["key"], "value": header.get("value") or ""})
-                for name in ops.get(f"{field_prefix}HeadersToRemove") or []:
-                    if name.lower() not in seen:
-                        seen.add(name.lower())
-                        spec.setdefault("remove", []).append(name)
-            if spec:
-                filters.append({"type": side, side[0].lower() + side[1:]: spec})
-        return filters
-
-    def redirect(self, r: Mapping[str, Any], path: str) -> dict[str, Any]:
-        codes = {"MOVED_PERMANENTLY": 301, "FOUND": 302, "SEE_OTHER": 303, "TEMPORARY_REDIRECT": 307,
-                 "PERMANENT_REDIRECT": 308}
-        out: dict[str, Any] = {"statusCode": codes.get(r.get("responseCode") or "MOVED_PERMANENTLY", 301)}
-        if r.get("httpsRedirect"):
-            out["scheme"] = "https"
-        if r.get("hostRedirect"):
-            out["hostname"] = r["hostRedirect"]
-        if r.get("pathRedirect"):
-            out["path"] = {"type": "ReplaceFullPath", "replaceFullPath": r["pathRedirect"]}
-        elif r.get("prefixRewrite"):
-            out["path"] = {"type": "ReplacePrefixMatch", "replacePrefixMatch": r["prefixRewrite"]}
-        for name in ("stripQuery", "portRedirect", "regexRewrite"):
-            if r.get(name) is not None:
-                self.warn(f"{path}.redirectAction.{name}", "has no Gateway API equivalent; left out")
-        return {"type": "RequestRedirect", "requestRedirect": out}
-
-    def timeouts(self, options: Mapping[str, Any], path: str) -> dict[str, str]:
-        found = {}
-        if options.get("timeout") is not None:
-            found["request"] = _duration(options["timeout"])
-        per_try = (options.get("retries") or {}).get("perTryTimeout")
-        if per_try is not None:
-            found["backendRequest"] = _duration(per_try)
-        return found
-
-    def retry(self, retries: Mapping[str, Any] | None, path: str) -> dict[str, Any]:
-        if not retries:
-            return {}
-        codes: set[int] = set(retries.get("retriableStatusCodes") or [])
-        for cond in (c.strip() for c in str(retries.get("retryOn") or "").split(",") if c.strip()):
-            if cond in _RETRY_CODES:
-                codes |= set(_RETRY_CODES[cond])
-            elif cond not in ("retriable-status-codes", "connect-failure", "refused-stream"):
-                self.warn(f"{path}.retryOn", f'"{cond}" has no Gateway API equivalent; not retried')
-        out: dict[str, Any] = {"attempts": retries.get("numRetries", 1)}
-        if codes:
-            out["codes"] = sorted(codes)
-        if retries.get("retryBackOff"):
-            self.warn(f"{path}.retryBackOff", "only a base interval exists (retry.backoff); maxInterval left out")
-            base = (retries["retryBackOff"] or {}).get("baseInterval")
-            if base is not None:
-                out["backoff"] = _duration(base)
-        return out
-
-
-def _duration(value: Any) -> str:
-    """A Gloo duration ("15s", "0.5s", {seconds: 1}) as a Gateway API one ("15s", "500ms")."""
-    from helpers.runtime.gloo.schema import parse_duration
-
-    seconds = parse_duration(value)
-    ms = round(seconds * 1000)
-    return f"{ms // 1000}s" if ms % 1000 == 0 else f"{ms}ms"
-

@@ -31,20 +31,27 @@ class Destinations:
         raise NotImplementedError
 
     def backends(self, action: Mapping[str, Any], path: str) -> list[dict[str, Any]]:
+        pairs: list[tuple[Mapping[str, Any], int | None, str]]
         if action.get("single") is not None:
             pairs = [(action["single"], None, f"{path}.single")]
         elif action.get("multi") is not None:
-            pairs = [(d.get("destination") or {}, d.get("weight") or 0, f"{path}.multi.destinations[{k}].destination")
-                     for k, d in enumerate(action["multi"].get("destinations") or [])]
+            pairs = [
+                (d.get("destination") or {}, d.get("weight") or 0, f"{path}.multi.destinations[{k}].destination")
+                for k, d in enumerate(action["multi"].get("destinations") or [])
+            ]
         elif action.get("upstreamGroup") is not None:
-            ref = action["upstreamGroup"]
-            group = self.groups.get((ref.get("namespace") or self.vs_ns, ref["name"]))
+            group_ref = action["upstreamGroup"]
+            group = self.groups.get((group_ref.get("namespace") or self.vs_ns, group_ref["name"]))
             if group is None:
-                self.warn(f"{path}.upstreamGroup", f"UpstreamGroup {ref['name']} was not given (pass it with -f); "
-                          "the rule has no backends")
+                self.warn(
+                    f"{path}.upstreamGroup",
+                    f"UpstreamGroup {group_ref['name']} was not given (pass it with -f); the rule has no backends",
+                )
                 return []
-            pairs = [(d.get("destination") or {}, d.get("weight") or 0, f"{path}.upstreamGroup[{k}]")
-                     for k, d in enumerate((group.get("spec") or {}).get("destinations") or [])]
+            pairs = [
+                (d.get("destination") or {}, d.get("weight") or 0, f"{path}.upstreamGroup[{k}]")
+                for k, d in enumerate((group.get("spec") or {}).get("destinations") or [])
+            ]
         else:
             self.warn(path, "no destination this converter knows (single, multi, upstreamGroup); left out")
             return []
@@ -69,8 +76,11 @@ class Destinations:
             self.warn(f"{where}.subset", "subsets have no Gateway API equivalent: make a Service per subset")
         if dest.get("kube") is not None:
             kube = dest["kube"]
-            found: tuple[str, str, int] | None = (kube["ref"].get("namespace") or self.vs_ns, kube["ref"]["name"],
-                                                  kube["port"])
+            found: tuple[str, str, int] | None = (
+                kube["ref"].get("namespace") or self.vs_ns,
+                kube["ref"]["name"],
+                kube["port"],
+            )
         elif dest.get("upstream") is not None:
             found = self.upstream_service(dest["upstream"], f"{where}.upstream")
         else:
@@ -90,22 +100,33 @@ class Destinations:
             return None
         m = _UPSTREAM_NAME.fullmatch(ref["name"])
         if m is None:
-            self.warn(where, f"upstream {ref['name']} was not given and its name does not say which Service it is; "
-                      "left out (pass the Upstream with -f)")
+            self.warn(
+                where,
+                f"upstream {ref['name']} was not given and its name does not say which Service it is; "
+                "left out (pass the Upstream with -f)",
+            )
             return None
         if ref["name"] not in self.guessed:  # once per upstream
             self.guessed.add(ref["name"])
-            self.warn(where, f"upstream {ref['name']} was not given: read as Service {m['ns']}/{m['svc']} port "
-                      f"{m['port']} (discovery names upstreams <namespace>-<service>-<port>); check it")
+            self.warn(
+                where,
+                f"upstream {ref['name']} was not given: read as Service {m['ns']}/{m['svc']} port "
+                f"{m['port']} (discovery names upstreams <namespace>-<service>-<port>); check it",
+            )
         return m["ns"], m["svc"], int(m["port"])
 
-    def rest_warning(self, rest: Mapping[str, Any], ref: Mapping[str, Any] | None, service: tuple[str, str, int]) -> str:
+    def rest_warning(
+        self, rest: Mapping[str, Any], ref: Mapping[str, Any] | None, service: tuple[str, str, int]
+    ) -> str:
         fn = rest.get("functionName")
-        text = (f"REST function {fn} has no Gateway API equivalent: requests reach Service {service[0]}/{service[1]} "
-                "with their own method, path and body, not the function's")
-        us = self.upstreams.get(((ref or {}).get("namespace") or self.vs_ns, (ref or {}).get("name")))
-        transformation = ((((us or {}).get("spec") or {}).get("kube") or {}).get("serviceSpec") or {}) \
-            .get("rest", {}).get("transformations", {}).get(fn) or {}
+        text = (
+            f"REST function {fn} has no Gateway API equivalent: requests reach Service {service[0]}/{service[1]} "
+            "with their own method, path and body, not the function's"
+        )
+        us = self.upstreams.get(((ref or {}).get("namespace") or self.vs_ns, str((ref or {}).get("name"))))
+        transformation = ((((us or {}).get("spec") or {}).get("kube") or {}).get("serviceSpec") or {}).get(
+            "rest", {}
+        ).get("transformations", {}).get(fn) or {}
         target = str(((transformation.get("headers") or {}).get(":path") or {}).get("text") or "").split("?")[0]
         given = str(((rest.get("parameters") or {}).get("headers") or {}).get(":path") or "")
         last = re.fullmatch(r"(/.*)/\{\{[^}]*\}\}", target)  # e.g. /api/pets/{{ default(id, "") }}
@@ -113,7 +134,8 @@ class Destinations:
         if target and "{{" not in target:
             return text + f"; add a URLRewrite filter (ReplaceFullPath: {target}) to call the path {fn} calls"
         if last and param:
-            return text + (f"; match PathPrefix {param[1]} and add a URLRewrite filter (ReplacePrefixMatch: "
-                           f"{last[1]}) to call the path {fn} calls")
+            return text + (
+                f"; match PathPrefix {param[1]} and add a URLRewrite filter (ReplacePrefixMatch: "
+                f"{last[1]}) to call the path {fn} calls"
+            )
         return text + "; add a URLRewrite filter to the path the function calls"
-

@@ -16,11 +16,16 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from helpers.runtime.gatewayapi.translating import precedence
+from helpers.runtime.gatewayapi.precedence import precedence
 from helpers.tables import describe_matcher
 
-_CRITERIA = ("an Exact path before any other", "the longest path prefix", "a method match",
-             "the most header matches", "the most query parameter matches")
+_CRITERIA = (
+    "an Exact path before any other",
+    "the longest path prefix",
+    "a method match",
+    "the most header matches",
+    "the most query parameter matches",
+)
 
 
 @dataclass(frozen=True)
@@ -53,7 +58,8 @@ def order_warnings(ranked: Sequence[Ranked]) -> list[str]:
                 found.append(
                     f"spec.virtualHost.routes[{b.route}] ({describe_matcher(b.gloo)}) now wins over "
                     f"routes[{a.route}] ({describe_matcher(a.gloo)}) for requests both match: the VirtualService "
-                    f"takes routes[{a.route}], the first in its list; the Gateway API takes {why}")
+                    f"takes routes[{a.route}], the first in its list; the Gateway API takes {why}"
+                )
     return found
 
 
@@ -64,8 +70,9 @@ def may_overlap(a: Mapping[str, Any], b: Mapping[str, Any]) -> bool:
     ma, mb = set(a.get("methods") or ()), set(b.get("methods") or ())
     if ma and mb and not ma & mb:
         return False
-    return _values_agree(a.get("headers") or [], b.get("headers") or [], fold=True) and \
-        _values_agree(a.get("queryParameters") or [], b.get("queryParameters") or [], fold=False)
+    return _values_agree(a.get("headers") or [], b.get("headers") or [], fold=True) and _values_agree(
+        a.get("queryParameters") or [], b.get("queryParameters") or [], fold=False
+    )
 
 
 def _path(m: Mapping[str, Any]) -> tuple[str, str]:

@@ -1,20 +1,45 @@
 """The embedded local runtime: "Gloo in a box" on 127.0.0.1.
 
-One control-plane process per lab home (``controlplane``) holds:
+One control-plane process per lab home (``controlplane``), driven through the
+token-protected ``admin`` API (``python -m helpers.runtime.admin --home DIR``).
 
+The core, shared by both gateway halves:
+
+- ``home``: the lab home's files (token, state, store, logs);
 - ``store``: the applied objects, on disk, so a restart loses nothing;
-- ``supervising``: Deployments as real child processes, restarted when they die;
-- ``discovering``: one Upstream per Service port, REST functions from ``/swagger.json``;
-- ``translating``: VirtualServices + Upstreams → one ``routes.RouteTable`` (+ statuses);
-- ``proxying``: the gateway proxy serving the current table (swapped atomically),
-  with ``downstreams`` (client connections), ``rewriting`` (the request sent
-  upstream), ``upstreams`` (pooled pod connections) and ``stats``;
-- ``admin``: the token-protected admin API the CLI and notebooks talk to;
-- ``kgateway``: the Gateway API half (after ``install kgateway``): ``gatewayapi_schema``
-  checks Gateways and HTTPRoutes at apply, ``translating_gatewayapi`` makes one
-  RouteTable per listener (matches sorted by the spec's precedence),
-  ``gatewayapi_status`` writes ``status.parents[]`` conditions, and each listener is
-  served by its own ``proxying.GatewayProxy``.
+- ``apiserver``: what the Kubernetes API server refuses in the built-in kinds;
+- ``pods`` and ``supervising``: Deployments as real child processes, restarted when
+  they die, ready when their probe says so;
+- ``schema``: the engine that checks an object against a schema written as data;
+- ``routes`` and ``matching``: the one API-neutral route table the proxies serve
+  (virtual hosts, routes, matchers, weighted destinations, clusters);
+- ``templating``: REST function templates, compiled at translation, rendered per request.
 
-Data flows one way: objects → translator → RouteTable → proxy (one per listener).
+``gloo``: the Gloo Edge half (after ``install gloo``):
+
+- ``gloo.edge``: discovery, translation and the gateway proxy of one lab;
+- ``gloo.discovering``: one Upstream per Service port, REST functions from ``/swagger.json``
+  (``gloo.functions`` reads them);
+- ``gloo.schema`` and ``gloo.fields``: strict validation, as Gloo's CRDs and webhook;
+- ``gloo.translating``, ``gloo.parts``, ``gloo.status``: VirtualServices, Upstreams and
+  UpstreamGroups into a route table, with a Gloo-shaped status per resource.
+
+``gatewayapi``: the Gateway API half (after ``install kgateway``):
+
+- ``gatewayapi.kgateway``: the translation and one proxy per Gateway listener;
+- ``gatewayapi.schema`` and ``gatewayapi.fields``: the CRDs' schema and CEL rules;
+- ``gatewayapi.translating``, ``gatewayapi.parts``, ``gatewayapi.precedence``: HTTPRoutes
+  into one table per listener, matches sorted by the specification's precedence;
+- ``gatewayapi.status``: ``status.parents[]`` and listener conditions.
+
+``proxy``: the data plane, serving one route table (swapped atomically):
+
+- ``proxy.proxying``: the gateway proxy; ``proxy.downstreams``: client connections;
+  ``proxy.rewriting``: the request sent upstream; ``proxy.upstreams``: pooled pod
+  connections; ``proxy.wire``: HTTP/1.1 framing; ``proxy.stats``: per-upstream counts
+  and latency, like Envoy's.
+
+Data flows one way: objects -> translator -> route table -> proxy (one per listener).
+The runtime imports nothing of the package outside it but ``helpers.errors`` and
+``helpers.kinds``.
 """

@@ -33,9 +33,9 @@ from typing import Any
 from aiohttp import web
 
 from helpers.errors import CoalmineError, ManifestError
+from helpers.kinds import lookup
 from helpers.runtime.controlplane import ControlPlane
 from helpers.runtime.home import LabHome
-from helpers.kinds import lookup
 
 CONTROL_PLANE = web.AppKey("control_plane", ControlPlane)
 STOP = web.AppKey("stop", asyncio.Event)
@@ -44,7 +44,9 @@ log = logging.getLogger("coalmine.admin")
 
 
 @web.middleware
-async def _require_token(request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]) -> web.StreamResponse:
+async def _require_token(
+    request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
+) -> web.StreamResponse:
     given = request.headers.get("Authorization", "").removeprefix("Bearer ").strip()
     if not hmac.compare_digest(given.encode(), request.app[TOKEN].encode()):
         return web.json_response({"error": "missing or wrong lab token (see <lab home>/token)"}, status=401)
@@ -57,8 +59,13 @@ async def _require_token(request: web.Request, handler: Callable[[web.Request], 
         raise
     except Exception as e:  # a bug: say where to look, keep serving
         log.exception("%s %s failed", request.method, request.path)
-        return web.json_response({"error": f"internal error in the control plane ({type(e).__name__}: {e}); "
-                                           "its log (controlplane.log in the lab home) has the details"}, status=500)
+        return web.json_response(
+            {
+                "error": f"internal error in the control plane ({type(e).__name__}: {e}); "
+                "its log (controlplane.log in the lab home) has the details"
+            },
+            status=500,
+        )
 
 
 async def _body(request: web.Request) -> dict[str, Any]:

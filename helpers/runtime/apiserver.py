@@ -41,8 +41,7 @@ def check_object(obj: Any) -> list[str]:
     kind = BY_NAME.get(str(kind_name))
     if kind is None:
         known = ", ".join(f"{k.api_version} {k.name}" for k in KINDS if not k.readonly)
-        return [f'no matches for kind "{kind_name}" in version "{api_version}": '
-                f"the local runtime knows {known}"]
+        return [f'no matches for kind "{kind_name}" in version "{api_version}": the local runtime knows {known}']
     if kind.readonly:
         return [f"{kind.name} objects are made by the runtime from Deployments; apply a Deployment instead"]
     if api_version != kind.api_version:
@@ -71,9 +70,7 @@ def _check_metadata(meta: Any, kind: Kind) -> list[str]:
         problems.append(f'metadata.namespace "{ns}" is invalid: a DNS label such as "default"')
     for field in ("labels", "annotations"):
         value = meta.get(field)
-        if value is not None and not (
-            isinstance(value, Mapping) and all(isinstance(v, str) for v in value.values())
-        ):
+        if value is not None and not (isinstance(value, Mapping) and all(isinstance(v, str) for v in value.values())):
             problems.append(f"metadata.{field} must map names to strings (quote numbers and booleans)")
     return problems
 
@@ -92,7 +89,7 @@ def _check_service(obj: Mapping[str, Any]) -> list[str]:
         problems.append(f'spec.type "{stype}" is not one of ClusterIP, NodePort, LoadBalancer, ExternalName')
     ports = spec.get("ports")
     if not isinstance(ports, list) or not ports:
-        return problems + ["spec.ports: at least one port is required"]
+        return [*problems, "spec.ports: at least one port is required"]
     for i, p in enumerate(ports):
         if not isinstance(p, Mapping) or not _is_port(p.get("port")):
             problems.append(f"spec.ports[{i}].port must be a number from 1 to 65535")
@@ -103,7 +100,9 @@ def _check_service(obj: Mapping[str, Any]) -> list[str]:
     if len(ports) > 1 and any(isinstance(p, Mapping) and not p.get("name") for p in ports):
         problems.append("spec.ports: every port needs a name when there is more than one")
     selector = spec.get("selector")
-    if selector is not None and not (isinstance(selector, Mapping) and all(isinstance(v, str) for v in selector.values())):
+    if selector is not None and not (
+        isinstance(selector, Mapping) and all(isinstance(v, str) for v in selector.values())
+    ):
         problems.append("spec.selector must map label names to strings")
     return problems
 
@@ -121,14 +120,14 @@ def _check_deployment(obj: Mapping[str, Any]) -> list[str]:
         problems.append("spec.selector.matchLabels is required (apps/v1): e.g. {app: petstore-v1}")
     template = spec.get("template")
     if not isinstance(template, Mapping):
-        return problems + ["spec.template is required"]
+        return [*problems, "spec.template is required"]
     labels = ((template.get("metadata") or {}).get("labels")) or {}
     if isinstance(match, Mapping) and any(labels.get(k) != v for k, v in match.items()):
         problems.append("spec.template.metadata.labels must include every label of spec.selector.matchLabels")
     pod = template.get("spec")
     containers = pod.get("containers") if isinstance(pod, Mapping) else None
     if not isinstance(containers, list) or not containers:
-        return problems + ["spec.template.spec.containers: at least one container is required"]
+        return [*problems, "spec.template.spec.containers: at least one container is required"]
     for i, c in enumerate(containers):
         where = f"spec.template.spec.containers[{i}]"
         if not isinstance(c, Mapping) or not c.get("name"):
@@ -136,7 +135,9 @@ def _check_deployment(obj: Mapping[str, Any]) -> list[str]:
         elif not c.get("image"):
             problems.append(f"{where}.image is required")
         for field in ("command", "args"):
-            if c.get(field) is not None and not (isinstance(c.get(field), list) and all(isinstance(a, str) for a in c[field])):
+            if c.get(field) is not None and not (
+                isinstance(c.get(field), list) and all(isinstance(a, str) for a in c[field])
+            ):
                 problems.append(f"{where}.{field} must be a list of strings")
     return problems
 

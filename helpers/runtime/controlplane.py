@@ -94,11 +94,13 @@ class ControlPlane:
         if kind.gloo and not self.gloo.installed:
             raise ApplyRefused(
                 f'no matches for kind "{kind.name}" in version "{kind.api_version}": '
-                "Gloo's CRDs are not installed; run `coalmine install gloo` first")
+                "Gloo's CRDs are not installed; run `coalmine install gloo` first"
+            )
         if kind.gateway_api and not self.kgateway.installed:
             raise ApplyRefused(
                 f'no matches for kind "{kind.name}" in version "{kind.api_version}": '
-                "the Gateway API CRDs are not installed; run `coalmine install kgateway` first")
+                "the Gateway API CRDs are not installed; run `coalmine install kgateway` first"
+            )
         ns = obj["metadata"].get("namespace")
         if ns and ns not in self.namespaces():
             raise ApplyRefused(f'namespaces "{ns}" not found: create it first (apiVersion: v1, kind: Namespace)')
@@ -108,8 +110,9 @@ class ControlPlane:
         if kind.gateway_api:
             problems = kgw.admission(obj)
             if problems:
-                raise ApplyRefused(f"{ref(obj)} is invalid: {'; '.join(problems)}. "
-                                   "The running configuration is unchanged.")
+                raise ApplyRefused(
+                    f"{ref(obj)} is invalid: {'; '.join(problems)}. The running configuration is unchanged."
+                )
             warnings = kgw.preview(self.kgateway, list(self.store), self._endpoints(), obj)
         action, _ = self.store.put(obj)
         if action != "unchanged":
@@ -197,8 +200,10 @@ class ControlPlane:
         if kind_name == "Pod":
             objects = [p.to_object() for p in self.supervisor.pods()]
         elif kind_name == "Namespace":
-            objects = [{"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": n},
-                        "status": {"phase": "Active"}} for n in sorted(self.namespaces())]
+            objects = [
+                {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": n}, "status": {"phase": "Active"}}
+                for n in sorted(self.namespaces())
+            ]
         else:
             objects = [self._with_status(o) for o in self.store.list(kind_name)]
         if kind.namespaced and namespace is not None:
@@ -215,8 +220,10 @@ class ControlPlane:
             status = self.supervisor.deployment_status(k[1], k[2])
         elif obj["kind"] == "Service":
             eps = self.supervisor.endpoints(obj)
-            status = {"loadBalancer": {}, "localEndpoints": {
-                str(p): [f"{e.host}:{e.port}" for e in es] for p, es in eps.items()}}
+            status = {
+                "loadBalancer": {},
+                "localEndpoints": {str(p): [f"{e.host}:{e.port}" for e in es] for p, es in eps.items()},
+            }
         elif BY_NAME[obj["kind"]].gateway_api:
             status = self.kgateway.status_of(k)
         elif BY_NAME[obj["kind"]].gloo:
@@ -233,16 +240,26 @@ class ControlPlane:
             k = key(dep)
             st = self.supervisor.deployment_status(k[1], k[2])
             want = int(dep["spec"].get("replicas", 1))
-            deployments.append({"name": f"{k[1]}/{k[2]}", "ready": st.get("availableReplicas", 0),
-                                "desired": want, "done": st.get("availableReplicas", 0) >= want
-                                and st.get("replicas", 0) == want})
+            deployments.append(
+                {
+                    "name": f"{k[1]}/{k[2]}",
+                    "ready": st.get("availableReplicas", 0),
+                    "desired": want,
+                    "done": st.get("availableReplicas", 0) >= want and st.get("replicas", 0) == want,
+                }
+            )
         pending = self.gloo.discovery_pending()
         serving = self.gloo.proxy is not None
         gateway = {"installed": self.gloo.installed, "serving": serving, "port": self.proxy_port}
         listeners = self.kgateway.pending()
         done = all(d["done"] for d in deployments) and not pending and (serving or not self.gloo.installed)
-        return {"ready": done and not listeners, "deployments": deployments, "discoveryPending": pending,
-                "gateway": gateway, "listenersPending": listeners}
+        return {
+            "ready": done and not listeners,
+            "deployments": deployments,
+            "discoveryPending": pending,
+            "gateway": gateway,
+            "listenersPending": listeners,
+        }
 
     def status(self) -> dict[str, Any]:
         pods = self.supervisor.pods()

@@ -36,7 +36,7 @@ class LabHome:
     root: Path
 
     @classmethod
-    def resolve(cls, home: str | os.PathLike[str] | None = None) -> "LabHome":
+    def resolve(cls, home: str | os.PathLike[str] | None = None) -> LabHome:
         return cls(Path(home).expanduser().resolve() if home else default_home())
 
     @property
@@ -83,9 +83,10 @@ class LabHome:
 
     def read_state(self) -> dict[str, Any] | None:
         try:
-            return json.loads(self.state_file.read_text())
+            state = json.loads(self.state_file.read_text())
         except (FileNotFoundError, json.JSONDecodeError):
             return None
+        return state if isinstance(state, dict) else None
 
     def write_state(self, state: dict[str, Any]) -> None:
         write_json_atomic(self.state_file, state)

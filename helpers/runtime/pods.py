@@ -101,7 +101,8 @@ class Pod:
 
     @property
     def container(self) -> dict[str, Any]:
-        return self.template["spec"]["containers"][0]
+        container: dict[str, Any] = self.template["spec"]["containers"][0]
+        return container
 
     @property
     def status_word(self) -> str:
@@ -123,7 +124,9 @@ class Pod:
             "apiVersion": "v1",
             "kind": "Pod",
             "metadata": {
-                "name": self.name, "namespace": self.namespace, "labels": self.labels,
+                "name": self.name,
+                "namespace": self.namespace,
+                "labels": self.labels,
                 "creationTimestamp": self.created,
                 "ownerReferences": [{"apiVersion": "apps/v1", "kind": "ReplicaSet", "name": rs}],
                 **({"deletionTimestamp": now_rfc3339()} if self.terminating else {}),
@@ -131,14 +134,24 @@ class Pod:
             "spec": self.template.get("spec", {}),
             "status": {
                 "phase": "Running" if running else "Pending",
-                "hostIP": "127.0.0.1", "podIP": "127.0.0.1",
+                "hostIP": "127.0.0.1",
+                "podIP": "127.0.0.1",
                 "startTime": self.created,
                 "conditions": [{"type": "Ready", "status": str(self.ready)}],
-                "containerStatuses": [{
-                    "name": self.container.get("name"), "image": self.container.get("image"),
-                    "ready": self.ready, "restartCount": self.restarts, "state": state,
-                    **({"lastState": {"terminated": {"exitCode": self.last_exit}}} if self.last_exit is not None else {}),
-                }],
+                "containerStatuses": [
+                    {
+                        "name": self.container.get("name"),
+                        "image": self.container.get("image"),
+                        "ready": self.ready,
+                        "restartCount": self.restarts,
+                        "state": state,
+                        **(
+                            {"lastState": {"terminated": {"exitCode": self.last_exit}}}
+                            if self.last_exit is not None
+                            else {}
+                        ),
+                    }
+                ],
                 "localPort": self.port,
                 "localPid": self.process.pid if running and self.process else None,
             },
@@ -155,10 +168,10 @@ def prepare(pod: Pod, configmap: ConfigMapLookup) -> tuple[list[str], dict[str, 
     if not command:
         raise PodSpecError(
             "the container has no command: the local runtime runs the container's "
-            "command (e.g. [python, /app/petstore.py]), not an image's entrypoint")
+            "command (e.g. [python, /app/petstore.py]), not an image's entrypoint"
+        )
     if not _PYTHON.fullmatch(command[0]):
-        raise PodSpecError(
-            f'the local runtime runs Python containers only; "{command[0]}" is not python')
+        raise PodSpecError(f'the local runtime runs Python containers only; "{command[0]}" is not python')
     pod.directory.mkdir(parents=True, exist_ok=True)
     volumes_dir = pod.directory / "volumes"
     mounts: list[tuple[str, Path]] = []
@@ -197,7 +210,7 @@ def prepare(pod: Pod, configmap: ConfigMapLookup) -> tuple[list[str], dict[str, 
 def _map_path(arg: str, mounts: list[tuple[str, Path]]) -> str:
     for mount_path, local in mounts:
         if arg == mount_path or arg.startswith(mount_path + "/"):
-            return str(local) + arg[len(mount_path):]
+            return str(local) + arg[len(mount_path) :]
     return arg
 
 
@@ -222,17 +235,19 @@ async def probe_once(probe: Mapping[str, Any], pod: Pod) -> bool:
     http = probe.get("httpGet")
     try:
         reader, writer = await asyncio.wait_for(asyncio.open_connection("127.0.0.1", pod.port), timeout)
-    except (OSError, asyncio.TimeoutError):
+    except (TimeoutError, OSError):
         return False
     try:
         if not http:
             return True
         path = str(http.get("path", "/"))
-        writer.write(f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\nUser-Agent: kube-probe\r\n\r\n".encode())
+        writer.write(
+            f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\nUser-Agent: kube-probe\r\n\r\n".encode()
+        )
         line = await asyncio.wait_for(reader.readline(), timeout)
         parts = line.split()
         return len(parts) >= 2 and parts[1].isdigit() and 200 <= int(parts[1]) < 400
-    except (OSError, asyncio.TimeoutError):
+    except (TimeoutError, OSError):
         return False
     finally:
         writer.close()

@@ -97,8 +97,11 @@ class Scalar(Node):
     def check(self, value: Any, path: str, found: Found) -> None:
         if self.kind == "string":
             if not isinstance(value, str):
-                hint = f' (quote it: "{str(value).lower() if isinstance(value, bool) else value}")' \
-                    if isinstance(value, (bool, int, float)) else ""
+                hint = (
+                    f' (quote it: "{str(value).lower() if isinstance(value, bool) else value}")'
+                    if isinstance(value, (bool, int, float))
+                    else ""
+                )
                 return found.error(path, f"expected a string, got {shown(value)}{hint}")
             if self.choices and value not in self.choices:
                 return found.error(path, f'"{value}" is not one of {", ".join(self.choices)}')
@@ -113,8 +116,12 @@ class Scalar(Node):
             hint = " (remove the quotes)" if isinstance(value, str) and re.fullmatch(r"-?\d+(\.\d+)?", value) else ""
             return found.error(path, f"expected {what}, got {shown(value)}{hint}")
         if (self.low is not None and value < self.low) or (self.high is not None and value > self.high):
-            found.error(path, f"{value} is out of range: it must be from {self.low:.15g} to {self.high:.15g}"
-                        if self.high is not None else f"{value} must be at least {self.low:.15g}")
+            found.error(
+                path,
+                f"{value} is out of range: it must be from {self.low:.15g} to {self.high:.15g}"
+                if self.high is not None
+                else f"{value} must be at least {self.low:.15g}",
+            )
         return None
 
 

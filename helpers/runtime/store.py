@@ -11,19 +11,19 @@ import copy
 import json
 import uuid
 from collections.abc import Iterator, Mapping
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from helpers.runtime.home import write_json_atomic
 from helpers.kinds import key
+from helpers.runtime.home import write_json_atomic
 
 Key = tuple[str, str, str]
 _SERVER_FIELDS = ("uid", "creationTimestamp", "resourceVersion", "generation", "managedFields")
 
 
 def now_rfc3339() -> str:
-    return datetime.now(timezone.utc).replace(microsecond=0).isoformat().replace("+00:00", "Z")
+    return datetime.now(UTC).replace(microsecond=0).isoformat().replace("+00:00", "Z")
 
 
 def user_view(obj: Mapping[str, Any]) -> dict[str, Any]:
@@ -59,7 +59,8 @@ class Store:
 
     def list(self, kind: str | None = None, namespace: str | None = None) -> list[dict[str, Any]]:
         return [
-            o for (kk, ns, _), o in sorted(self._objects.items())
+            o
+            for (kk, ns, _), o in sorted(self._objects.items())
             if (kind is None or kk == kind) and (namespace is None or ns == namespace)
         ]
 
@@ -80,8 +81,11 @@ class Store:
             action = "created"
         else:
             old_meta = old["metadata"]
-            meta.update(uid=old_meta["uid"], creationTimestamp=old_meta["creationTimestamp"],
-                        generation=int(old_meta.get("generation", 1)) + 1)
+            meta.update(
+                uid=old_meta["uid"],
+                creationTimestamp=old_meta["creationTimestamp"],
+                generation=int(old_meta.get("generation", 1)) + 1,
+            )
             action = "configured"
         meta["resourceVersion"] = str(self._version)
         self._objects[k] = new
@@ -96,8 +100,11 @@ class Store:
         return obj
 
     def save(self) -> None:
-        write_json_atomic(self.path, {
-            "resourceVersion": self._version,
-            "extra": self.extra,
-            "objects": list(self._objects.values()),
-        })
+        write_json_atomic(
+            self.path,
+            {
+                "resourceVersion": self._version,
+                "extra": self.extra,
+                "objects": list(self._objects.values()),
+            },
+        )

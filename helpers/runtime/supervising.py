@@ -20,7 +20,16 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
-from helpers.runtime.pods import NAME_CHARS, ConfigMapLookup, NotYet, Pod, PodSpecError, prepare, probe_once, template_hash
+from helpers.runtime.pods import (
+    NAME_CHARS,
+    ConfigMapLookup,
+    NotYet,
+    Pod,
+    PodSpecError,
+    prepare,
+    probe_once,
+    template_hash,
+)
 from helpers.runtime.routes import Endpoint
 from helpers.runtime.store import now_rfc3339
 
@@ -79,7 +88,9 @@ class Supervisor:
         if dep is None:
             return {}
         thash = template_hash(dep["spec"]["template"])
-        mine = [p for p in self._pods.values() if (p.namespace, p.deployment) == (namespace, name) and not p.terminating]
+        mine = [
+            p for p in self._pods.values() if (p.namespace, p.deployment) == (namespace, name) and not p.terminating
+        ]
         return {
             "replicas": len(mine),
             "readyReplicas": sum(p.ready for p in mine),
@@ -119,8 +130,14 @@ class Supervisor:
             name = f"{deployment}-{thash}-" + "".join(random.choices(NAME_CHARS, k=5))
             if name not in self._pods:
                 break
-        pod = Pod(name=name, namespace=ns, deployment=deployment, template_hash=thash,
-                  template=template, directory=self.pods_dir / name)
+        pod = Pod(
+            name=name,
+            namespace=ns,
+            deployment=deployment,
+            template_hash=thash,
+            template=template,
+            directory=self.pods_dir / name,
+        )
         self._pods[name] = pod
         pod.task = asyncio.get_running_loop().create_task(self._run(pod), name=f"pod {name}")
 
@@ -149,8 +166,13 @@ class Supervisor:
                 log = open(pod.directory / "log", "ab")
                 try:
                     pod.process = await asyncio.create_subprocess_exec(
-                        *argv, env=env, cwd=pod.directory, stdin=asyncio.subprocess.DEVNULL,
-                        stdout=log, stderr=asyncio.subprocess.STDOUT)
+                        *argv,
+                        env=env,
+                        cwd=pod.directory,
+                        stdin=asyncio.subprocess.DEVNULL,
+                        stdout=log,
+                        stderr=asyncio.subprocess.STDOUT,
+                    )
                 finally:
                     log.close()
                 pod.started, pod.reason, pod.message = now_rfc3339(), "Running", ""
@@ -226,5 +248,3 @@ def _serves(container: Mapping[str, Any], target: Any) -> bool:
     if not ports:
         return True
     return any(target in (p.get("containerPort"), p.get("name")) for p in ports)
-
-

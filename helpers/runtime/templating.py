@@ -12,9 +12,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 
-_PLACEHOLDER = re.compile(
-    r"\{\{\s*(?:default\(\s*([A-Za-z_][\w]*)\s*,\s*\"([^\"]*)\"\s*\)|([A-Za-z_][\w]*))\s*\}\}"
-)
+_PLACEHOLDER = re.compile(r"\{\{\s*(?:default\(\s*([A-Za-z_][\w]*)\s*,\s*\"([^\"]*)\"\s*\)|([A-Za-z_][\w]*))\s*\}\}")
 PARAM = re.compile(r"\{([A-Za-z_][\w]*)\}")
 # Gloo's extractor accepts these characters in a path parameter.
 _PARAM_VALUE = r"[-._~%!$&'()*+,;=:@\w]+"

@@ -23,8 +23,9 @@ def chromium() -> str:
     """The Chromium executable; the test is skipped when there is none."""
     path = find_chromium()
     if path is None:
-        pytest.skip("no Chromium found: `make chromium` (or `apt-get install chromium`) installs "
-                    "the browser these tests drive")
+        pytest.skip(
+            "no Chromium found: `make chromium` (or `apt-get install chromium`) installs the browser these tests drive"
+        )
     return path
 
 

@@ -30,8 +30,10 @@ if TYPE_CHECKING:
 READOUT_WINDOW_S = READOUT_SECONDS + 0.2
 REFRESH_S = 0.5
 
-_READOUT = re.compile(r"last [\d.]+ s: (?P<n>\d+) requests · v2 (?P<v2>\d+)% · v1 (?P<v1>\d+)%"
-                      r" · errors (?P<errors>\d+)")
+_READOUT = re.compile(
+    r"last [\d.]+ s: (?P<n>\d+) requests · v2 (?P<v2>\d+)% · v1 (?P<v1>\d+)%"
+    r" · errors (?P<errors>\d+)"
+)
 
 
 class Readout(NamedTuple):
@@ -126,8 +128,11 @@ class DashboardView:
         """Press "traffic on" (if it is not pressed) and wait until it shows pressed."""
         if not self.traffic_on():
             self.part("running").click()
-        self.page.wait_for_function("(el) => el.classList.contains('mod-active')",
-                                    arg=self.part("running").element_handle(), timeout=timeout * 1000)
+        self.page.wait_for_function(
+            "(el) => el.classList.contains('mod-active')",
+            arg=self.part("running").element_handle(),
+            timeout=timeout * 1000,
+        )
 
     def stop_traffic(self) -> None:
         if self.traffic_on():
@@ -163,8 +168,11 @@ class DashboardView:
 
     def wait_for_message(self, words: str, timeout: float = 15.0) -> None:
         """Wait until the message line under the controls contains ``words``."""
-        self.page.wait_for_function("([el, words]) => el.textContent.includes(words)",
-                                    arg=[self.part("message").element_handle(), words], timeout=timeout * 1000)
+        self.page.wait_for_function(
+            "([el, words]) => el.textContent.includes(words)",
+            arg=[self.part("message").element_handle(), words],
+            timeout=timeout * 1000,
+        )
 
     def settled_readout(self, timeout: float = 60.0) -> Readout:
         """Wait until the readout's window holds only requests sent after now (call it
@@ -174,7 +182,7 @@ class DashboardView:
         and the plot changes at every refresh (its time axis moves), while the
         readout's text may well repeat. So count the plot's redraws on the page: that
         many span the readout's window."""
-        needed = math.ceil(READOUT_WINDOW_S / REFRESH_S) + 2   # +2: the one on screen may be older
+        needed = math.ceil(READOUT_WINDOW_S / REFRESH_S) + 2  # +2: the one on screen may be older
         plot = self.notebook.outputs(".jupyter-matplotlib").element_handle()
         seen = self.page.evaluate(_PLOT_HASH, plot)
         deadline = time.monotonic() + timeout
@@ -183,8 +191,9 @@ class DashboardView:
             if left <= 0:
                 raise AssertionError(f"the plot was redrawn {redraws} times in {timeout:g} s, not {needed}")
             # Wait in the page for the next redraw (a condition, not a pause).
-            self.page.wait_for_function(f"([plot, seen]) => ({_PLOT_HASH})(plot) !== seen", arg=[plot, seen],
-                                        timeout=left * 1000, polling=100)
+            self.page.wait_for_function(
+                f"([plot, seen]) => ({_PLOT_HASH})(plot) !== seen", arg=[plot, seen], timeout=left * 1000, polling=100
+            )
             seen = self.page.evaluate(_PLOT_HASH, plot)
         text = self.readout_text()
         readout = parse_readout(text)
@@ -195,13 +204,16 @@ class DashboardView:
     def wait_for_plot(self, min_pixels: int = 1000, timeout: float = 30.0) -> None:
         """Wait until the plot's canvas has a size and shows a drawing (the kernel
         sends the image after the canvas is shown)."""
-        self.page.wait_for_function(f"(plot) => ({_DRAWN_PIXELS})(plot) >= {min_pixels}",
-                                    arg=self.notebook.outputs(".jupyter-matplotlib").element_handle(),
-                                    timeout=timeout * 1000, polling=100)
+        self.page.wait_for_function(
+            f"(plot) => ({_DRAWN_PIXELS})(plot) >= {min_pixels}",
+            arg=self.notebook.outputs(".jupyter-matplotlib").element_handle(),
+            timeout=timeout * 1000,
+            polling=100,
+        )
 
     def canvas_sizes(self) -> list[tuple[float, float]]:
         """Width and height (CSS pixels) of each plot canvas or image in the outputs."""
         boxes = self.notebook.outputs(".jupyter-matplotlib canvas, .jupyter-matplotlib img").evaluate_all(
-            "els => els.map(e => { const r = e.getBoundingClientRect(); return [r.width, r.height]; })")
+            "els => els.map(e => { const r = e.getBoundingClientRect(); return [r.width, r.height]; })"
+        )
         return [tuple(box) for box in boxes]
-

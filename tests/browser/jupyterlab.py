@@ -32,9 +32,8 @@ from typing import TYPE_CHECKING
 import psutil
 
 from helpers import Lab
-
-from ..conftest import wait_for
-from ..integration.conftest import lab_processes
+from tests.conftest import wait_for
+from tests.integration.conftest import lab_processes
 
 if TYPE_CHECKING:
     from jupyter_client import BlockingKernelClient
@@ -46,9 +45,17 @@ LESSON = "05-weighted-canary.ipynb"
 # Headless, no sandbox (we may be root in a container), and none of Chromium's own
 # traffic to Google (component updates, sync, field trials, QUIC probes).
 CHROMIUM_ARGS = [
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync",
-    "--disable-quic", "--no-first-run", "--no-default-browser-check", "--disable-extensions",
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-dev-shm-usage",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--disable-quic",
+    "--no-first-run",
+    "--no-default-browser-check",
+    "--disable-extensions",
 ]
 
 # Turn off the "get notified about Jupyter news?" toast and the update check in the page.
@@ -92,34 +99,58 @@ class JupyterLab:
 
     def start(self, timeout: float = 90.0) -> JupyterLab:
         """Start the server and wait until its API answers."""
-        dirs = {name: self.scratch / name for name in ("config", "data", "runtime", "ipython",
-                                                       "workspaces", "user-settings", "app-settings")}
+        dirs = {
+            name: self.scratch / name
+            for name in ("config", "data", "runtime", "ipython", "workspaces", "user-settings", "app-settings")
+        }
         for path in dirs.values():
             path.mkdir(parents=True, exist_ok=True)
         (dirs["app-settings"] / "overrides.json").write_text(json.dumps(SETTINGS_OVERRIDES))
-        env = {**os.environ, **self.extra_env,
-               "JUPYTER_TOKEN": self.token,  # not in argv, where `ps` would show it
-               "JUPYTER_CONFIG_DIR": str(dirs["config"]), "JUPYTER_DATA_DIR": str(dirs["data"]),
-               "JUPYTER_RUNTIME_DIR": str(dirs["runtime"]), "IPYTHONDIR": str(dirs["ipython"])}
-        argv = [sys.executable, "-m", "jupyterlab", "--no-browser",
-                "--ServerApp.ip=127.0.0.1", "--ServerApp.port=0", "--ServerApp.port_retries=0",
-                f"--ServerApp.root_dir={self.notebooks}",
-                f"--LabApp.workspaces_dir={dirs['workspaces']}",
-                f"--LabApp.user_settings_dir={dirs['user-settings']}",
-                f"--LabApp.app_settings_dir={dirs['app-settings']}",
-                "--LabApp.news_url=None",
-                "--LabApp.check_for_updates_class=jupyterlab.handlers.announcements.NeverCheckForUpdate"]
+        env = {
+            **os.environ,
+            **self.extra_env,
+            "JUPYTER_TOKEN": self.token,  # not in argv, where `ps` would show it
+            "JUPYTER_CONFIG_DIR": str(dirs["config"]),
+            "JUPYTER_DATA_DIR": str(dirs["data"]),
+            "JUPYTER_RUNTIME_DIR": str(dirs["runtime"]),
+            "IPYTHONDIR": str(dirs["ipython"]),
+        }
+        argv = [
+            sys.executable,
+            "-m",
+            "jupyterlab",
+            "--no-browser",
+            "--ServerApp.ip=127.0.0.1",
+            "--ServerApp.port=0",
+            "--ServerApp.port_retries=0",
+            f"--ServerApp.root_dir={self.notebooks}",
+            f"--LabApp.workspaces_dir={dirs['workspaces']}",
+            f"--LabApp.user_settings_dir={dirs['user-settings']}",
+            f"--LabApp.app_settings_dir={dirs['app-settings']}",
+            "--LabApp.news_url=None",
+            "--LabApp.check_for_updates_class=jupyterlab.handlers.announcements.NeverCheckForUpdate",
+        ]
         if os.geteuid() == 0:
             argv.append("--allow-root")
         with open(self.log_path, "wb") as log:
             # A session of its own, so that stop() can signal the server and whatever it spawned.
-            self._proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
-                                          env=env, cwd=self.notebooks, start_new_session=True)
+            self._proc = subprocess.Popen(
+                argv,
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                env=env,
+                cwd=self.notebooks,
+                start_new_session=True,
+            )
         # Port 0 lets the OS pick a free port (no race with other tests); the server
         # writes the port it got into its runtime file.
         info = dirs["runtime"] / f"jpserver-{self._proc.pid}.json"
-        wait_for(lambda: self._exited() or info.exists() and json.loads(info.read_text()).get("port"),
-                 timeout, "JupyterLab to write its server info")
+        wait_for(
+            lambda: self._exited() or (info.exists() and json.loads(info.read_text()).get("port")),
+            timeout,
+            "JupyterLab to write its server info",
+        )
         self._check_alive()
         self.port = json.loads(info.read_text())["port"]
         wait_for(lambda: self._exited() or self._answers(), timeout, "JupyterLab's API to answer")
@@ -133,8 +164,9 @@ class JupyterLab:
 
     def api(self, path: str) -> object:
         """GET ``/api/<path>`` and return the decoded JSON (e.g. ``api("sessions")``)."""
-        request = urllib.request.Request(f"http://127.0.0.1:{self.port}/api/{path}",
-                                         headers={"Authorization": f"token {self.token}"})
+        request = urllib.request.Request(
+            f"http://127.0.0.1:{self.port}/api/{path}", headers={"Authorization": f"token {self.token}"}
+        )
         with urllib.request.urlopen(request, timeout=5) as response:
             return json.load(response)
 
@@ -252,4 +284,3 @@ def chromium_page(executable: str, width: int = 1600, height: int = 1100) -> Ite
             yield page
         finally:
             browser.close()
-

@@ -20,7 +20,7 @@ if TYPE_CHECKING:
 
     from .jupyterlab import JupyterLab
 
-PANEL = ".jp-NotebookPanel:not(.lm-mod-hidden)"     # the notebook of the tab in front
+PANEL = ".jp-NotebookPanel:not(.lm-mod-hidden)"  # the notebook of the tab in front
 OUTPUT = f"{PANEL} .jp-OutputArea-output"
 
 # In the page: how far a "Run All" got. Prompts read "[*]:" while a cell waits or
@@ -102,9 +102,9 @@ class Notebook:
         """Add a code cell holding ``code`` below the cell ``after`` (default: the
         last cell) and return it."""
         after = after if after is not None else self.page.locator(f"{PANEL} .jp-Cell").last
-        after.locator(".jp-InputPrompt").click()   # selects the cell
+        after.locator(".jp-InputPrompt").click()  # selects the cell
         self.page.keyboard.press("Escape")
-        self.page.keyboard.press("b")              # command mode: insert a cell below
+        self.page.keyboard.press("b")  # command mode: insert a cell below
         cell = self.page.locator(f"{PANEL} .jp-Cell.jp-mod-selected")
         cell.locator(".cm-content").click()
         self.page.keyboard.insert_text(code)
@@ -119,8 +119,12 @@ class Notebook:
         before = prompt.inner_text()
         began = time.perf_counter()
         self.page.keyboard.press("Control+Enter")
-        self.page.wait_for_function("([el, old]) => /\\d/.test(el.textContent) && el.textContent !== old",
-                                    arg=[prompt.element_handle(), before], timeout=timeout * 1000, polling=5)
+        self.page.wait_for_function(
+            "([el, old]) => /\\d/.test(el.textContent) && el.textContent !== old",
+            arg=[prompt.element_handle(), before],
+            timeout=timeout * 1000,
+            polling=5,
+        )
         return time.perf_counter() - began
 
     def cell_with_output(self, selector: str) -> Locator:

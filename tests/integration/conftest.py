@@ -21,8 +21,9 @@ from helpers import Lab
 ROOT = Path(__file__).resolve().parents[2]
 MANIFESTS = ROOT / "manifests"
 V1_PETS = '[{"id":1,"name":"Dog","status":"available"},{"id":2,"name":"Cat","status":"pending"}]'
-V2_PETS = ('[{"id":1,"name":"Dog","status":"v2"},{"id":2,"name":"Cat","status":"v2"},'
-           '{"id":3,"name":"Parrot","status":"v2"}]')
+V2_PETS = (
+    '[{"id":1,"name":"Dog","status":"v2"},{"id":2,"name":"Cat","status":"v2"},{"id":3,"name":"Parrot","status":"v2"}]'
+)
 
 
 def lab_processes(home: Path) -> list[psutil.Process]:
@@ -73,8 +74,9 @@ class Client:
         self.host, self.port = parts.hostname or "127.0.0.1", parts.port or 80
         self.conn = http.client.HTTPConnection(self.host, self.port, timeout=30)
 
-    def request(self, path: str, method: str = "GET", headers: dict[str, str] | None = None,
-                body: bytes | None = None) -> tuple[int, str, dict[str, str]]:
+    def request(
+        self, path: str, method: str = "GET", headers: dict[str, str] | None = None, body: bytes | None = None
+    ) -> tuple[int, str, dict[str, str]]:
         self.conn.request(method, path, body=body, headers=headers or {})
         resp = self.conn.getresponse()
         return resp.status, resp.read().decode(), {k.lower(): v for k, v in resp.getheaders()}

@@ -22,8 +22,9 @@ pytestmark = pytest.mark.integration
 
 def coalmine(home: Path, *args: str, stdin: str | None = None, check: bool = True) -> subprocess.CompletedProcess[str]:
     env = {**env_without_coalmine(), "COALMINE_HOME": str(home)}
-    result = subprocess.run([sys.executable, "-m", "helpers", *args], input=stdin, capture_output=True,
-                            text=True, env=env, timeout=120)
+    result = subprocess.run(
+        [sys.executable, "-m", "helpers", *args], input=stdin, capture_output=True, text=True, env=env, timeout=120
+    )
     if check:
         assert result.returncode == 0, f"coalmine {' '.join(args)} failed:\n{result.stdout}\n{result.stderr}"
     return result
@@ -32,10 +33,17 @@ def coalmine(home: Path, *args: str, stdin: str | None = None, check: bool = Tru
 def test_cli_runs_the_seed_flow_and_down_leaves_no_process(lab_home: Path):
     assert "lab running" in coalmine(lab_home, "up").stdout
     assert coalmine(lab_home, "up").returncode == 0  # idempotent
-    out = coalmine(lab_home, "apply", "-f", str(MANIFESTS / "petstore-v1.yaml"), "-f", str(MANIFESTS / "petstore-v2.yaml")).stdout
+    out = coalmine(
+        lab_home, "apply", "-f", str(MANIFESTS / "petstore-v1.yaml"), "-f", str(MANIFESTS / "petstore-v2.yaml")
+    ).stdout
     assert out.splitlines() == [
-        "configmap/petstore-v1-app created", "service/petstore-v1 created", "deployment.apps/petstore-v1 created",
-        "configmap/petstore-v2-app created", "service/petstore-v2 created", "deployment.apps/petstore-v2 created"]
+        "configmap/petstore-v1-app created",
+        "service/petstore-v1 created",
+        "deployment.apps/petstore-v1 created",
+        "configmap/petstore-v2-app created",
+        "service/petstore-v2 created",
+        "deployment.apps/petstore-v2 created",
+    ]
     coalmine(lab_home, "install", "gloo")
     coalmine(lab_home, "wait", "--timeout", "60")
     upstreams = coalmine(lab_home, "get", "upstreams").stdout
@@ -43,10 +51,14 @@ def test_cli_runs_the_seed_flow_and_down_leaves_no_process(lab_home: Path):
     assert upstreams.splitlines()[1].split() == ["|", "UPSTREAM", "|", "TYPE", "|", "STATUS", "|", "DETAILS", "|"]
 
     vs_text = (MANIFESTS / "gloo" / "1-route-to-v1.yaml").read_text()
-    assert coalmine(lab_home, "apply", "-f", "-", stdin=vs_text).stdout.strip() == \
-        "virtualservice.gateway.solo.io/coalmine created"
-    assert coalmine(lab_home, "apply", "-f", "-", stdin=vs_text).stdout.strip() == \
-        "virtualservice.gateway.solo.io/coalmine unchanged"
+    assert (
+        coalmine(lab_home, "apply", "-f", "-", stdin=vs_text).stdout.strip()
+        == "virtualservice.gateway.solo.io/coalmine created"
+    )
+    assert (
+        coalmine(lab_home, "apply", "-f", "-", stdin=vs_text).stdout.strip()
+        == "virtualservice.gateway.solo.io/coalmine unchanged"
+    )
     status = yaml.safe_load(coalmine(lab_home, "get", "vs", "coalmine", "-o", "yaml").stdout)["status"]
     assert status["statuses"]["gloo-system"]["state"] == "Accepted"
     listed = json.loads(coalmine(lab_home, "get", "virtualservices", "-o", "json").stdout)
@@ -71,11 +83,35 @@ def test_refusal_exits_non_zero_and_names_the_field(lab_home: Path, tmp_path: Pa
     coalmine(lab_home, "up")
     coalmine(lab_home, "install", "gloo")
     bad = tmp_path / "bad.yaml"
-    bad.write_text(yaml.safe_dump({
-        "apiVersion": "gateway.solo.io/v1", "kind": "VirtualService",
-        "metadata": {"name": "coalmine", "namespace": "gloo-system"},
-        "spec": {"virtualHost": {"domains": ["*"], "routes": [{"matchers": [{"prefix": "/"}], "routeAction": {
-            "multi": {"destinations": [{"weight": 0, "destination": {"upstream": {"name": "a", "namespace": "gloo-system"}}}]}}}]}}}))
+    bad.write_text(
+        yaml.safe_dump(
+            {
+                "apiVersion": "gateway.solo.io/v1",
+                "kind": "VirtualService",
+                "metadata": {"name": "coalmine", "namespace": "gloo-system"},
+                "spec": {
+                    "virtualHost": {
+                        "domains": ["*"],
+                        "routes": [
+                            {
+                                "matchers": [{"prefix": "/"}],
+                                "routeAction": {
+                                    "multi": {
+                                        "destinations": [
+                                            {
+                                                "weight": 0,
+                                                "destination": {"upstream": {"name": "a", "namespace": "gloo-system"}},
+                                            }
+                                        ]
+                                    }
+                                },
+                            }
+                        ],
+                    }
+                },
+            }
+        )
+    )
     result = coalmine(lab_home, "apply", "-f", str(bad), check=False)
     assert result.returncode != 0
     assert "routes[0].routeAction.multi" in result.stderr

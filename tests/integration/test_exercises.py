@@ -21,23 +21,23 @@ pytestmark = pytest.mark.integration
 # What a learner sees; the notebooks store these lines, so they must never vary.
 FAILS_AT_START = {
     1: "FAIL: there is no deployment petstore-v2\n"
-       "Hint: apply manifests/petstore-v2.yaml with lab.apply(...), then wait with lab.wait()",
+    "Hint: apply manifests/petstore-v2.yaml with lab.apply(...), then wait with lab.wait()",
     2: "FAIL: deployment petstore-v1 asks for 1 replica, not 2\n"
-       "Hint: set spec.replicas to 2 in the Deployment of manifests/petstore-v1.yaml and lab.apply(...) it "
-       "(a dict or a copy of the file), then lab.wait()",
+    "Hint: set spec.replicas to 2 in the Deployment of manifests/petstore-v1.yaml and lab.apply(...) it "
+    "(a dict or a copy of the file), then lab.wait()",
     3: "FAIL: GET /pet/2 through the gateway answered 404, not pet 2 (Cat)\n"
-       "Hint: add a route matching prefix /pet/ that calls findPetById on v1 with parameters "
-       "{':path': '/pet/{id}'}: function_route(...), add_route(route_to_v1(), ...), then lab.apply(...)",
+    "Hint: add a route matching prefix /pet/ that calls findPetById on v1 with parameters "
+    "{':path': '/pet/{id}'}: function_route(...), add_route(route_to_v1(), ...), then lab.apply(...)",
     4: "FAIL: GET /petstore with x-canary: true through the gateway answered the v1 pets, not the v2 pets\n"
-       "Hint: add a header route for prefix /petstore (prefixRewrite /api/pets) to v2 at index 0: "
-       "add_route(header_canary(), header_route(prefix_route(...)))",
+    "Hint: add a header route for prefix /petstore (prefixRewrite /api/pets) to v2 at index 0: "
+    "add_route(header_canary(), header_route(prefix_route(...)))",
     5: "FAIL: the weighted route /findPetWithId/ has v2 weight 10 and v1 weight 90, not 25 and 75\n"
-       "Hint: apply a VirtualService whose weighted routes give v2 25 and v1 75, e.g. from weighted(...)",
+    "Hint: apply a VirtualService whose weighted routes give v2 25 and v1 75, e.g. from weighted(...)",
     6: "FAIL: the route /findPetWithId/ still sends traffic to v1\n"
-       "Hint: promote first: lab.apply(all_to_v2()), so that every route goes to v2 only",
+    "Hint: promote first: lab.apply(all_to_v2()), so that every route goes to v2 only",
     7: "FAIL: GET /findPets with x-canary: true through the gateway answered the v1 pets, not the v2 pets\n"
-       "Hint: add a rule for Exact /findPets with the header x-canary: true to petstore-v2, with the same URLRewrite "
-       "as the /findPets rule: httproutes.canary_rule(), or apply httproutes.header_canary()",
+    "Hint: add a rule for Exact /findPets with the header x-canary: true to petstore-v2, with the same URLRewrite "
+    "as the /findPets rule: httproutes.canary_rule(), or apply httproutes.header_canary()",
 }
 PASSES = {
     1: "PASS: petstore-v2 is ready and its pod answers with the three v2 pets",
@@ -109,8 +109,9 @@ def test_sample_measures_a_50_50_split(lab: Lab) -> None:
 
 def test_check_on_a_lab_that_is_not_running(tmp_path: Path) -> None:
     stopped = Lab(home=tmp_path / "never-started")
-    assert str(check(3, stopped)) == ("FAIL: the lab is not running\n"
-                                      "Hint: start it with lab.up(), or run reset(3) to set up this lesson")
+    assert str(check(3, stopped)) == (
+        "FAIL: the lab is not running\nHint: start it with lab.up(), or run reset(3) to set up this lesson"
+    )
 
 
 def test_lesson_numbers(lab: Lab) -> None:

@@ -16,8 +16,8 @@ import yaml
 
 from helpers import ApplyRefused, Lab, httproutes, routing
 from helpers.errors import NotFound
+from tests.conftest import wait_for
 
-from ..conftest import wait_for
 from .conftest import MANIFESTS, V1_PETS, V2_PETS, Client, version_of
 from .test_cli import coalmine
 
@@ -72,18 +72,24 @@ def test_a_refused_route_names_the_field_and_the_old_one_keeps_serving(kgw_lab: 
     kgw_lab.apply(httproutes.route_to_v1())
     bad = httproutes.route_to_v1()
     del bad["spec"]["rules"][1]["backendRefs"][0]["port"]
-    with pytest.raises(ApplyRefused, match=r"spec\.rules\[1\]\.backendRefs\[0\]\.port: Must have port for Service "
-                                           r"reference\. The running configuration is unchanged"):
+    with pytest.raises(
+        ApplyRefused,
+        match=r"spec\.rules\[1\]\.backendRefs\[0\]\.port: Must have port for Service "
+        r"reference\. The running configuration is unchanged",
+    ):
         kgw_lab.apply(bad)
     assert listener.get("/findPets") == (200, V1_PETS)
 
 
 def test_a_missing_service_is_a_warning_a_status_and_a_500(kgw_lab: Lab, listener: Client) -> None:
-    route = httproutes.http_route([httproutes.rule(httproutes.path_match("PathPrefix", "/v3"), "v3"),
-                                   *httproutes.seed_rules("v1")])
+    route = httproutes.http_route(
+        [httproutes.rule(httproutes.path_match("PathPrefix", "/v3"), "v3"), *httproutes.seed_rules("v1")]
+    )
     lines = kgw_lab.apply(route)
     assert lines[0] == "httproute.gateway.networking.k8s.io/petstore created"
-    assert "ResolvedRefs False BackendNotFound: rules[0].backendRefs[0]: Service default/petstore-v3 not found" in lines[1]
+    assert (
+        "ResolvedRefs False BackendNotFound: rules[0].backendRefs[0]: Service default/petstore-v3 not found" in lines[1]
+    )
     status = yaml.safe_load(kgw_lab.yaml("httproutes", "petstore"))["status"]["parents"][0]
     resolved = {c["type"]: c for c in status["conditions"]}["ResolvedRefs"]
     assert (resolved["status"], resolved["reason"]) == ("False", "BackendNotFound") and resolved["lastTransitionTime"]
@@ -94,8 +100,14 @@ def test_the_same_two_rules_pick_different_winners_in_the_two_apis(kgw_lab: Lab,
     catch_all = {"matchers": [{"prefix": "/"}], "routeAction": {"single": {"upstream": routing.upstream("v1")}}}
     exact = {"matchers": [{"exact": "/api/pets"}], "routeAction": {"single": {"upstream": routing.upstream("v2")}}}
     kgw_lab.apply(routing.virtual_service([catch_all, exact]))
-    kgw_lab.apply(httproutes.http_route([httproutes.rule(httproutes.path_match("PathPrefix", "/"), "v1"),
-                                         httproutes.rule(httproutes.path_match("Exact", "/api/pets"), "v2")]))
+    kgw_lab.apply(
+        httproutes.http_route(
+            [
+                httproutes.rule(httproutes.path_match("PathPrefix", "/"), "v1"),
+                httproutes.rule(httproutes.path_match("Exact", "/api/pets"), "v2"),
+            ]
+        )
+    )
     gloo = Client(kgw_lab.proxy_url())
     try:
         assert gloo.get("/api/pets") == (200, V1_PETS)  # first match wins

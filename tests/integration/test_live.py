@@ -12,12 +12,12 @@ from pathlib import Path
 import pytest
 
 from helpers import Lab, routing
+from helpers.lessons.exercises import ensure
 from helpers.live.control import CanaryControl
 from helpers.live.dashboard import Dashboard
-from helpers.lessons.exercises import ensure
 from helpers.live.traffic import Traffic
+from tests.conftest import wait_for
 
-from ..conftest import wait_for
 from .conftest import ROOT, env_without_coalmine, lab_processes
 
 pytestmark = pytest.mark.integration
@@ -76,8 +76,11 @@ def test_dashboard_controls_apply_the_virtual_service(petstore_lab: Lab) -> None
         assert (dash.weight.value, dash.control.describe()) == (100, "100% to v2, header canary off")
         assert petstore_lab.objects("vs", "coalmine")[0]["spec"] == routing.all_to_v2()["spec"]
         # The readout follows: only v2 answers once the last 5 s are all after the promotion.
-        wait_for(lambda: re.search(r"v2 100% · v1 0% · errors 0", dash.readout.value), timeout=30,
-                 what="the readout to show v2 100%")
+        wait_for(
+            lambda: re.search(r"v2 100% · v1 0% · errors 0", dash.readout.value),
+            timeout=30,
+            what="the readout to show v2 100%",
+        )
         dash.rollback_button.click()
         assert (dash.weight.value, dash.header.value) == (0, False)
         assert petstore_lab.objects("vs", "coalmine")[0]["spec"] == routing.route_to_v1()["spec"]
@@ -114,14 +117,16 @@ def test_dashboard_shows_a_refusal_and_keeps_the_controls_true(lab: Lab, tmp_pat
 
 def run(home: Path, *args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
     env = {**env_without_coalmine(), "COALMINE_HOME": str(home)}
-    return subprocess.run([sys.executable, "-m", "helpers", *args], capture_output=True, text=True, env=env,
-                          timeout=180, cwd=cwd)
+    return subprocess.run(
+        [sys.executable, "-m", "helpers", *args], capture_output=True, text=True, env=env, timeout=180, cwd=cwd
+    )
 
 
 def test_traffic_command_prints_the_split(petstore_lab: Lab, lab_home: Path) -> None:
     petstore_lab.apply(routing.header_canary())
-    result = run(lab_home, "traffic", "--rate", "200", "--duration", "1", "--header", "x-canary: true",
-                 "--header-share", "0.5")
+    result = run(
+        lab_home, "traffic", "--rate", "200", "--duration", "1", "--header", "x-canary: true", "--header-share", "0.5"
+    )
     assert result.returncode == 0, result.stderr
     lines = result.stdout.splitlines()
     assert re.match(r"\d+ requests in 1 s to /findPets \([\d.]+ req/s achieved, 200 requested\)", lines[0])
@@ -136,9 +141,21 @@ def test_traffic_command_prints_the_split(petstore_lab: Lab, lab_home: Path) -> 
 
 def test_traffic_command_through_a_gateway_api_listener(petstore_lab: Lab, lab_home: Path) -> None:
     petstore_lab.install("kgateway")
-    petstore_lab.apply(ROOT / "manifests/gateway-api/0-gateway.yaml", ROOT / "manifests/gateway-api/4-weighted-50-50.yaml")
-    result = run(lab_home, "traffic", "--rate", "300", "--duration", "1", "--path", "/petstore",
-                 "--gateway", "kgateway-system/http")
+    petstore_lab.apply(
+        ROOT / "manifests/gateway-api/0-gateway.yaml", ROOT / "manifests/gateway-api/4-weighted-50-50.yaml"
+    )
+    result = run(
+        lab_home,
+        "traffic",
+        "--rate",
+        "300",
+        "--duration",
+        "1",
+        "--path",
+        "/petstore",
+        "--gateway",
+        "kgateway-system/http",
+    )
     assert result.returncode == 0, result.stderr
     rows = {line.split()[0]: line.split() for line in result.stdout.splitlines()[3:]}  # after the table's header
     sent = int(result.stdout.split()[0])
@@ -147,12 +164,16 @@ def test_traffic_command_through_a_gateway_api_listener(petstore_lab: Lab, lab_h
 
 
 def test_demo_runs_the_rollout_on_a_fresh_lab(tmp_path: Path) -> None:
-    result = run(tmp_path / "unused", "demo", "--rate", "150", "--seconds", "1", "--output", "demo.png",
-                 cwd=tmp_path)
+    result = run(tmp_path / "unused", "demo", "--rate", "150", "--seconds", "1", "--output", "demo.png", cwd=tmp_path)
     assert result.returncode == 0, result.stdout + result.stderr
     steps = [line for line in result.stdout.splitlines() if "requests   v1" in line]
-    assert [s.split("  ")[0].strip() for s in steps] == ["all to v1", "header canary", "10% to v2", "50% to v2",
-                                                          "all to v2"]
+    assert [s.split("  ")[0].strip() for s in steps] == [
+        "all to v1",
+        "header canary",
+        "10% to v2",
+        "50% to v2",
+        "all to v2",
+    ]
     assert "v2   0%" in steps[0] and "v2 100%" in steps[-1] and all("errors 0" in s for s in steps)
     assert (tmp_path / "demo.png").read_bytes()[:4] == b"\x89PNG"
     home = re.search(r"starting a fresh lab in (\S+)", result.stdout).group(1)  # type: ignore[union-attr]

@@ -12,8 +12,8 @@ import pytest
 import yaml
 
 from helpers import ApplyRefused, Lab, NotFound
+from tests.conftest import wait_for
 
-from ..conftest import wait_for
 from .conftest import MANIFESTS, V1_PETS, V2_PETS, Client, version_of
 
 pytestmark = pytest.mark.integration
@@ -43,7 +43,7 @@ def test_flipping_weights_every_100ms_under_load_fails_no_request(petstore_lab: 
             while not stop.is_set():
                 try:
                     status, body = client.get("/petstore")
-                except Exception as e:  # noqa: BLE001 - every failure is counted
+                except Exception as e:
                     failures.append(repr(e))
                     client.close()
                     client = Client(url)
@@ -166,7 +166,7 @@ def test_unknown_kind_and_malformed_yaml_are_refused_and_change_nothing(petstore
     broken.write_text((GLOO / "5-all-to-v2.yaml").read_text() + "\n  : [oops\n")
     from helpers import ManifestError
 
-    with pytest.raises(ManifestError, match="broken.yaml"):
+    with pytest.raises(ManifestError, match=r"broken\.yaml"):
         petstore_lab.apply(broken)
     assert gateway.get("/petstore") == (200, V1_PETS)
 
@@ -186,12 +186,16 @@ def test_route_to_a_missing_upstream_is_a_warning_and_answers_503(petstore_lab: 
 
 def test_a_deleted_pod_is_replaced_by_its_deployment(petstore_lab: Lab, gateway: Client):
     petstore_lab.apply(GLOO / "1-route-to-v1.yaml")
-    (old,) = [p["metadata"]["name"] for p in petstore_lab.objects("pods") if p["metadata"]["labels"]["app"] == "petstore-v1"]
+    (old,) = [
+        p["metadata"]["name"] for p in petstore_lab.objects("pods") if p["metadata"]["labels"]["app"] == "petstore-v1"
+    ]
     assert petstore_lab.delete(kind="pod", name=old) == [f"pod/{old} deleted"]
 
     def replaced():
         pods = [p for p in petstore_lab.objects("pods") if p["metadata"]["labels"]["app"] == "petstore-v1"]
-        return len(pods) == 1 and pods[0]["metadata"]["name"] != old and pods[0]["status"]["containerStatuses"][0]["ready"]
+        return (
+            len(pods) == 1 and pods[0]["metadata"]["name"] != old and pods[0]["status"]["containerStatuses"][0]["ready"]
+        )
 
     wait_for(replaced, 30, "a new petstore-v1 pod to replace the deleted one")
     assert gateway.get("/petstore") == (200, V1_PETS)

@@ -31,8 +31,11 @@ def test_each_version_answers_directly_with_the_seeds_bodies(lab: Lab):
         assert v1.get("/api/pets") == (200, V1_PETS)
         assert v2.get("/api/pets") == (200, V2_PETS)
         assert v1.get("/api/pets/3") == (404, '{"code":404,"message":"not found: pet 3"}')
-        ops = {op["operationId"] for path in json.loads(v1.get("/swagger.json")[1])["paths"].values()
-               for op in path.values()}
+        ops = {
+            op["operationId"]
+            for path in json.loads(v1.get("/swagger.json")[1])["paths"].values()
+            for op in path.values()
+        }
         assert ops == {"findPets", "findPetById", "addPet", "deletePet"}
     finally:
         v1.close()

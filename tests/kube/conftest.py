@@ -21,12 +21,18 @@ MANIFESTS = ROOT / "manifests"
 
 
 def write_kubeconfig(path: Path, server: str, token: str = "test-token", context: str = "fake") -> Path:
-    path.write_text(yaml.safe_dump({
-        "apiVersion": "v1", "kind": "Config", "current-context": context,
-        "clusters": [{"name": "fake", "cluster": {"server": server}}],
-        "users": [{"name": "learner", "user": {"token": token}}],
-        "contexts": [{"name": context, "context": {"cluster": "fake", "user": "learner"}}],
-    }))
+    path.write_text(
+        yaml.safe_dump(
+            {
+                "apiVersion": "v1",
+                "kind": "Config",
+                "current-context": context,
+                "clusters": [{"name": "fake", "cluster": {"server": server}}],
+                "users": [{"name": "learner", "user": {"token": token}}],
+                "contexts": [{"name": context, "context": {"cluster": "fake", "user": "learner"}}],
+            }
+        )
+    )
     return path
 
 
@@ -34,8 +40,7 @@ class FakeTools:
     """Stands in for helm, glooctl and kubectl: records each argv (and the values file
     it names, read while it exists) and answers ``which`` from ``present``."""
 
-    def __init__(self, present: tuple[str, ...] = ("helm", "glooctl", "kubectl"),
-                 on_run: Any = None) -> None:
+    def __init__(self, present: tuple[str, ...] = ("helm", "glooctl", "kubectl"), on_run: Any = None) -> None:
         self.present = set(present)
         self.calls: list[list[str]] = []
         self.values: list[dict[str, Any]] = []

@@ -30,8 +30,10 @@ _SERVER_FIELDS = ("uid", "resourceVersion", "creationTimestamp", "generation", "
 
 
 def _status(code: int, message: str, reason: str = "") -> web.Response:
-    return web.json_response({"kind": "Status", "apiVersion": "v1", "status": "Failure",
-                              "message": message, "reason": reason, "code": code}, status=code)
+    return web.json_response(
+        {"kind": "Status", "apiVersion": "v1", "status": "Failure", "message": message, "reason": reason, "code": code},
+        status=code,
+    )
 
 
 class FakeApiServer:
@@ -112,8 +114,9 @@ class FakeApiServer:
         if request.headers.get("Authorization") != f"Bearer {self.token}":
             return _status(401, "Unauthorized", "Unauthorized")
         if any(request.path.startswith(p) for p in self.forbid):
-            return _status(403, f'{request.path} is forbidden: User "learner" cannot {request.method.lower()} it',
-                           "Forbidden")
+            return _status(
+                403, f'{request.path} is forbidden: User "learner" cannot {request.method.lower()} it', "Forbidden"
+            )
         return await handler(request)
 
     def _group_served(self, path: str) -> bool:
@@ -150,8 +153,11 @@ class FakeApiServer:
 
     def _discovery(self, parts: list[str]) -> web.Response:
         api_version = "/".join(parts[1:])
-        resources = [{"name": r.plural, "kind": r.kind, "namespaced": r.namespaced}
-                     for (av, _), r in KNOWN.items() if av == api_version]
+        resources = [
+            {"name": r.plural, "kind": r.kind, "namespaced": r.namespaced}
+            for (av, _), r in KNOWN.items()
+            if av == api_version
+        ]
         return web.json_response({"kind": "APIResourceList", "groupVersion": api_version, "resources": resources})
 
     def _list(self, path: str, query: Any) -> list[dict[str, Any]] | None:
@@ -197,9 +203,13 @@ class FakeApiServer:
         old = self.objects.get(request.path)
         if old is None:
             self._rv += 1
-            body["metadata"].update(uid=f"uid-{self._rv}", resourceVersion=str(self._rv), generation=1,
-                                    creationTimestamp="2026-01-01T00:00:00Z",
-                                    managedFields=[{"manager": "coalmine", "operation": "Apply"}])
+            body["metadata"].update(
+                uid=f"uid-{self._rv}",
+                resourceVersion=str(self._rv),
+                generation=1,
+                creationTimestamp="2026-01-01T00:00:00Z",
+                managedFields=[{"manager": "coalmine", "operation": "Apply"}],
+            )
             self.objects[request.path] = body
             return web.json_response(body, status=201)
         merged = copy.deepcopy(old)
@@ -232,6 +242,10 @@ class FakeApiServer:
                 head, buffered = buffered.split(b"\r\n\r\n", 1)
                 target = head.split(b" ")[1].decode()
                 payload = json.dumps({"pod": pod, "port": port, "path": target}).encode()
-                await ws.send_bytes(b"\x00" + b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
-                                    + f"Content-Length: {len(payload)}\r\n\r\n".encode() + payload)
+                await ws.send_bytes(
+                    b"\x00"
+                    + b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+                    + f"Content-Length: {len(payload)}\r\n\r\n".encode()
+                    + payload
+                )
         return ws

@@ -6,8 +6,8 @@ from __future__ import annotations
 import copy
 
 from helpers.backends.kube import KubernetesBackend
-from helpers.loading import load_manifests
 from helpers.builders.routing import route_to_v1
+from helpers.loading import load_manifests
 
 from .conftest import MANIFESTS
 from .fake_apiserver import FakeApiServer
@@ -23,15 +23,25 @@ def actions(results: list[dict]) -> list[tuple[str, str]]:
     return [(r["ref"], r.get("action") or r["error"]) for r in results]
 
 
-def test_apply_reads_then_server_side_applies_each_object_in_order(backend: KubernetesBackend,
-                                                                     apiserver: FakeApiServer):
+def test_apply_reads_then_server_side_applies_each_object_in_order(
+    backend: KubernetesBackend, apiserver: FakeApiServer
+):
     objects = load_manifests([MANIFESTS / "petstore-v1.yaml"])
     apiserver.requests.clear()
     results = backend.apply(objects)
-    assert actions(results) == [("configmap/petstore-v1-app", "created"), ("service/petstore-v1", "created"),
-                                ("deployment.apps/petstore-v1", "created")]
-    assert apiserver.requests == [f"GET {CM}", f"PATCH {CM}{APPLY}", f"GET {SVC}", f"PATCH {SVC}{APPLY}",
-                                  f"GET {DEP}", f"PATCH {DEP}{APPLY}"]
+    assert actions(results) == [
+        ("configmap/petstore-v1-app", "created"),
+        ("service/petstore-v1", "created"),
+        ("deployment.apps/petstore-v1", "created"),
+    ]
+    assert apiserver.requests == [
+        f"GET {CM}",
+        f"PATCH {CM}{APPLY}",
+        f"GET {SVC}",
+        f"PATCH {SVC}{APPLY}",
+        f"GET {DEP}",
+        f"PATCH {DEP}{APPLY}",
+    ]
     assert apiserver.get(DEP)["spec"]["replicas"] == 1
 
 
@@ -43,14 +53,15 @@ def test_apply_again_is_unchanged_and_a_change_is_configured(backend: Kubernetes
     assert apiserver.get(DEP)["metadata"]["resourceVersion"] == version
     scaled = copy.deepcopy(objects)
     scaled[2]["spec"]["replicas"] = 2
-    assert actions(backend.apply(scaled)) == [("configmap/petstore-v1-app", "unchanged"),
-                                              ("service/petstore-v1", "unchanged"),
-                                              ("deployment.apps/petstore-v1", "configured")]
+    assert actions(backend.apply(scaled)) == [
+        ("configmap/petstore-v1-app", "unchanged"),
+        ("service/petstore-v1", "unchanged"),
+        ("deployment.apps/petstore-v1", "configured"),
+    ]
     assert apiserver.get(DEP)["spec"]["replicas"] == 2
 
 
-def test_a_gloo_object_without_gloos_crds_is_refused_with_the_fix(backend: KubernetesBackend,
-                                                                  apiserver: FakeApiServer):
+def test_a_gloo_object_without_gloos_crds_is_refused_with_the_fix(backend: KubernetesBackend, apiserver: FakeApiServer):
     [result] = backend.apply([route_to_v1()])
     assert result["ref"] == "virtualservice.gateway.solo.io/coalmine"
     assert "Gloo's CRDs are not installed" in result["error"] and "coalmine install gloo" in result["error"]
@@ -88,17 +99,28 @@ def test_delete_then_delete_again_is_not_found(backend: KubernetesBackend, apise
     assert backend.delete([ref]) == [{"ref": "deployment.apps/petstore-v1", "action": "deleted"}]
     assert apiserver.requests == [f"DELETE {DEP}"]
     assert DEP not in apiserver.objects
-    assert backend.delete([ref]) == [{"ref": "deployment.apps/petstore-v1",
-                                      "error": 'deployments.apps "petstore-v1" not found', "reason": "NotFound"}]
+    assert backend.delete([ref]) == [
+        {
+            "ref": "deployment.apps/petstore-v1",
+            "error": 'deployments.apps "petstore-v1" not found',
+            "reason": "NotFound",
+        }
+    ]
 
 
 def test_reset_deletes_what_the_lab_applied_newest_first(backend: KubernetesBackend, apiserver: FakeApiServer):
     apiserver.put({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "theirs", "namespace": "default"}})
     backend.apply(load_manifests([MANIFESTS / "petstore-v1.yaml"]))
     apiserver.requests.clear()
-    assert backend.reset() == ["deployment.apps/petstore-v1 deleted", "service/petstore-v1 deleted",
-                               "configmap/petstore-v1-app deleted"]
-    assert [r for r in apiserver.requests if r.startswith("DELETE")] == [f"DELETE {DEP}", f"DELETE {SVC}",
-                                                                         f"DELETE {CM}"]
+    assert backend.reset() == [
+        "deployment.apps/petstore-v1 deleted",
+        "service/petstore-v1 deleted",
+        "configmap/petstore-v1-app deleted",
+    ]
+    assert [r for r in apiserver.requests if r.startswith("DELETE")] == [
+        f"DELETE {DEP}",
+        f"DELETE {SVC}",
+        f"DELETE {CM}",
+    ]
     assert list(apiserver.objects) == ["/api/v1/namespaces/default/configmaps/theirs"]
     assert backend.reset() == []

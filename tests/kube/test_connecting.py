@@ -19,7 +19,9 @@ from .fake_apiserver import FakeApiServer
 def test_no_kubeconfig(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
     monkeypatch.setenv("KUBECONFIG", str(tmp_path / "missing"))
     monkeypatch.delenv("KUBERNETES_SERVICE_HOST", raising=False)
-    with pytest.raises(NoKubeconfig, match=r"no kubeconfig at \$KUBECONFIG: create a cluster with `kind create cluster`"):
+    with pytest.raises(
+        NoKubeconfig, match=r"no kubeconfig at \$KUBECONFIG: create a cluster with `kind create cluster`"
+    ):
         KubernetesBackend(home=tmp_path / "lab")
 
 
@@ -42,7 +44,7 @@ def test_unreachable_api_server(tmp_path: Path, monkeypatch: pytest.MonkeyPatch)
     backend = KubernetesBackend(home=tmp_path / "lab")
     with pytest.raises(ClusterUnreachable) as e:
         backend.up()
-    assert f"the API server http://127.0.0.1:{port} (context \"fake\") does not answer" in str(e.value)
+    assert f'the API server http://127.0.0.1:{port} (context "fake") does not answer' in str(e.value)
     assert "kind get clusters" in str(e.value)
 
 

@@ -15,19 +15,27 @@ from helpers.errors import NotFound
 
 from .fake_apiserver import FakeApiServer
 
-SERVICE = {"apiVersion": "v1", "kind": "Service",
-           "metadata": {"name": "gateway-proxy", "namespace": "gloo-system"},
-           "spec": {"type": "LoadBalancer", "selector": {"gateway-proxy-id": "gateway-proxy"},
-                    "ports": [{"name": "http", "port": 80, "targetPort": 8080},
-                              {"name": "https", "port": 443, "targetPort": 8443}]},
-           "status": {"loadBalancer": {}}}
+SERVICE = {
+    "apiVersion": "v1",
+    "kind": "Service",
+    "metadata": {"name": "gateway-proxy", "namespace": "gloo-system"},
+    "spec": {
+        "type": "LoadBalancer",
+        "selector": {"gateway-proxy-id": "gateway-proxy"},
+        "ports": [{"name": "http", "port": 80, "targetPort": 8080}, {"name": "https", "port": 443, "targetPort": 8443}],
+    },
+    "status": {"loadBalancer": {}},
+}
 
 
 def proxy_pod(name: str, ready: bool) -> dict:
-    return {"apiVersion": "v1", "kind": "Pod",
-            "metadata": {"name": name, "namespace": "gloo-system", "labels": {"gateway-proxy-id": "gateway-proxy"}},
-            "spec": {"containers": [{"name": "gateway-proxy", "ports": [{"containerPort": 8080}]}]},
-            "status": {"phase": "Running", "conditions": [{"type": "Ready", "status": str(ready)}]}}
+    return {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {"name": name, "namespace": "gloo-system", "labels": {"gateway-proxy-id": "gateway-proxy"}},
+        "spec": {"containers": [{"name": "gateway-proxy", "ports": [{"containerPort": 8080}]}]},
+        "status": {"phase": "Running", "conditions": [{"type": "Ready", "status": str(ready)}]},
+    }
 
 
 @pytest.fixture
@@ -80,7 +88,7 @@ def test_no_gateway_installed(backend: KubernetesBackend):
 
 
 def test_only_the_labs_gateway_api_gateway_is_reachable(backend: KubernetesBackend):
-    with pytest.raises(NotFound, match='Gateway "shop/edge": .* `install kgateway` makes, kgateway-system/http'):
+    with pytest.raises(NotFound, match=r'Gateway "shop/edge": .* `install kgateway` makes, kgateway-system/http'):
         backend.proxy_url(gateway="shop/edge")
 
 
@@ -100,8 +108,9 @@ def test_a_ready_pod_gets_a_local_port_like_the_local_runtimes(backend: Kubernet
     pod = proxy_pod("petstore-v1-abc", ready=True)
     pod["metadata"]["namespace"] = "default"
     apiserver.put(pod)
-    apiserver.put({**proxy_pod("petstore-v1-new", ready=False), "metadata": {"name": "petstore-v1-new",
-                                                                              "namespace": "default"}})
+    apiserver.put(
+        {**proxy_pod("petstore-v1-new", ready=False), "metadata": {"name": "petstore-v1-new", "namespace": "default"}}
+    )
     found = {p["metadata"]["name"]: p["status"].get("localPort") for p in backend.get("Pod", "default")}
     assert found["petstore-v1-new"] is None
     url = f"http://127.0.0.1:{found['petstore-v1-abc']}"

@@ -30,18 +30,42 @@ def install_crds(apiserver: FakeApiServer, *names: str) -> None:
 
 
 def test_gloo_is_installed_with_helm_pinned_with_discovery_and_strict_validation(
-        backend: KubernetesBackend, apiserver: FakeApiServer, tools: FakeTools):
-    tools.on_run = lambda argv: install_crds(apiserver, "virtualservices.gateway.solo.io",
-                                             "upstreams.gloo.solo.io", "settings.gloo.solo.io")
+    backend: KubernetesBackend, apiserver: FakeApiServer, tools: FakeTools
+):
+    tools.on_run = lambda argv: install_crds(
+        apiserver, "virtualservices.gateway.solo.io", "upstreams.gloo.solo.io", "settings.gloo.solo.io"
+    )
     result = backend.install("gloo")
     assert result["message"] == f"Gloo Edge {GLOO_VERSION} installed with helm (discovery on, strict validation)"
     [argv] = tools.calls
     values_file = argv[argv.index("--values") + 1]
-    assert argv == ["helm", "upgrade", "--install", "gloo", "gloo", "--repo", GLOO_REPO, "--version", "1.22.1",
-                    "--namespace", "gloo-system", "--create-namespace", "--kube-context", "fake",
-                    "--values", values_file, "--wait", "--timeout", "10m"]
-    assert tools.values == [{"discovery": {"enabled": True, "fdsMode": "WHITELIST"},
-                             "gateway": {"validation": {"alwaysAcceptResources": False}}}]
+    assert argv == [
+        "helm",
+        "upgrade",
+        "--install",
+        "gloo",
+        "gloo",
+        "--repo",
+        GLOO_REPO,
+        "--version",
+        "1.22.1",
+        "--namespace",
+        "gloo-system",
+        "--create-namespace",
+        "--kube-context",
+        "fake",
+        "--values",
+        values_file,
+        "--wait",
+        "--timeout",
+        "10m",
+    ]
+    assert tools.values == [
+        {
+            "discovery": {"enabled": True, "fdsMode": "WHITELIST"},
+            "gateway": {"validation": {"alwaysAcceptResources": False}},
+        }
+    ]
     assert not Path(values_file).exists()
     assert backend.install("gloo")["message"] == "gloo is already installed by this lab"
     assert len(tools.calls) == 1
@@ -65,11 +89,13 @@ def test_neither_helm_nor_glooctl(backend: KubernetesBackend, tools: FakeTools):
 
 
 def test_uninstall_removes_the_release_its_crds_and_the_namespace_it_created(
-        backend: KubernetesBackend, apiserver: FakeApiServer, tools: FakeTools):
+    backend: KubernetesBackend, apiserver: FakeApiServer, tools: FakeTools
+):
     def helm(argv: list[str]) -> None:
         if argv[1] == "upgrade":
             install_crds(apiserver, "virtualservices.gateway.solo.io", "upstreams.gloo.solo.io")
             apiserver.put({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "gloo-system"}})
+
     tools.on_run = helm
     install_crds(apiserver, "widgets.example.com")  # someone else's CRD stays
     backend.install("gloo")
@@ -77,15 +103,25 @@ def test_uninstall_removes_the_release_its_crds_and_the_namespace_it_created(
         "gloo: helm release removed",
         "customresourcedefinition.apiextensions.k8s.io/virtualservices.gateway.solo.io deleted",
         "customresourcedefinition.apiextensions.k8s.io/upstreams.gloo.solo.io deleted",
-        "namespace/gloo-system deleted"]
-    assert tools.calls[-1] == ["helm", "uninstall", "gloo", "--namespace", "gloo-system", "--kube-context", "fake",
-                               "--wait"]
+        "namespace/gloo-system deleted",
+    ]
+    assert tools.calls[-1] == [
+        "helm",
+        "uninstall",
+        "gloo",
+        "--namespace",
+        "gloo-system",
+        "--kube-context",
+        "fake",
+        "--wait",
+    ]
     assert list(apiserver.objects) == ["/apis/apiextensions.k8s.io/v1/customresourcedefinitions/widgets.example.com"]
     assert backend.uninstall("gloo") == ["gloo: not installed by this lab; nothing to do"]
 
 
 def test_a_gloo_that_was_there_before_is_used_and_left_alone(
-        backend: KubernetesBackend, apiserver: FakeApiServer, tools: FakeTools):
+    backend: KubernetesBackend, apiserver: FakeApiServer, tools: FakeTools
+):
     install_crds(apiserver, "virtualservices.gateway.solo.io")
     result = backend.install("gloo")
     assert result["ours"] is False and "will not uninstall it" in result["message"]
@@ -95,26 +131,54 @@ def test_a_gloo_that_was_there_before_is_used_and_left_alone(
 
 
 def test_kgateway_installs_gateway_api_crds_charts_and_the_gateway(
-        backend: KubernetesBackend, apiserver: FakeApiServer, tools: FakeTools):
+    backend: KubernetesBackend, apiserver: FakeApiServer, tools: FakeTools
+):
     apiserver.served_groups.add("gateway.networking.k8s.io")
     apiserver.put({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "kgateway-system"}})
     result = backend.install("kgateway")
-    assert result["message"] == f"kgateway {KGATEWAY_VERSION} installed with helm; Gateway kgateway-system/http on port 8080"
+    assert (
+        result["message"]
+        == f"kgateway {KGATEWAY_VERSION} installed with helm; Gateway kgateway-system/http on port 8080"
+    )
     assert tools.calls == [
         ["kubectl", "--context", "fake", "apply", "--server-side", "-f", GATEWAY_API_CRDS],
-        *[["helm", "upgrade", "--install", r, f"{KGATEWAY_CHARTS}/{r}", "--version", "v2.4.3", "--namespace",
-           "kgateway-system", "--create-namespace", "--kube-context", "fake", "--wait", "--timeout", "10m"]
-          for r in ("kgateway-crds", "kgateway")]]
+        *[
+            [
+                "helm",
+                "upgrade",
+                "--install",
+                r,
+                f"{KGATEWAY_CHARTS}/{r}",
+                "--version",
+                "v2.4.3",
+                "--namespace",
+                "kgateway-system",
+                "--create-namespace",
+                "--kube-context",
+                "fake",
+                "--wait",
+                "--timeout",
+                "10m",
+            ]
+            for r in ("kgateway-crds", "kgateway")
+        ],
+    ]
     assert GATEWAY_API_CRDS.endswith("/v1.6.1/standard-install.yaml")
     gateway = apiserver.get("/apis/gateway.networking.k8s.io/v1/namespaces/kgateway-system/gateways/http")
     assert gateway["spec"]["gatewayClassName"] == "kgateway"
     assert gateway["spec"]["listeners"][0]["port"] == 8080
     tools.calls.clear()
     assert backend.uninstall("kgateway") == [
-        "gateway.gateway.networking.k8s.io/http deleted", "kgateway: helm release kgateway removed",
-        "kgateway: helm release kgateway-crds removed", "Gateway API v1.6.1 CRDs removed"]
-    assert [c[:3] for c in tools.calls] == [["helm", "uninstall", "kgateway"], ["helm", "uninstall", "kgateway-crds"],
-                                            ["kubectl", "--context", "fake"]]
+        "gateway.gateway.networking.k8s.io/http deleted",
+        "kgateway: helm release kgateway removed",
+        "kgateway: helm release kgateway-crds removed",
+        "Gateway API v1.6.1 CRDs removed",
+    ]
+    assert [c[:3] for c in tools.calls] == [
+        ["helm", "uninstall", "kgateway"],
+        ["helm", "uninstall", "kgateway-crds"],
+        ["kubectl", "--context", "fake"],
+    ]
     assert "/api/v1/namespaces/kgateway-system" in apiserver.objects  # it was there before
 
 

@@ -14,9 +14,9 @@ import copy
 from collections.abc import Mapping
 from typing import Any
 
-from helpers.errors import ApplyRefused, CoalmineError, NotFound
 from helpers.backends.kube.connecting import APPLY_PATCH, FIELD_MANAGER, KubeApi
 from helpers.backends.kube.resources import Resource, Resources, by_kind, no_match
+from helpers.errors import ApplyRefused, CoalmineError, NotFound
 
 
 def _name_of(obj: Mapping[str, Any]) -> str:
@@ -42,23 +42,33 @@ def apply_one(api: KubeApi, resources: Resources, obj: Mapping[str, Any], namesp
             body["metadata"].pop("namespace", None)
         before = api.request("GET", res.path(ns, name), what=shown)
         try:
-            after = api.request("PATCH", res.path(ns, name), {"fieldManager": FIELD_MANAGER, "force": "true"},
-                                body, APPLY_PATCH, what=shown)
+            after = api.request(
+                "PATCH",
+                res.path(ns, name),
+                {"fieldManager": FIELD_MANAGER, "force": "true"},
+                body,
+                APPLY_PATCH,
+                what=shown,
+            )
         except NotFound as e:
             raise ApplyRefused(_missing(res, ns, str(e))) from None
         warnings = list(api.warnings)
     except ApplyRefused as e:
         message = str(e)
         prefix = f"{shown}: "
-        return {"ref": shown, "error": message[len(prefix):] if message.startswith(prefix) else message}
+        return {"ref": shown, "error": message[len(prefix) :] if message.startswith(prefix) else message}
     if before is None:
         action = "created"
     elif _version(before) == _version(after):
         action = "unchanged"
     else:
         action = "configured"
-    return {"ref": shown, "action": action, "warnings": warnings,
-            "key": {"kind": res.kind, "namespace": ns or "", "name": name}}
+    return {
+        "ref": shown,
+        "action": action,
+        "warnings": warnings,
+        "key": {"kind": res.kind, "namespace": ns or "", "name": name},
+    }
 
 
 def _version(obj: Any) -> str | None:

@@ -18,19 +18,20 @@ from pathlib import Path
 from typing import Any
 
 from helpers.backends.base import describe_not_ready
-from helpers.backends.processes import alive, spawn_detached
-from helpers.errors import CoalmineError, InvalidArgument, LabStartError, NotFound, Unsupported, WaitTimeout
-from helpers.runtime.gloo.discovering import upstreams_for, with_functions
-from helpers.runtime.home import LabHome
-from helpers.runtime.gloo.functions import transformations_from_swagger
 from helpers.backends.kube.applying import apply_one, delete_one
 from helpers.backends.kube.connecting import KubeApi, connect
 from helpers.backends.kube.forwarding import Forwarder
-from helpers.backends.kube.installing import GATEWAY_DEPLOYMENTS, GLOO_NAMESPACE, PROXIES, Installer
+from helpers.backends.kube.installing import GATEWAY_DEPLOYMENTS, PROXIES, Installer
 from helpers.backends.kube.ledger import Ledger
 from helpers.backends.kube.reading import FDS_LABEL, discovery_pending, get_objects, rollout
 from helpers.backends.kube.resources import Resources, by_kind
 from helpers.backends.kube.tools import Tools
+from helpers.backends.processes import alive, spawn_detached
+from helpers.errors import CoalmineError, InvalidArgument, LabStartError, NotFound, Unsupported, WaitTimeout
+from helpers.kinds import GLOO_NAMESPACE
+from helpers.runtime.gloo.discovering import upstreams_for, with_functions
+from helpers.runtime.gloo.functions import transformations_from_swagger
+from helpers.runtime.home import LabHome
 
 _FORWARD_START_S = 20.0
 _FORWARD_MODULE = "helpers.backends.kube.forwarding"
@@ -45,8 +46,13 @@ class KubernetesBackend:
 
     name = "kubernetes"
 
-    def __init__(self, home: str | os.PathLike[str] | None = None, context: str | None = None,
-                 namespace: str | None = None, tools: Tools | None = None) -> None:
+    def __init__(
+        self,
+        home: str | os.PathLike[str] | None = None,
+        context: str | None = None,
+        namespace: str | None = None,
+        tools: Tools | None = None,
+    ) -> None:
         self.home = LabHome.resolve(home)
         conn = connect(context or os.environ.get("COALMINE_CONTEXT") or None)
         self.api = KubeApi(conn)
@@ -93,17 +99,25 @@ class KubernetesBackend:
 
     def status(self) -> dict[str, Any]:
         pods = get_objects(self.api, "Pod", self.namespace, None)
-        ready = sum(1 for p in pods if all(c.get("ready") for c in (p.get("status") or {}).get("containerStatuses") or [{}]))
+        ready = sum(
+            1 for p in pods if all(c.get("ready") for c in (p.get("status") or {}).get("containerStatuses") or [{}])
+        )
         installed = self.ledger.installed()
         url = None
         component = _gateway_of(installed)
         if component is not None:
             state = self._forward_state(component)
             url = f"http://127.0.0.1:{state['port']}" if state else None
-        return {"home": str(self.home.root), "backend": self.name, "context": self.api.context,
-                "server": self.api.connection.server, "namespace": self.namespace,
-                "gateway": {"installed": component is not None, "component": component, "url": url},
-                "objects": len(self.ledger.applied()), "pods": {"total": len(pods), "ready": ready}}
+        return {
+            "home": str(self.home.root),
+            "backend": self.name,
+            "context": self.api.context,
+            "server": self.api.connection.server,
+            "namespace": self.namespace,
+            "gateway": {"installed": component is not None, "component": component, "url": url},
+            "objects": len(self.ledger.applied()),
+            "pods": {"total": len(pods), "ready": ready},
+        }
 
     # ── objects ──────────────────────────────────────────────────────────────
 
@@ -192,7 +206,11 @@ class KubernetesBackend:
             state = json.loads(state_file.read_text())
         except (FileNotFoundError, ValueError):
             return None
-        if not _is_forwarder(int(state.get("pid", 0))) or state.get("context") not in (self.api.context, None):
+        if (
+            not isinstance(state, dict)
+            or not _is_forwarder(int(state.get("pid", 0)))
+            or state.get("context") not in (self.api.context, None)
+        ):
             state_file.unlink(missing_ok=True)
             return None
         return state
@@ -201,8 +219,16 @@ class KubernetesBackend:
         target = PROXIES[component]
         self.home.ensure()
         state_file = self.home.root / f"forward-{component}.json"
-        argv = ["--namespace", target.namespace, "--service",
-                target.service, "--port", str(target.port), "--state", str(state_file)]
+        argv = [
+            "--namespace",
+            target.namespace,
+            "--service",
+            target.service,
+            "--port",
+            str(target.port),
+            "--state",
+            str(state_file),
+        ]
         if self.api.context != "in-cluster":
             argv += ["--context", self.api.context]
         pid = spawn_detached(_FORWARD_MODULE, argv, self.home.root / f"forward-{component}.log")
@@ -216,8 +242,10 @@ class KubernetesBackend:
             time.sleep(0.05)
         if alive(pid):
             os.kill(pid, signal.SIGKILL)
-        raise LabStartError(f"the port-forward to {target.namespace}/{target.service} did not start; "
-                            f"see {self.home.root / f'forward-{component}.log'}")
+        raise LabStartError(
+            f"the port-forward to {target.namespace}/{target.service} did not start; "
+            f"see {self.home.root / f'forward-{component}.log'}"
+        )
 
     # ── readiness ────────────────────────────────────────────────────────────
 
@@ -232,17 +260,26 @@ class KubernetesBackend:
         dep_res = by_kind("Deployment")
         for ns, name in wanted:
             dep = self.api.request("GET", dep_res.path(ns, name), what=dep_res.ref(name))
-            deployments.append(rollout(dep) if dep else {"name": f"{ns}/{name}", "ready": 0, "desired": 1, "done": False})
+            deployments.append(
+                rollout(dep) if dep else {"name": f"{ns}/{name}", "ready": 0, "desired": 1, "done": False}
+            )
         pending: list[str] = []
         if "gloo" in installed:
-            services = [s for r in applied if r["kind"] == "Service"
-                        for s in get_objects(self.api, "Service", r["namespace"], r["name"])]
+            services = [
+                s
+                for r in applied
+                if r["kind"] == "Service"
+                for s in get_objects(self.api, "Service", r["namespace"], r["name"])
+            ]
             if not installed["gloo"].get("discovery", True):
                 self._write_upstreams(services)
             upstreams = get_objects(self.api, "Upstream", GLOO_NAMESPACE, None)
             pending = discovery_pending(services, upstreams)
-        gateway_done = all(d["done"] for d in deployments if d["name"].split("/")[0] in
-                           {ns for c in installed for ns, _ in GATEWAY_DEPLOYMENTS.get(c, [])})
+        gateway_done = all(
+            d["done"]
+            for d in deployments
+            if str(d["name"]).split("/")[0] in {ns for c in installed for ns, _ in GATEWAY_DEPLOYMENTS.get(c, [])}
+        )
         gateway = {"installed": bool(installed), "serving": bool(installed) and gateway_done, "port": None}
         done = all(d["done"] for d in deployments) and not pending
         return {"ready": done, "deployments": deployments, "discoveryPending": pending, "gateway": gateway}
@@ -270,8 +307,10 @@ class KubernetesBackend:
                     continue
                 kube = us["spec"]["kube"]
                 if (svc["metadata"].get("labels") or {}).get(FDS_LABEL) == "enabled":
-                    path = (f"/api/v1/namespaces/{kube['serviceNamespace']}/services/"
-                            f"{kube['serviceName']}:{kube['servicePort']}/proxy/swagger.json")
+                    path = (
+                        f"/api/v1/namespaces/{kube['serviceNamespace']}/services/"
+                        f"{kube['serviceName']}:{kube['servicePort']}/proxy/swagger.json"
+                    )
                     try:
                         swagger = self.api.request("GET", path, what=f"the swagger of {kube['serviceName']}")
                     except CoalmineError:
@@ -282,14 +321,18 @@ class KubernetesBackend:
                 self._apply_and_remember(us)
 
     def routes(self) -> list[dict[str, Any]]:
-        raise Unsupported("the served route table is the local runtime's; on a cluster ask Envoy for its own: "
-                          "`glooctl proxy dump` (Gloo) or `kubectl -n gloo-system port-forward deploy/gateway-proxy "
-                          "19000` then http://127.0.0.1:19000/config_dump")
+        raise Unsupported(
+            "the served route table is the local runtime's; on a cluster ask Envoy for its own: "
+            "`glooctl proxy dump` (Gloo) or `kubectl -n gloo-system port-forward deploy/gateway-proxy "
+            "19000` then http://127.0.0.1:19000/config_dump"
+        )
 
     def stats(self) -> dict[str, Any]:
-        raise Unsupported("per-upstream stats come from the local runtime; on a cluster read Envoy's own: "
-                            "`kubectl -n gloo-system port-forward deploy/gateway-proxy 19000` then "
-                            "http://127.0.0.1:19000/stats?filter=cluster")
+        raise Unsupported(
+            "per-upstream stats come from the local runtime; on a cluster read Envoy's own: "
+            "`kubectl -n gloo-system port-forward deploy/gateway-proxy 19000` then "
+            "http://127.0.0.1:19000/stats?filter=cluster"
+        )
 
 
 def _gateway_of(installed: dict[str, Any]) -> str | None:
@@ -326,5 +369,7 @@ def _component_of(gateway: str) -> str:
     kgateway = PROXIES["kgateway"]
     if gateway == f"{kgateway.namespace}/{kgateway.service}":
         return "kgateway"
-    raise NotFound(f'Gateway "{gateway}": on a cluster the lab reaches the Gateway that `install kgateway` makes, '
-                   f"{kgateway.namespace}/{kgateway.service}")
+    raise NotFound(
+        f'Gateway "{gateway}": on a cluster the lab reaches the Gateway that `install kgateway` makes, '
+        f"{kgateway.namespace}/{kgateway.service}"
+    )

@@ -15,7 +15,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from helpers.errors import ApplyRefused, ClusterError, ClusterUnreachable, Forbidden, NoKubeconfig, NotFound, Unauthorized
+from helpers.errors import (
+    ApplyRefused,
+    ClusterError,
+    ClusterUnreachable,
+    Forbidden,
+    NoKubeconfig,
+    NotFound,
+    Unauthorized,
+)
 
 FIELD_MANAGER = "coalmine"
 APPLY_PATCH = "application/apply-patch+yaml"
@@ -46,8 +54,10 @@ def _kubernetes() -> Any:
     try:
         import kubernetes
     except ImportError as e:
-        raise ClusterError("the kubernetes backend needs the `kubernetes` package: "
-                           "pip install -e '.[kubernetes]' (or `make test`, which installs it)") from e
+        raise ClusterError(
+            "the kubernetes backend needs the `kubernetes` package: "
+            "pip install -e '.[kubernetes]' (or `make test`, which installs it)"
+        ) from e
     return kubernetes
 
 
@@ -56,7 +66,6 @@ def connect(context: str | None = None) -> Connection:
     service account when there is no kubeconfig and this runs inside a cluster."""
     kubernetes = _kubernetes()
     from kubernetes.config.config_exception import ConfigException
-
 
     files = [p for p in kubeconfig_paths() if p.is_file()]
     if not files:
@@ -69,23 +78,28 @@ def connect(context: str | None = None) -> Connection:
             namespace = _SA_NAMESPACE.read_text().strip() if _SA_NAMESPACE.is_file() else "default"
             return Connection(kubernetes.client.ApiClient(configuration), "in-cluster", namespace, configuration.host)
         where = "$KUBECONFIG" if os.environ.get("KUBECONFIG") else "~/.kube/config"
-        raise NoKubeconfig(f"no kubeconfig at {where}: create a cluster with `kind create cluster` or "
-                           "`minikube start` (both write ~/.kube/config), or `export KUBECONFIG=/path/to/file`")
+        raise NoKubeconfig(
+            f"no kubeconfig at {where}: create a cluster with `kind create cluster` or "
+            "`minikube start` (both write ~/.kube/config), or `export KUBECONFIG=/path/to/file`"
+        )
     config_file = None if len(files) > 1 else str(files[0])
     try:
         contexts, current = kubernetes.config.list_kube_config_contexts(config_file=config_file)
     except ConfigException as e:
-        raise NoKubeconfig(f"the kubeconfig {os.pathsep.join(map(str, files))} has no usable context ({e}): "
-                           "`kubectl config get-contexts`, then `kubectl config use-context NAME`") from e
+        raise NoKubeconfig(
+            f"the kubeconfig {os.pathsep.join(map(str, files))} has no usable context ({e}): "
+            "`kubectl config get-contexts`, then `kubectl config use-context NAME`"
+        ) from e
     names = [c["name"] for c in contexts or []]
     chosen = context or (current or {}).get("name")
-    if chosen not in names:
-        raise NoKubeconfig(f'context "{chosen}" is not in the kubeconfig (it has: {", ".join(names) or "none"}): '
-                           "pick one with --context NAME or `kubectl config use-context NAME`")
+    if chosen is None or chosen not in names:
+        raise NoKubeconfig(
+            f'context "{chosen}" is not in the kubeconfig (it has: {", ".join(names) or "none"}): '
+            "pick one with --context NAME or `kubectl config use-context NAME`"
+        )
     entry = next(c for c in contexts if c["name"] == chosen)
     try:
-        client = kubernetes.config.new_client_from_config(config_file=config_file, context=chosen,
-                                                          persist_config=False)
+        client = kubernetes.config.new_client_from_config(config_file=config_file, context=chosen, persist_config=False)
     except (ConfigException, OSError, ValueError) as e:
         raise NoKubeconfig(f'context "{chosen}" of the kubeconfig cannot be used: {e}') from e
     namespace = (entry.get("context") or {}).get("namespace") or "default"
@@ -103,8 +117,16 @@ class KubeApi:
     def context(self) -> str:
         return self.connection.context
 
-    def request(self, method: str, path: str, query: dict[str, str] | None = None, body: Any = None,
-                content_type: str = "application/json", what: str = "", timeout: float = _TIMEOUT) -> Any:
+    def request(
+        self,
+        method: str,
+        path: str,
+        query: dict[str, str] | None = None,
+        body: Any = None,
+        content_type: str = "application/json",
+        what: str = "",
+        timeout: float = _TIMEOUT,
+    ) -> Any:
         """The decoded JSON answer; None for a 404 on GET. ``what`` names the object in errors."""
         import urllib3
 
@@ -112,15 +134,19 @@ class KubeApi:
         headers = {"Accept": "application/json", "Content-Type": content_type}
         data = None if body is None else (body if isinstance(body, str) else json.dumps(body))
         method_, url, headers, _, post = client.param_serialize(
-            method=method, resource_path=path, query_params=list((query or {}).items()),
-            header_params=headers, auth_settings=["BearerToken"])
+            method=method,
+            resource_path=path,
+            query_params=list((query or {}).items()),
+            header_params=headers,
+            auth_settings=["BearerToken"],
+        )
         try:
             response = client.call_api(method_, url, headers, data, post, _request_timeout=timeout)
             response.read()
         except (urllib3.exceptions.HTTPError, OSError) as e:
             reason = getattr(e, "reason", None) or e
             raise ClusterUnreachable(
-                f"the API server {self.connection.server} (context \"{self.context}\") does not answer: {reason}. "
+                f'the API server {self.connection.server} (context "{self.context}") does not answer: {reason}. '
                 "Is the cluster running? `kind get clusters` or `minikube status`, then `kubectl cluster-info`"
             ) from None
         status, raw = response.status, response.data or b""
@@ -141,15 +167,17 @@ class KubeApi:
             return ApplyRefused(f"{target}: {message}. The running configuration is unchanged.")
         if status == 401:
             return Unauthorized(
-                f"the API server {self.connection.server} refused the credentials of context \"{self.context}\" "
+                f'the API server {self.connection.server} refused the credentials of context "{self.context}" '
                 "(401 Unauthorized): they are missing or expired. Refresh them (`kind export kubeconfig`, "
-                "`minikube update-context`, or your cloud's login), then try `kubectl get namespaces`")
+                "`minikube update-context`, or your cloud's login), then try `kubectl get namespaces`"
+            )
         if status == 403:
             verb = {"GET": "get", "PATCH": "patch", "DELETE": "delete", "POST": "create"}.get(method, method.lower())
             return Forbidden(
-                f"context \"{self.context}\" may not {verb} {target} (403 Forbidden: {message}). "
+                f'context "{self.context}" may not {verb} {target} (403 Forbidden: {message}). '
                 f"Check with `kubectl auth can-i {verb} {_resource_of(path)}` and ask for RBAC rights, "
-                "or use a context with more rights (--context NAME)")
+                "or use a context with more rights (--context NAME)"
+            )
         if status == 404:
             return NotFound(f"{target} not found ({message or '404'})")
         if status in (400, 409, 422):

@@ -25,9 +25,9 @@ import threading
 from pathlib import Path
 from typing import Any
 
-from helpers.errors import CoalmineError, NotFound
 from helpers.backends.kube.connecting import KubeApi, connect
 from helpers.backends.kube.resources import by_kind
+from helpers.errors import CoalmineError, NotFound
 
 _CHUNK = 64 * 1024
 
@@ -70,6 +70,8 @@ class Forwarder:
         """(pod name, container port): a ready pod behind the Service right now."""
         if self.pod is not None:
             return self.pod, self.port
+        if self.service is None:
+            raise NotFound("a port-forward needs a pod or a service to reach")
         svc_res, pod_res = by_kind("Service"), by_kind("Pod")
         svc = self.api.request("GET", svc_res.path(self.namespace, self.service), what=svc_res.ref(self.service))
         if svc is None:
@@ -79,8 +81,9 @@ class Forwarder:
         if port is None:
             raise NotFound(f"service {self.namespace}/{self.service} has no port {self.port}")
         selector = ",".join(f"{k}={v}" for k, v in (spec.get("selector") or {}).items())
-        pods = (self.api.request("GET", pod_res.path(self.namespace), {"labelSelector": selector},
-                                 what="pods") or {}).get("items") or []
+        pods = (
+            self.api.request("GET", pod_res.path(self.namespace), {"labelSelector": selector}, what="pods") or {}
+        ).get("items") or []
         for pod in pods:
             if _ready(pod):
                 return pod["metadata"]["name"], _container_port(pod, port.get("targetPort", self.port))
@@ -99,7 +102,7 @@ class Forwarder:
             remote = pf.socket(port)
             remote.setblocking(True)
             _pump(conn, remote, self._stop)
-        except (CoalmineError, OSError, Exception):  # noqa: BLE001 - a failed connection is closed, the forward goes on
+        except (CoalmineError, OSError, Exception):
             pass
         finally:
             conn.close()
@@ -152,8 +155,16 @@ def serve(argv: list[str] | None = None) -> int:
     port = forwarder.start()
     state = Path(args.state)
     tmp = state.with_suffix(".tmp")
-    tmp.write_text(json.dumps({"pid": os.getpid(), "port": port, "context": args.context,
-                               "target": f"{args.namespace}/{args.service}:{args.port}"}))
+    tmp.write_text(
+        json.dumps(
+            {
+                "pid": os.getpid(),
+                "port": port,
+                "context": args.context,
+                "target": f"{args.namespace}/{args.service}:{args.port}",
+            }
+        )
+    )
     os.replace(tmp, state)
     try:
         stop.wait()

@@ -16,7 +16,6 @@ What was created is written to the ledger; ``uninstall`` removes exactly that.
 from __future__ import annotations
 
 import os
-
 import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -25,11 +24,11 @@ from typing import Any
 
 import yaml
 
-from helpers.errors import ClusterError, MissingTool
 from helpers.backends.kube.connecting import KubeApi
 from helpers.backends.kube.ledger import Ledger
 from helpers.backends.kube.resources import by_kind
 from helpers.backends.kube.tools import INSTALL_TOOLS, Tools
+from helpers.errors import ClusterError, MissingTool
 from helpers.kinds import GLOO_NAMESPACE, KGATEWAY_NAMESPACE
 
 # Pinned versions (see ../shared/reference/gloo-facts.md §4-5 and docs/real-cluster.md).
@@ -43,8 +42,9 @@ GLOO_VALUES: dict[str, Any] = {
 KGATEWAY_VERSION = "v2.4.3"
 KGATEWAY_CHARTS = "oci://cr.kgateway.dev/kgateway-dev/charts"
 GATEWAY_API_RELEASE = "v1.6.1"
-GATEWAY_API_CRDS = ("https://github.com/kubernetes-sigs/gateway-api/releases/download/"
-                    f"{GATEWAY_API_RELEASE}/standard-install.yaml")
+GATEWAY_API_CRDS = (
+    f"https://github.com/kubernetes-sigs/gateway-api/releases/download/{GATEWAY_API_RELEASE}/standard-install.yaml"
+)
 GLOO_CRD = "virtualservices.gateway.solo.io"
 GATEWAY_API_CRD = "gateways.gateway.networking.k8s.io"
 KGATEWAY_CRD = "gatewayparameters.gateway.kgateway.dev"
@@ -73,11 +73,15 @@ GATEWAY_DEPLOYMENTS = {
 def kgateway_gateway() -> dict[str, Any]:
     """The Gateway kgateway serves: ``http`` in kgateway-system, HTTP on 8080, routes from all namespaces."""
     return {
-        "apiVersion": "gateway.networking.k8s.io/v1", "kind": "Gateway",
+        "apiVersion": "gateway.networking.k8s.io/v1",
+        "kind": "Gateway",
         "metadata": {"name": "http", "namespace": KGATEWAY_NAMESPACE},
-        "spec": {"gatewayClassName": "kgateway",
-                 "listeners": [{"name": "http", "protocol": "HTTP", "port": 8080,
-                                "allowedRoutes": {"namespaces": {"from": "All"}}}]},
+        "spec": {
+            "gatewayClassName": "kgateway",
+            "listeners": [
+                {"name": "http", "protocol": "HTTP", "port": 8080, "allowedRoutes": {"namespaces": {"from": "All"}}}
+            ],
+        },
     }
 
 
@@ -106,14 +110,22 @@ class Installer:
         if done:
             return {**done, "component": "gloo", "message": "gloo is already installed by this lab"}
         if self._exists("CustomResourceDefinition", GLOO_CRD):
-            record = {"ours": False, "via": "existing",
-                      "discovery": self._exists("Deployment", "discovery", GLOO_NAMESPACE)}
+            record = {
+                "ours": False,
+                "via": "existing",
+                "discovery": self._exists("Deployment", "discovery", GLOO_NAMESPACE),
+            }
             message = "Gloo was already installed in this cluster: the lab uses it and will not uninstall it"
         else:
             created_ns = not self._exists("Namespace", GLOO_NAMESPACE)
             via = self._install_gloo_chart()
-            record = {"ours": True, "via": via, "version": GLOO_VERSION, "createdNamespace": created_ns,
-                      "discovery": True}
+            record = {
+                "ours": True,
+                "via": via,
+                "version": GLOO_VERSION,
+                "createdNamespace": created_ns,
+                "discovery": True,
+            }
             message = f"Gloo Edge {GLOO_VERSION} installed with {via} (discovery on, strict validation)"
         with self.ledger.change() as entry:
             entry["installed"]["gloo"] = record
@@ -124,26 +136,62 @@ class Installer:
             values = Path(tmp) / "gloo-values.yaml"
             values.write_text(yaml.safe_dump(GLOO_VALUES, sort_keys=False))
             if self.tools.which("helm"):
-                self.tools.run(["helm", "upgrade", "--install", "gloo", "gloo", "--repo", GLOO_REPO,
-                                "--version", GLOO_VERSION, "--namespace", GLOO_NAMESPACE, "--create-namespace",
-                                *self._context_flags(), "--values", str(values), "--wait", "--timeout", "10m"])
+                self.tools.run(
+                    [
+                        "helm",
+                        "upgrade",
+                        "--install",
+                        "gloo",
+                        "gloo",
+                        "--repo",
+                        GLOO_REPO,
+                        "--version",
+                        GLOO_VERSION,
+                        "--namespace",
+                        GLOO_NAMESPACE,
+                        "--create-namespace",
+                        *self._context_flags(),
+                        "--values",
+                        str(values),
+                        "--wait",
+                        "--timeout",
+                        "10m",
+                    ]
+                )
                 return "helm"
             if self.tools.which("glooctl"):
                 self._require_current_context("glooctl")
-                self.tools.run(["glooctl", "install", "gateway", "--version", GLOO_VERSION,
-                                "--values", str(values), "--create-namespace"])
+                self.tools.run(
+                    [
+                        "glooctl",
+                        "install",
+                        "gateway",
+                        "--version",
+                        GLOO_VERSION,
+                        "--values",
+                        str(values),
+                        "--create-namespace",
+                    ]
+                )
                 return "glooctl"
-        raise MissingTool(f"neither helm nor glooctl is on PATH: install helm with {INSTALL_TOOLS['helm']} "
-                          f"(or glooctl: {INSTALL_TOOLS['glooctl']})")
+        raise MissingTool(
+            f"neither helm nor glooctl is on PATH: install helm with {INSTALL_TOOLS['helm']} "
+            f"(or glooctl: {INSTALL_TOOLS['glooctl']})"
+        )
 
     def _require_current_context(self, tool: str) -> None:
         if self.api.context == "in-cluster":
             return
-        current = self.tools.run(["kubectl", "config", "current-context"]).stdout.strip() \
-            if self.tools.which("kubectl") else self.api.context
+        current = (
+            self.tools.run(["kubectl", "config", "current-context"]).stdout.strip()
+            if self.tools.which("kubectl")
+            else self.api.context
+        )
         if current != self.api.context:
-            raise ClusterError(f'{tool} installs into the current context "{current}", not "{self.api.context}": '
-                               f"`kubectl config use-context {self.api.context}`, or install helm")
+            raise ClusterError(
+                f'{tool} installs into the current context "{current}", not "{self.api.context}": '
+                f"`kubectl config use-context {self.api.context}`, or install helm"
+            )
 
     def uninstall_gloo(self) -> list[str]:
         record = self.ledger.installed().get("gloo")
@@ -155,8 +203,9 @@ class Installer:
                 self._require_current_context("glooctl")
                 self.tools.run(["glooctl", "uninstall", "--all"])
             else:
-                self.tools.run(["helm", "uninstall", "gloo", "--namespace", GLOO_NAMESPACE,
-                                *self._context_flags(), "--wait"])
+                self.tools.run(
+                    ["helm", "uninstall", "gloo", "--namespace", GLOO_NAMESPACE, *self._context_flags(), "--wait"]
+                )
             lines.append("gloo: helm release removed" if record.get("via") != "glooctl" else "gloo: uninstalled")
             lines += self._delete_crds(lambda group: group.endswith(SOLO_GROUP_SUFFIX))
             if record.get("createdNamespace"):
@@ -176,19 +225,38 @@ class Installer:
         for tool in ("helm", "kubectl"):
             if self.tools.which(tool) is None:
                 raise MissingTool(f"installing kgateway needs {tool}, which is not on PATH: {INSTALL_TOOLS[tool]}")
-        record: dict[str, Any] = {"ours": True, "version": KGATEWAY_VERSION,
-                                  "createdNamespace": not self._exists("Namespace", KGATEWAY_NAMESPACE)}
+        record: dict[str, Any] = {
+            "ours": True,
+            "version": KGATEWAY_VERSION,
+            "createdNamespace": not self._exists("Namespace", KGATEWAY_NAMESPACE),
+        }
         if self._exists("CustomResourceDefinition", KGATEWAY_CRD):
             record = {"ours": False, "via": "existing"}
         else:
             record["gatewayApiCrds"] = not self._exists("CustomResourceDefinition", GATEWAY_API_CRD)
             if record["gatewayApiCrds"]:
-                self.tools.run(["kubectl", *self._context_flags("--context"), "apply", "--server-side",
-                                "-f", GATEWAY_API_CRDS])
+                self.tools.run(
+                    ["kubectl", *self._context_flags("--context"), "apply", "--server-side", "-f", GATEWAY_API_CRDS]
+                )
             for release in ("kgateway-crds", "kgateway"):
-                self.tools.run(["helm", "upgrade", "--install", release, f"{KGATEWAY_CHARTS}/{release}",
-                                "--version", KGATEWAY_VERSION, "--namespace", KGATEWAY_NAMESPACE,
-                                "--create-namespace", *self._context_flags(), "--wait", "--timeout", "10m"])
+                self.tools.run(
+                    [
+                        "helm",
+                        "upgrade",
+                        "--install",
+                        release,
+                        f"{KGATEWAY_CHARTS}/{release}",
+                        "--version",
+                        KGATEWAY_VERSION,
+                        "--namespace",
+                        KGATEWAY_NAMESPACE,
+                        "--create-namespace",
+                        *self._context_flags(),
+                        "--wait",
+                        "--timeout",
+                        "10m",
+                    ]
+                )
         result = self.apply(kgateway_gateway())
         if "error" in result:
             raise ClusterError(f"the Gateway could not be applied: {result['error']}")
@@ -207,12 +275,21 @@ class Installer:
             lines += self._delete("Gateway", "http", KGATEWAY_NAMESPACE)
         if record.get("ours"):
             for release in ("kgateway", "kgateway-crds"):
-                self.tools.run(["helm", "uninstall", release, "--namespace", KGATEWAY_NAMESPACE,
-                                *self._context_flags(), "--wait"])
+                self.tools.run(
+                    ["helm", "uninstall", release, "--namespace", KGATEWAY_NAMESPACE, *self._context_flags(), "--wait"]
+                )
                 lines.append(f"kgateway: helm release {release} removed")
             if record.get("gatewayApiCrds"):
-                self.tools.run(["kubectl", *self._context_flags("--context"), "delete", "--ignore-not-found",
-                                "-f", GATEWAY_API_CRDS])
+                self.tools.run(
+                    [
+                        "kubectl",
+                        *self._context_flags("--context"),
+                        "delete",
+                        "--ignore-not-found",
+                        "-f",
+                        GATEWAY_API_CRDS,
+                    ]
+                )
                 lines.append(f"Gateway API {GATEWAY_API_RELEASE} CRDs removed")
             if record.get("createdNamespace"):
                 lines += self._delete("Namespace", KGATEWAY_NAMESPACE)

@@ -46,10 +46,12 @@ class Ledger:
         os.replace(tmp, self.file)
 
     def applied(self) -> list[dict[str, str]]:
-        return self.entry()["applied"]
+        applied: list[dict[str, str]] = self.entry()["applied"]
+        return applied
 
     def installed(self) -> dict[str, Any]:
-        return self.entry()["installed"]
+        installed: dict[str, Any] = self.entry()["installed"]
+        return installed
 
     def remember(self, ref: dict[str, str]) -> None:
         with self.change() as entry:

@@ -12,10 +12,10 @@ from collections import defaultdict
 from collections.abc import Mapping
 from typing import Any
 
-from helpers.runtime.gloo.discovering import upstream_name
 from helpers.backends.kube.connecting import KubeApi
 from helpers.backends.kube.resources import Resource, by_kind
 from helpers.kinds import GLOO_NAMESPACE
+from helpers.runtime.gloo.discovering import upstream_name
 
 STATES = {0: "Pending", 1: "Accepted", 2: "Rejected", 3: "Warning"}
 FDS_LABEL = "discovery.solo.io/function_discovery"
@@ -56,7 +56,7 @@ def get_objects(api: KubeApi, kind: str, namespace: str | None, name: str | None
     """Objects of ``kind`` (a kind name), in ``namespace`` (None: all), optionally one ``name``."""
     res = by_kind(kind)
     ns = namespace if res.namespaced else None
-    if name is not None and ns is not None or (name is not None and not res.namespaced):
+    if (name is not None and ns is not None) or (name is not None and not res.namespaced):
         found = api.request("GET", res.path(ns, name), what=res.ref(name))
         objects = [found] if found else []
     else:
@@ -70,16 +70,22 @@ def get_objects(api: KubeApi, kind: str, namespace: str | None, name: str | None
 
 def _add_endpoints(api: KubeApi, services: list[dict[str, Any]], namespace: str | None) -> None:
     """``status.endpoints``: ready ``ip:port`` per service port, from EndpointSlices."""
-    slices = (api.request("GET", by_kind("EndpointSlice").path(namespace), what="endpointslices") or {}).get("items") or []
+    slices = (api.request("GET", by_kind("EndpointSlice").path(namespace), what="endpointslices") or {}).get(
+        "items"
+    ) or []
     ready: dict[tuple[str, str], dict[str, list[str]]] = defaultdict(lambda: defaultdict(list))
     for s in slices:
         meta = s.get("metadata") or {}
         svc = (meta.get("labels") or {}).get("kubernetes.io/service-name")
+        if svc is None:
+            continue  # a slice no Service owns
         for port in s.get("ports") or []:
             for ep in s.get("endpoints") or []:
                 if (ep.get("conditions") or {}).get("ready", True):
                     for ip in ep.get("addresses") or []:
-                        ready[(meta.get("namespace", ""), svc)][str(port.get("port"))].append(f"{ip}:{port.get('port')}")
+                        ready[(meta.get("namespace", ""), svc)][str(port.get("port"))].append(
+                            f"{ip}:{port.get('port')}"
+                        )
     for svc in services:
         meta = svc["metadata"]
         found = ready.get((meta.get("namespace", ""), meta["name"]), {})
@@ -91,8 +97,12 @@ def rollout(dep: Mapping[str, Any]) -> dict[str, Any]:
     meta, spec, st = dep.get("metadata") or {}, dep.get("spec") or {}, dep.get("status") or {}
     want = int(spec.get("replicas", 1))
     updated, available = int(st.get("updatedReplicas", 0)), int(st.get("availableReplicas", 0))
-    done = (int(st.get("observedGeneration", 0)) >= int(meta.get("generation", 1))
-            and updated == want and int(st.get("replicas", 0)) == updated and available == updated)
+    done = (
+        int(st.get("observedGeneration", 0)) >= int(meta.get("generation", 1))
+        and updated == want
+        and int(st.get("replicas", 0)) == updated
+        and available == updated
+    )
     return {"name": f"{meta.get('namespace')}/{meta.get('name')}", "ready": available, "desired": want, "done": done}
 
 
@@ -110,7 +120,10 @@ def discovery_pending(services: list[dict[str, Any]], upstreams: list[dict[str, 
             us = by_name.get(name)
             if us is None:
                 pending.append(name)
-            elif wants_functions and has_endpoints and not (
-                    ((us.get("spec") or {}).get("kube") or {}).get("serviceSpec") or {}).get("rest"):
+            elif (
+                wants_functions
+                and has_endpoints
+                and not (((us.get("spec") or {}).get("kube") or {}).get("serviceSpec") or {}).get("rest")
+            ):
                 pending.append(f"{name} (REST functions)")
     return pending

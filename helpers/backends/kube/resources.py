@@ -68,7 +68,7 @@ def by_kind(kind: str) -> Resource:
 class Resources:
     """Resolves objects to resources; unknown kinds through API discovery (cached)."""
 
-    def __init__(self, api: "KubeApi") -> None:
+    def __init__(self, api: KubeApi) -> None:
         self.api = api
         self._discovered: dict[str, list[dict[str, Any]] | None] = {}
 
@@ -102,4 +102,3 @@ def no_match(kind: str, api_version: str) -> str:
     if group == "gateway.networking.k8s.io":
         return message + ": the Gateway API CRDs are not installed; run `coalmine install kgateway` first"
     return message + ": is the apiVersion right? `kubectl api-resources` lists what the cluster serves"
-

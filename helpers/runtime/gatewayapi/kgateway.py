@@ -14,14 +14,14 @@ import logging
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
+from helpers.kinds import GATEWAY_NETWORKING_V1, KGATEWAY_NAMESPACE, key
 from helpers.runtime.gatewayapi import schema as gatewayapi_schema
 from helpers.runtime.gatewayapi.status import stamp
-from helpers.kinds import GATEWAY_NETWORKING_V1, KGATEWAY_NAMESPACE, key
-from helpers.runtime.proxy.proxying import GatewayProxy
-from helpers.runtime.routes import Endpoint
-from helpers.runtime.proxy.stats import UpstreamStats
-from helpers.runtime.store import Store, now_rfc3339
 from helpers.runtime.gatewayapi.translating import GatewayTranslation, ListenerKey, translate
+from helpers.runtime.proxy.proxying import GatewayProxy
+from helpers.runtime.proxy.stats import UpstreamStats
+from helpers.runtime.routes import Endpoint
+from helpers.runtime.store import Store, now_rfc3339
 
 log = logging.getLogger("coalmine.kgateway")
 
@@ -32,9 +32,15 @@ KINDS = ("GatewayClass", "Gateway", "HTTPRoute", "Service", "Namespace")
 
 def gateway_class() -> dict[str, Any]:
     """The GatewayClass that kgateway's Helm chart installs."""
-    return {"apiVersion": GATEWAY_NETWORKING_V1, "kind": "GatewayClass", "metadata": {"name": CLASS_NAME},
-            "spec": {"controllerName": gatewayapi_schema.CONTROLLER,
-                     "description": "kgateway, served by the coalmine local runtime"}}
+    return {
+        "apiVersion": GATEWAY_NETWORKING_V1,
+        "kind": "GatewayClass",
+        "metadata": {"name": CLASS_NAME},
+        "spec": {
+            "controllerName": gatewayapi_schema.CONTROLLER,
+            "description": "kgateway, served by the coalmine local runtime",
+        },
+    }
 
 
 class Kgateway:
@@ -58,15 +64,26 @@ class Kgateway:
 
     # ── translation ──────────────────────────────────────────────────────────
 
-    def translate(self, objects: Iterable[Mapping[str, Any]], endpoints: Mapping[tuple[str, str, int], Sequence[Endpoint]],
-                  version: int = 0) -> GatewayTranslation:
+    def translate(
+        self,
+        objects: Iterable[Mapping[str, Any]],
+        endpoints: Mapping[tuple[str, str, int], Sequence[Endpoint]],
+        version: int = 0,
+    ) -> GatewayTranslation:
         objects = [o for o in objects if o.get("kind") in KINDS]
-        labels = {o["metadata"]["name"]: dict(o["metadata"].get("labels") or {})
-                  for o in objects if o.get("kind") == "Namespace"}
+        labels = {
+            o["metadata"]["name"]: dict(o["metadata"].get("labels") or {})
+            for o in objects
+            if o.get("kind") == "Namespace"
+        }
         return translate(objects, endpoints, labels, version)
 
-    def rebuild(self, objects: Iterable[Mapping[str, Any]], endpoints: Mapping[tuple[str, str, int], Sequence[Endpoint]],
-                version: int) -> None:
+    def rebuild(
+        self,
+        objects: Iterable[Mapping[str, Any]],
+        endpoints: Mapping[tuple[str, str, int], Sequence[Endpoint]],
+        version: int,
+    ) -> None:
         """Translate again and swap each running listener's table."""
         if not self.installed:
             return
@@ -114,7 +131,8 @@ class Kgateway:
         self._ports()["/".join(lk)] = port
 
     def _ports(self) -> dict[str, int]:
-        return self.store.extra.setdefault("kgateway", {}).setdefault("ports", {})
+        ports: dict[str, int] = self.store.extra.setdefault("kgateway", {}).setdefault("ports", {})
+        return ports
 
     async def close(self) -> None:
         for proxy in self.proxies.values():
@@ -134,11 +152,17 @@ class Kgateway:
 
     def route_rows(self) -> list[dict[str, Any]]:
         rows = []
-        for lk, table in sorted(self.result.listeners.items()):
+        for _lk, table in sorted(self.result.listeners.items()):
             for vh in table.virtual_hosts:
                 for i, route in enumerate(vh.routes):
-                    rows.append({"virtualHost": vh.name, "index": i, "source": route.source,
-                                 "action": type(route.action).__name__})
+                    rows.append(
+                        {
+                            "virtualHost": vh.name,
+                            "index": i,
+                            "source": route.source,
+                            "action": type(route.action).__name__,
+                        }
+                    )
         return rows
 
 
@@ -147,8 +171,12 @@ def admission(obj: Mapping[str, Any]) -> list[str]:
     return gatewayapi_schema.validate(obj)
 
 
-def preview(kg: Kgateway, objects: list[Mapping[str, Any]], endpoints: Mapping[tuple[str, str, int], Sequence[Endpoint]],
-            obj: Mapping[str, Any]) -> list[str]:
+def preview(
+    kg: Kgateway,
+    objects: list[Mapping[str, Any]],
+    endpoints: Mapping[tuple[str, str, int], Sequence[Endpoint]],
+    obj: Mapping[str, Any],
+) -> list[str]:
     """The warnings ``apply`` shows for ``obj`` if it joined ``objects``."""
     k = key(obj)
     candidate = [o for o in objects if key(o) != k] + [dict(obj)]

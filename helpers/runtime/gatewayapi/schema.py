@@ -14,318 +14,219 @@ The node types are ``gloo_schema``'s.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from typing import Any
 
-from helpers.runtime.schema import STR, Anything, Found, Ignored, ListOf, MapOf, Node, Obj, Refused, Scalar, at
 from helpers.kinds import GATEWAY_NETWORKING_V1
+from helpers.runtime.gatewayapi.fields import (
+    FILTER_FIELDS,
+    HEADER_NAME,
+    HOSTNAME,
+    METHODS,
+    PRECISE_HOSTNAME,
+    SECTION_NAME,
+    Duration,
+    RedirectCode,
+    backend_port,
+    enum,
+    filter_fields,
+    header_filter,
+    listeners,
+    path_match,
+    path_modifier,
+    regex_value,
+    rule,
+    rules,
+    sized,
+    string,
+    unique,
+)
+from helpers.runtime.schema import STR, Anything, Found, Ignored, ListOf, MapOf, Node, Obj, Refused, Scalar
 
 CONTROLLER = "kgateway.dev/kgateway"
-_DNS_NAME = r"[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*"
-_HOSTNAME = re.compile(r"(\*\.)?" + _DNS_NAME)
-_SECTION_NAME = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*")
-_HEADER_NAME = re.compile(r"[A-Za-z0-9!#$%&'*+\-.^_`|~]+")
-_PATH_CHARS = re.compile(r"(?:[-A-Za-z0-9/._~!$&'()*+,;=:@]|%[0-9a-fA-F]{2})+")
-_DURATION = re.compile(r"([0-9]{1,5}(h|m|s|ms)){1,4}")
-_UNITS = {"h": 3600.0, "m": 60.0, "s": 1.0, "ms": 0.001}
-METHODS = ("GET", "HEAD", "POST", "PUT", "DELETE", "CONNECT", "OPTIONS", "TRACE", "PATCH")
-REDIRECT_CODES = (301, 302, 303, 307, 308)
-NOT_LOCAL = "not supported by the local runtime"
-
-
-def parse_duration(text: str) -> float:
-    """Seconds in a Gateway API Duration (GEP-2257): ``"10s"``, ``"1m30s"``, ``"500ms"``."""
-    if not _DURATION.fullmatch(text):
-        raise ValueError(f'"{text}" is not a Gateway API duration: write e.g. "10s", "1m30s" or "500ms"')
-    return sum(float(n) * _UNITS[u] for n, u in re.findall(r"([0-9]+)(ms|h|m|s)", text))
-
-
-# ── leaf nodes ───────────────────────────────────────────────────────────────
-
-
-class _Pattern(Node):
-    def __init__(self, pattern: re.Pattern[str], what: str, max_length: int = 253) -> None:
-        self.pattern, self.what, self.max_length = pattern, what, max_length
-
-    def check(self, value: Any, path: str, found: Found) -> None:
-        STR.check(value, path, found)
-        if isinstance(value, str) and (len(value) > self.max_length or not self.pattern.fullmatch(value)):
-            found.error(path, f'"{value}" is not {self.what}')
-
-
-HOSTNAME = _Pattern(_HOSTNAME, "a valid hostname (lower-case DNS name, optionally starting with `*.`; no IPs, no port)")
-PRECISE_HOSTNAME = _Pattern(re.compile(_DNS_NAME), "a valid hostname without wildcard (no IPs, no port)")
-SECTION_NAME = _Pattern(_SECTION_NAME, "a valid name (lower-case letters, digits, '-' and '.')", 253)
-HEADER_NAME = _Pattern(_HEADER_NAME, "a valid HTTP header name (pseudo-headers such as :path are not allowed)", 256)
-
-
-class _Duration(Node):
-    def check(self, value: Any, path: str, found: Found) -> None:
-        STR.check(value, path, found)
-        if isinstance(value, str):
-            try:
-                parse_duration(value)
-            except ValueError as e:
-                found.error(path, str(e))
-
-
-def _sized(item: Node, low: int = 0, high: int = 16) -> Node:
-    class Sized(ListOf):
-        def check(self, value: Any, path: str, found: Found) -> None:
-            super().check(value, path, found)
-            if isinstance(value, list) and not low <= len(value) <= high:
-                found.error(path, f"has {len(value)} items: it must have {low} to {high}"
-                            if low else f"has {len(value)} items: at most {high} are allowed")
-
-    return Sized(item)
-
-
-def _str(low: int = 0, high: int = 253) -> Node:
-    class Bounded(Scalar):
-        def check(self, value: Any, path: str, found: Found) -> None:
-            super().check(value, path, found)
-            if isinstance(value, str) and not low <= len(value) <= high:
-                found.error(path, "must not be empty" if not value else f"is longer than {high} characters")
-
-    return Bounded("string")
-
-
-def _enum(*choices: str) -> Node:
-    return Scalar("string", choices=choices)
-
-
-class _RedirectCode(Node):
-    def check(self, value: Any, path: str, found: Found) -> None:
-        if value not in REDIRECT_CODES or isinstance(value, bool):
-            found.error(path, f"{value!r} is not one of {', '.join(map(str, REDIRECT_CODES))}")
-
-
-# ── rules that look at several fields of one object (the CRDs' CEL rules) ────
-
-
-def _unique(field: str, key: str = "name", fold: bool = False) -> Any:
-    def rule(value: Mapping[str, Any], path: str, found: Found) -> None:
-        seen: set[str] = set()
-        for item in value.get(field) or []:
-            name = item.get(key) if isinstance(item, Mapping) else item
-            if isinstance(name, str):
-                k = name.lower() if fold else name
-                if k in seen:
-                    found.error(at(path, field), f'"{name}" appears twice: each {key} may be listed once')
-                seen.add(k)
-
-    return rule
-
-
-def _path_match(value: Mapping[str, Any], path: str, found: Found) -> None:
-    kind, text = value.get("type", "PathPrefix"), value.get("value", "/")
-    if not isinstance(text, str):
-        return
-    where = at(path, "value")
-    if kind == "RegularExpression":
-        try:
-            re.compile(text)
-        except re.error as e:
-            found.error(where, f'invalid regular expression "{text}": {e}')
-        return
-    if not text.startswith("/"):
-        found.error(where, f'"{text}" must be an absolute path and start with "/" (type {kind})')
-    for bad in ("//", "/./", "/../", "%2f", "%2F", "#"):
-        if bad in text:
-            found.error(where, f'"{text}" must not contain "{bad}" (type {kind})')
-    if text.endswith(("/..", "/.")):
-        found.error(where, f'"{text}" must not end with "/.." or "/." (type {kind})')
-    if text and not _PATH_CHARS.fullmatch(text):
-        found.error(where, f'"{text}" has characters a path may not hold unencoded (type {kind})')
-
-
-def _regex_value(value: Mapping[str, Any], path: str, found: Found) -> None:
-    if value.get("type") == "RegularExpression" and isinstance(value.get("value"), str):
-        try:
-            re.compile(value["value"])
-        except re.error as e:
-            found.error(at(path, "value"), f'invalid regular expression "{value["value"]}": {e}')
-
-
-_FILTER_FIELDS = {"RequestHeaderModifier": "requestHeaderModifier", "ResponseHeaderModifier": "responseHeaderModifier",
-                  "RequestMirror": "requestMirror", "RequestRedirect": "requestRedirect", "URLRewrite": "urlRewrite",
-                  "ExtensionRef": "extensionRef", "CORS": "cors"}
-
-
-def _filter_fields(value: Mapping[str, Any], path: str, found: Found) -> None:
-    kind = value.get("type")
-    for other_type, name in _FILTER_FIELDS.items():
-        if value.get(name) is not None and kind != other_type:
-            found.error(at(path, name), f"must not be set when type is {kind} (it belongs to type {other_type})")
-        elif value.get(name) is None and kind == other_type:
-            found.error(at(path, name), f"must be set for a filter of type {kind}")
-
-
-def _path_modifier(value: Mapping[str, Any], path: str, found: Found) -> None:
-    kind = value.get("type")
-    for other_type, name in (("ReplaceFullPath", "replaceFullPath"), ("ReplacePrefixMatch", "replacePrefixMatch")):
-        if kind == other_type and value.get(name) is None:
-            found.error(at(path, name), f"must be set when type is {kind}")
-        if kind != other_type and value.get(name) is not None:
-            found.error(at(path, "type"), f"must be {other_type} when {name} is set")
-
-
-def _header_filter(value: Mapping[str, Any], path: str, found: Found) -> None:
-    # "Only one action for a given header name is permitted" (HTTPHeaderFilter).
-    seen: dict[str, str] = {}
-    for action in ("set", "add", "remove"):
-        for item in value.get(action) or []:
-            name = item.get("name") if isinstance(item, Mapping) else item
-            if isinstance(name, str):
-                if name.lower() in seen:
-                    found.error(at(path, action), f'header "{name}" already has an action ({seen[name.lower()]}): '
-                                "only one action per header name is allowed")
-                seen[name.lower()] = action
-
-
-def _backend_port(value: Mapping[str, Any], path: str, found: Found) -> None:
-    if value.get("group", "") == "" and value.get("kind", "Service") == "Service" and value.get("port") is None:
-        found.error(at(path, "port"), "Must have port for Service reference")
-
-
-def _rule(value: Mapping[str, Any], path: str, found: Found) -> None:
-    filters = [f for f in value.get("filters") or [] if isinstance(f, Mapping)]
-    types = [f.get("type") for f in filters]
-    backends = value.get("backendRefs") or []
-    where = at(path, "filters")
-    if "RequestRedirect" in types and "URLRewrite" in types:
-        found.error(where, "May specify either httpRouteFilterRequestRedirect or httpRouteFilterRequestRewrite, "
-                    "but not both")
-    for t in ("RequestHeaderModifier", "ResponseHeaderModifier", "RequestRedirect", "URLRewrite", "CORS"):
-        if types.count(t) > 1:
-            found.error(where, f"{t} filter cannot be repeated")
-    if "RequestRedirect" in types and backends:
-        found.error(at(path, "backendRefs"), "RequestRedirect filter must not be used together with backendRefs")
-    matches = value.get("matches") or [{}]
-    for f in filters:
-        spec = f.get("requestRedirect") or f.get("urlRewrite") or {}
-        modifier = spec.get("path") if isinstance(spec, Mapping) else None
-        if isinstance(modifier, Mapping) and modifier.get("type") == "ReplacePrefixMatch":
-            one_prefix = len(matches) == 1 and isinstance(matches[0], Mapping) and (
-                (matches[0].get("path") or {}).get("type", "PathPrefix") == "PathPrefix")
-            if not one_prefix:
-                found.error(where, f"When using {f.get('type')} filter with path.replacePrefixMatch, "
-                            "exactly one PathPrefix match must be specified")
-    timeouts = value.get("timeouts")
-    if isinstance(timeouts, Mapping) and isinstance(timeouts.get("request"), str) \
-            and isinstance(timeouts.get("backendRequest"), str):
-        try:
-            request, backend = parse_duration(timeouts["request"]), parse_duration(timeouts["backendRequest"])
-        except ValueError:
-            return
-        if request and backend > request:
-            found.error(at(path, "timeouts"), "backendRequest timeout cannot be longer than request timeout")
-
-
-def _rules(value: Mapping[str, Any], path: str, found: Found) -> None:
-    rules = value.get("rules")
-    if not isinstance(rules, list):
-        return
-    if sum(len(r.get("matches") or [None]) for r in rules if isinstance(r, Mapping)) > 128:
-        found.error(at(path, "rules"), "While 16 rules and 64 matches per rule are allowed, the total number "
-                    "of matches across all rules in a route must be less than 128")
-    _unique("rules")(value, path, found)
-
-
-def _listeners(value: Mapping[str, Any], path: str, found: Found) -> None:
-    listeners = [li for li in value.get("listeners") or [] if isinstance(li, Mapping)]
-    _unique("listeners")(value, path, found)
-    combos = [(li.get("port"), li.get("protocol"), li.get("hostname", "")) for li in listeners]
-    if len(set(combos)) != len(combos):
-        found.error(at(path, "listeners"), "Combination of port, protocol and hostname must be unique for each listener")
-    for i, li in enumerate(listeners):
-        where = f"{at(path, 'listeners')}[{i}]"
-        protocol = li.get("protocol")
-        if protocol in ("HTTP", "TCP", "UDP") and li.get("tls") is not None:
-            found.error(at(where, "tls"), f"tls must not be specified for protocol {protocol}")
-        if protocol in ("TCP", "UDP") and li.get("hostname") is not None:
-            found.error(at(where, "hostname"), f"hostname must not be specified for protocol {protocol}")
 
 
 # ── the resources ────────────────────────────────────────────────────────────
 
-_PARENT_REF = Obj({"group": STR, "kind": STR, "namespace": SECTION_NAME, "name": _str(1), "sectionName": SECTION_NAME,
-                   "port": Scalar("int", 1, 65535)}, required=("name",))
-_HEADER = Obj({"name": HEADER_NAME, "value": _str(1, 4096)}, required=("name", "value"))
-_HEADER_FILTER = Obj({"set": _sized(_HEADER), "add": _sized(_HEADER), "remove": _sized(HEADER_NAME)},
-                     rules=(_unique("set", fold=True), _unique("add", fold=True), _header_filter))
-_PATH_MODIFIER = Obj({"type": _enum("ReplaceFullPath", "ReplacePrefixMatch"), "replaceFullPath": _str(0, 1024),
-                      "replacePrefixMatch": _str(0, 1024)}, required=("type",), rules=(_path_modifier,))
-_BACKEND_OBJECT = Obj({"group": STR, "kind": STR, "name": _str(1), "namespace": SECTION_NAME,
-                       "port": Scalar("int", 1, 65535)}, required=("name",), rules=(_backend_port,))
-_FILTER = Obj({
-    "type": _enum(*_FILTER_FIELDS),
-    "requestHeaderModifier": _HEADER_FILTER,
-    "responseHeaderModifier": _HEADER_FILTER,
-    "requestMirror": Ignored("request mirroring is not supported by the local runtime; no copy is sent"),
-    "requestRedirect": Obj({"scheme": _enum("http", "https"), "hostname": PRECISE_HOSTNAME, "path": _PATH_MODIFIER,
-                            "port": Scalar("int", 1, 65535), "statusCode": _RedirectCode()}),
-    "urlRewrite": Obj({"hostname": PRECISE_HOSTNAME, "path": _PATH_MODIFIER}),
-    "extensionRef": Refused("implementation-specific filters cannot be resolved locally"),
-    "cors": Refused("answer CORS in the backend instead"),
-}, required=("type",), rules=(_filter_fields,))
-_MATCH = Obj({
-    "path": Obj({"type": _enum("Exact", "PathPrefix", "RegularExpression"), "value": _str(0, 1024)},
-                rules=(_path_match,)),
-    "headers": _sized(Obj({"type": _enum("Exact", "RegularExpression"), "name": HEADER_NAME, "value": _str(1, 4096)},
-                          required=("name", "value"), rules=(_regex_value,))),
-    "queryParams": _sized(Obj({"type": _enum("Exact", "RegularExpression"), "name": _str(1, 256),
-                               "value": _str(1, 1024)}, required=("name", "value"), rules=(_regex_value,))),
-    "method": _enum(*METHODS),
-}, rules=(_unique("headers"), _unique("queryParams")))
-_RULE = Obj({
-    "name": SECTION_NAME,
-    "matches": _sized(_MATCH, 0, 64),
-    "filters": _sized(_FILTER),
-    "backendRefs": _sized(Obj({
-        "group": STR, "kind": STR, "name": _str(1), "namespace": SECTION_NAME, "port": Scalar("int", 1, 65535),
-        "weight": Scalar("int", 0, 1000000),
-        "filters": Refused("per-backend filters are not implemented locally; put the filter on the rule"),
-    }, required=("name",), rules=(_backend_port,))),
-    "timeouts": Obj({"request": _Duration(), "backendRequest": _Duration()}),
-    "retry": Obj({"codes": ListOf(Scalar("int", 400, 599)), "attempts": Scalar("int", 0, 1000),
-                  "backoff": _Duration()}),
-    "sessionPersistence": Refused("sessionPersistence is in the experimental channel; the lab serves the standard one"),
-}, rules=(_rule,))
-_METADATA = Obj({"name": STR, "namespace": STR, "labels": MapOf(STR), "annotations": MapOf(STR)},
-                required=("name",), open=True)
+_PARENT_REF = Obj(
+    {
+        "group": STR,
+        "kind": STR,
+        "namespace": SECTION_NAME,
+        "name": string(1),
+        "sectionName": SECTION_NAME,
+        "port": Scalar("int", 1, 65535),
+    },
+    required=("name",),
+)
+_HEADER = Obj({"name": HEADER_NAME, "value": string(1, 4096)}, required=("name", "value"))
+_HEADER_FILTER = Obj(
+    {"set": sized(_HEADER), "add": sized(_HEADER), "remove": sized(HEADER_NAME)},
+    rules=(unique("set", fold=True), unique("add", fold=True), header_filter),
+)
+_PATH_MODIFIER = Obj(
+    {
+        "type": enum("ReplaceFullPath", "ReplacePrefixMatch"),
+        "replaceFullPath": string(0, 1024),
+        "replacePrefixMatch": string(0, 1024),
+    },
+    required=("type",),
+    rules=(path_modifier,),
+)
+_BACKEND_OBJECT = Obj(
+    {"group": STR, "kind": STR, "name": string(1), "namespace": SECTION_NAME, "port": Scalar("int", 1, 65535)},
+    required=("name",),
+    rules=(backend_port,),
+)
+_FILTER = Obj(
+    {
+        "type": enum(*FILTER_FIELDS),
+        "requestHeaderModifier": _HEADER_FILTER,
+        "responseHeaderModifier": _HEADER_FILTER,
+        "requestMirror": Ignored("request mirroring is not supported by the local runtime; no copy is sent"),
+        "requestRedirect": Obj(
+            {
+                "scheme": enum("http", "https"),
+                "hostname": PRECISE_HOSTNAME,
+                "path": _PATH_MODIFIER,
+                "port": Scalar("int", 1, 65535),
+                "statusCode": RedirectCode(),
+            }
+        ),
+        "urlRewrite": Obj({"hostname": PRECISE_HOSTNAME, "path": _PATH_MODIFIER}),
+        "extensionRef": Refused("implementation-specific filters cannot be resolved locally"),
+        "cors": Refused("answer CORS in the backend instead"),
+    },
+    required=("type",),
+    rules=(filter_fields,),
+)
+_MATCH = Obj(
+    {
+        "path": Obj(
+            {"type": enum("Exact", "PathPrefix", "RegularExpression"), "value": string(0, 1024)}, rules=(path_match,)
+        ),
+        "headers": sized(
+            Obj(
+                {"type": enum("Exact", "RegularExpression"), "name": HEADER_NAME, "value": string(1, 4096)},
+                required=("name", "value"),
+                rules=(regex_value,),
+            )
+        ),
+        "queryParams": sized(
+            Obj(
+                {"type": enum("Exact", "RegularExpression"), "name": string(1, 256), "value": string(1, 1024)},
+                required=("name", "value"),
+                rules=(regex_value,),
+            )
+        ),
+        "method": enum(*METHODS),
+    },
+    rules=(unique("headers"), unique("queryParams")),
+)
+_RULE = Obj(
+    {
+        "name": SECTION_NAME,
+        "matches": sized(_MATCH, 0, 64),
+        "filters": sized(_FILTER),
+        "backendRefs": sized(
+            Obj(
+                {
+                    "group": STR,
+                    "kind": STR,
+                    "name": string(1),
+                    "namespace": SECTION_NAME,
+                    "port": Scalar("int", 1, 65535),
+                    "weight": Scalar("int", 0, 1000000),
+                    "filters": Refused("per-backend filters are not implemented locally; put the filter on the rule"),
+                },
+                required=("name",),
+                rules=(backend_port,),
+            )
+        ),
+        "timeouts": Obj({"request": Duration(), "backendRequest": Duration()}),
+        "retry": Obj(
+            {"codes": ListOf(Scalar("int", 400, 599)), "attempts": Scalar("int", 0, 1000), "backoff": Duration()}
+        ),
+        "sessionPersistence": Refused(
+            "sessionPersistence is in the experimental channel; the lab serves the standard one"
+        ),
+    },
+    rules=(rule,),
+)
+_METADATA = Obj(
+    {"name": STR, "namespace": STR, "labels": MapOf(STR), "annotations": MapOf(STR)}, required=("name",), open=True
+)
 
 
 def _top(spec: Node) -> Obj:
-    return Obj({"apiVersion": STR, "kind": STR, "metadata": _METADATA, "spec": spec, "status": Anything()},
-               required=("metadata", "spec"))
+    return Obj(
+        {"apiVersion": STR, "kind": STR, "metadata": _METADATA, "spec": spec, "status": Anything()},
+        required=("metadata", "spec"),
+    )
 
 
-_ALLOWED_ROUTES = Obj({
-    "namespaces": Obj({"from": _enum("All", "Same", "Selector"),
-                       "selector": Obj({"matchLabels": MapOf(STR), "matchExpressions": Refused(
-                           "use matchLabels: the local runtime selects namespaces by labels only")})}),
-    "kinds": ListOf(Obj({"group": STR, "kind": _str(1)}, required=("kind",))),
-})
+_ALLOWED_ROUTES = Obj(
+    {
+        "namespaces": Obj(
+            {
+                "from": enum("All", "Same", "Selector"),
+                "selector": Obj(
+                    {
+                        "matchLabels": MapOf(STR),
+                        "matchExpressions": Refused(
+                            "use matchLabels: the local runtime selects namespaces by labels only"
+                        ),
+                    }
+                ),
+            }
+        ),
+        "kinds": ListOf(Obj({"group": STR, "kind": string(1)}, required=("kind",))),
+    }
+)
 SCHEMAS: dict[str, Obj] = {
-    "GatewayClass": _top(Obj({"controllerName": _str(1), "parametersRef": Anything(), "description": STR},
-                             required=("controllerName",))),
-    "Gateway": _top(Obj({
-        "gatewayClassName": _str(1),
-        "listeners": _sized(Obj({
-            "name": SECTION_NAME, "hostname": HOSTNAME, "port": Scalar("int", 1, 65535),
-            "protocol": _str(1), "tls": Anything(), "allowedRoutes": _ALLOWED_ROUTES,
-        }, required=("name", "port", "protocol")), 1, 64),
-        "addresses": Ignored("the local gateway always listens on 127.0.0.1; addresses are ignored"),
-        "infrastructure": Ignored("the local gateway runs in the control plane; infrastructure is ignored"),
-        "backendTLS": Ignored(), "tls": Ignored(),
-    }, required=("gatewayClassName", "listeners"), rules=(_listeners,))),
-    "HTTPRoute": _top(Obj({
-        "parentRefs": _sized(_PARENT_REF, 0, 32),
-        "hostnames": _sized(HOSTNAME),
-        "rules": _sized(_RULE, 1, 16),
-    }, rules=(_rules,))),
+    "GatewayClass": _top(
+        Obj(
+            {"controllerName": string(1), "parametersRef": Anything(), "description": STR}, required=("controllerName",)
+        )
+    ),
+    "Gateway": _top(
+        Obj(
+            {
+                "gatewayClassName": string(1),
+                "listeners": sized(
+                    Obj(
+                        {
+                            "name": SECTION_NAME,
+                            "hostname": HOSTNAME,
+                            "port": Scalar("int", 1, 65535),
+                            "protocol": string(1),
+                            "tls": Anything(),
+                            "allowedRoutes": _ALLOWED_ROUTES,
+                        },
+                        required=("name", "port", "protocol"),
+                    ),
+                    1,
+                    64,
+                ),
+                "addresses": Ignored("the local gateway always listens on 127.0.0.1; addresses are ignored"),
+                "infrastructure": Ignored("the local gateway runs in the control plane; infrastructure is ignored"),
+                "backendTLS": Ignored(),
+                "tls": Ignored(),
+            },
+            required=("gatewayClassName", "listeners"),
+            rules=(listeners,),
+        )
+    ),
+    "HTTPRoute": _top(
+        Obj(
+            {
+                "parentRefs": sized(_PARENT_REF, 0, 32),
+                "hostnames": sized(HOSTNAME),
+                "rules": sized(_RULE, 1, 16),
+            },
+            rules=(rules,),
+        )
+    ),
 }
 
 
@@ -340,8 +241,11 @@ def check(resource: Any) -> Found:
     if schema is None:
         return found
     if resource.get("apiVersion") != GATEWAY_NETWORKING_V1:
-        hint = " (v1beta1 and v1alpha2 are older versions of the same API)" \
-            if str(resource.get("apiVersion", "")).startswith("gateway.networking.k8s.io/") else ""
+        hint = (
+            " (v1beta1 and v1alpha2 are older versions of the same API)"
+            if str(resource.get("apiVersion", "")).startswith("gateway.networking.k8s.io/")
+            else ""
+        )
         found.error("apiVersion", f'{kind} is "{GATEWAY_NETWORKING_V1}", not "{resource.get("apiVersion")}"{hint}')
     schema.check(resource, "", found)
     return found

@@ -24,8 +24,13 @@ class Condition:
 
     def to_dict(self, obj: Mapping[str, Any]) -> dict[str, Any]:
         generation = int((obj.get("metadata") or {}).get("generation") or 1)
-        return {"type": self.type, "status": self.status, "reason": self.reason, "message": self.message,
-                "observedGeneration": generation}
+        return {
+            "type": self.type,
+            "status": self.status,
+            "reason": self.reason,
+            "message": self.message,
+            "observedGeneration": generation,
+        }
 
 
 def parent_status(ref: Mapping[str, Any], conditions: list[Condition], route: Mapping[str, Any]) -> dict[str, Any]:
@@ -41,38 +46,64 @@ def gateway_status(gateway: Mapping[str, Any], attached: Mapping[str, int]) -> d
     for li in gateway["spec"]["listeners"]:
         name = li["name"]
         if name in attached:
-            conds = [Condition("Accepted", "True", "Accepted", "listener accepted"),
-                     Condition("Programmed", "True", "Programmed", "served on 127.0.0.1"),
-                     Condition("ResolvedRefs", "True", "ResolvedRefs", "all references resolved"),
-                     Condition("Conflicted", "False", "NoConflicts", "")]
+            conds = [
+                Condition("Accepted", "True", "Accepted", "listener accepted"),
+                Condition("Programmed", "True", "Programmed", "served on 127.0.0.1"),
+                Condition("ResolvedRefs", "True", "ResolvedRefs", "all references resolved"),
+                Condition("Conflicted", "False", "NoConflicts", ""),
+            ]
         else:
-            conds = [Condition("Accepted", "False", "UnsupportedProtocol",
-                               f"protocol {li.get('protocol')} is not served by the local runtime (HTTP only)"),
-                     Condition("Programmed", "False", "Invalid", "listener not accepted")]
+            conds = [
+                Condition(
+                    "Accepted",
+                    "False",
+                    "UnsupportedProtocol",
+                    f"protocol {li.get('protocol')} is not served by the local runtime (HTTP only)",
+                ),
+                Condition("Programmed", "False", "Invalid", "listener not accepted"),
+            ]
         kinds = [{"group": "gateway.networking.k8s.io", "kind": "HTTPRoute"}] if name in attached else []
-        listeners.append({"name": name, "supportedKinds": kinds, "attachedRoutes": attached.get(name, 0),
-                          "conditions": [c.to_dict(gateway) for c in conds]})
+        listeners.append(
+            {
+                "name": name,
+                "supportedKinds": kinds,
+                "attachedRoutes": attached.get(name, 0),
+                "conditions": [c.to_dict(gateway) for c in conds],
+            }
+        )
     serving = bool(attached)
-    top = [Condition("Accepted", "True", "Accepted", "handled by the local runtime"),
-           Condition("Programmed", "True" if serving else "False", "Programmed" if serving else "Invalid",
-                     "listeners served on 127.0.0.1" if serving else "no listener can be served")]
-    return {"addresses": [{"type": "IPAddress", "value": "127.0.0.1"}],
-            "conditions": [c.to_dict(gateway) for c in top], "listeners": listeners}
+    top = [
+        Condition("Accepted", "True", "Accepted", "handled by the local runtime"),
+        Condition(
+            "Programmed",
+            "True" if serving else "False",
+            "Programmed" if serving else "Invalid",
+            "listeners served on 127.0.0.1" if serving else "no listener can be served",
+        ),
+    ]
+    return {
+        "addresses": [{"type": "IPAddress", "value": "127.0.0.1"}],
+        "conditions": [c.to_dict(gateway) for c in top],
+        "listeners": listeners,
+    }
 
 
 def stamp(status: dict[str, Any], previous: Mapping[str, Any] | None, now: str) -> dict[str, Any]:
     """``status`` with ``lastTransitionTime`` on every condition: the previous time
     where the condition's status is unchanged, else ``now``. Changes ``status``."""
+
     def walk(new: Any, old: Any) -> None:
         if isinstance(new, dict):
             if "conditions" in new:
-                before = {c.get("type"): c for c in (old or {}).get("conditions") or []} if isinstance(old, dict) else {}
+                before = (
+                    {c.get("type"): c for c in (old or {}).get("conditions") or []} if isinstance(old, dict) else {}
+                )
                 for c in new["conditions"]:
                     prior = before.get(c["type"])
-                    same = prior is not None and prior.get("status") == c["status"]
-                    c["lastTransitionTime"] = prior["lastTransitionTime"] if same else now
+                    unchanged = prior is not None and prior.get("status") == c["status"]
+                    c["lastTransitionTime"] = prior["lastTransitionTime"] if prior is not None and unchanged else now
             for field in ("parents", "listeners"):
-                olds = (old or {}).get(field) or [] if isinstance(old, dict) else []
+                olds: list[Any] = (old.get(field) or []) if isinstance(old, dict) else []
                 for i, item in enumerate(new.get(field) or []):
                     walk(item, olds[i] if i < len(olds) else None)
 

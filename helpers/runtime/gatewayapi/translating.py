@@ -8,7 +8,7 @@
                  picks what the specification says
     Service (+ ready endpoints) ─► Cluster ``kube-svc:<namespace>-<name>-<port>``
 
-Precedence (``precedence``), from ``HTTPRouteRule.Matches`` in the specification:
+Precedence (``precedence`` module), from ``HTTPRouteRule.Matches`` in the specification:
 Exact path, then the longest PathPrefix, then a method match, then the most header
 matches, then the most query matches, then the oldest route, then
 ``namespace/name``, then rule order. RegularExpression paths are
@@ -22,26 +22,36 @@ BackendNotFound), and a backendRef that does not resolve is answered with 500.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from helpers.runtime.gatewayapi.schema import CONTROLLER, parse_duration
-from helpers.runtime.gatewayapi.status import Condition, gateway_status, parent_status
 from helpers.kinds import GATEWAY_NETWORKING_GROUP, key
+from helpers.runtime.gatewayapi.fields import parse_duration
+from helpers.runtime.gatewayapi.parts import header_ops, matcher, retries
+from helpers.runtime.gatewayapi.precedence import intersect, precedence
+from helpers.runtime.gatewayapi.schema import CONTROLLER
+from helpers.runtime.gatewayapi.status import Condition, gateway_status, parent_status
 from helpers.runtime.routes import (
-    Action, Cluster, Destination, DirectResponse, Endpoint, HeaderMatcher, HeaderOps, Matcher, PathMatcher,
-    QueryMatcher, Redirect, RetryPolicy, Route, RouteAction, RouteTable, VirtualHost, WeightedDestination,
+    Action,
+    Cluster,
+    Destination,
+    DirectResponse,
+    Endpoint,
+    Redirect,
+    Route,
+    RouteAction,
+    RouteTable,
+    VirtualHost,
+    WeightedDestination,
 )
 
-__all__ = ["GatewayTranslation", "ListenerKey", "precedence", "translate"]
+__all__ = ["GatewayTranslation", "ListenerKey", "intersect", "precedence", "translate"]
 
 ListenerKey = tuple[str, str, str]  # (namespace, gateway, listener name)
 ResourceKey = tuple[str, str, str]  # (kind, namespace, name)
 DEFAULT_TIMEOUT = 15.0  # Envoy's route timeout, kgateway's default when none is set
 _GROUP = GATEWAY_NETWORKING_GROUP
-_PATH_RANK = {"Exact": 0, "RegularExpression": 1, "PathPrefix": 2}
 
 
 @dataclass
@@ -54,23 +64,12 @@ class GatewayTranslation:
     warnings: dict[ResourceKey, list[str]] = field(default_factory=dict)
 
 
-def precedence(match: Mapping[str, Any], route: Mapping[str, Any], rule: int, index: int = 0) -> tuple[Any, ...]:
-    """The sort key of one match: smaller wins. See the module doc for the order."""
-    path = match.get("path") or {}
-    kind, value = path.get("type", "PathPrefix"), path.get("value", "/")
-    length = len(value.rstrip("/")) if kind == "PathPrefix" else len(value)
-    meta = route.get("metadata") or {}
-    return (_PATH_RANK.get(kind, 3), -length, 0 if match.get("method") else 1,
-            -len({h["name"].lower() for h in match.get("headers") or []}),
-            -len({q["name"] for q in match.get("queryParams") or []}),
-            str(meta.get("creationTimestamp") or ""), f"{meta.get('namespace', 'default')}/{meta.get('name')}",
-            rule, index)
-
-
-def translate(resources: Iterable[Mapping[str, Any]],
-              endpoints: Mapping[tuple[str, str, int], Sequence[Endpoint]],
-              namespace_labels: Mapping[str, Mapping[str, str]] | None = None,
-              version: int = 0) -> GatewayTranslation:
+def translate(
+    resources: Iterable[Mapping[str, Any]],
+    endpoints: Mapping[tuple[str, str, int], Sequence[Endpoint]],
+    namespace_labels: Mapping[str, Mapping[str, str]] | None = None,
+    version: int = 0,
+) -> GatewayTranslation:
     """Translate the applied Gateway API objects (and the Services they reference).
 
     ``endpoints`` maps ``(namespace, service, port)`` to ready endpoints;
@@ -80,8 +79,12 @@ def translate(resources: Iterable[Mapping[str, Any]],
 
 
 class _Translation:
-    def __init__(self, objects: list[Mapping[str, Any]], endpoints: Mapping[tuple[str, str, int], Sequence[Endpoint]],
-                 labels: Mapping[str, Mapping[str, str]]) -> None:
+    def __init__(
+        self,
+        objects: list[Mapping[str, Any]],
+        endpoints: Mapping[tuple[str, str, int], Sequence[Endpoint]],
+        labels: Mapping[str, Mapping[str, str]],
+    ) -> None:
         self.objects = {key(o): o for o in objects if isinstance(o, Mapping)}
         self.endpoints, self.labels = endpoints, labels
         self.out = GatewayTranslation()
@@ -98,12 +101,16 @@ class _Translation:
         self.out.warnings.setdefault(k, []).append(message)
 
     def run(self, version: int) -> GatewayTranslation:
-        ours = {k[2] for k, gc in self.of_kind("GatewayClass")
-                if (gc.get("spec") or {}).get("controllerName") == CONTROLLER}
+        ours = {
+            k[2] for k, gc in self.of_kind("GatewayClass") if (gc.get("spec") or {}).get("controllerName") == CONTROLLER
+        }
         for k, gc in self.of_kind("GatewayClass"):
             if k[2] in ours:
-                self.out.statuses[k] = {"conditions": [Condition("Accepted", "True", "Accepted",
-                                                                 "handled by the local runtime").to_dict(gc)]}
+                self.out.statuses[k] = {
+                    "conditions": [
+                        Condition("Accepted", "True", "Accepted", "handled by the local runtime").to_dict(gc)
+                    ]
+                }
         gateways = {}
         for k, gw in self.of_kind("Gateway"):
             if gw["spec"].get("gatewayClassName") in ours:
@@ -113,23 +120,34 @@ class _Translation:
                         self.listeners[(k[1], k[2], li["name"])] = li
                         self.hosts[(k[1], k[2], li["name"])] = {}
                     else:
-                        self.warn(k, f'listener {li["name"]}: protocol {li.get("protocol")} is not served by the '
-                                  "local runtime (HTTP only)")
+                        self.warn(
+                            k,
+                            f"listener {li['name']}: protocol {li.get('protocol')} is not served by the "
+                            "local runtime (HTTP only)",
+                        )
             else:
-                self.out.statuses[k] = {"conditions": [Condition(
-                    "Accepted", "Unknown", "Pending", "Waiting for controller").to_dict(gw)]}
-                self.warn(k, f'spec.gatewayClassName: no GatewayClass "{gw["spec"].get("gatewayClassName")}" is '
-                          f"handled by {CONTROLLER} here; the local runtime serves class "
-                          f"{', '.join(sorted(ours)) or 'kgateway (run `coalmine install kgateway`)'}")
+                self.out.statuses[k] = {
+                    "conditions": [Condition("Accepted", "Unknown", "Pending", "Waiting for controller").to_dict(gw)]
+                }
+                self.warn(
+                    k,
+                    f'spec.gatewayClassName: no GatewayClass "{gw["spec"].get("gatewayClassName")}" is '
+                    f"handled by {CONTROLLER} here; the local runtime serves class "
+                    f"{', '.join(sorted(ours)) or 'kgateway (run `coalmine install kgateway`)'}",
+                )
         for k, route in self.of_kind("HTTPRoute"):
             self.add_route(k, route, gateways)
         for k, gw in gateways.items():
             served = {n: self.attached.get((k[1], k[2], n), 0) for (ns, g, n) in self.listeners if (ns, g) == k[1:]}
             self.out.statuses[k] = gateway_status(gw, served)
-        for lk, li in self.listeners.items():
+        for lk in self.listeners:
             hosts = self.hosts[lk]
-            vhosts = tuple(VirtualHost(f"{lk[0]}/{lk[1]}/{lk[2]} {h}", (h,), tuple(r for _, r in sorted(entries, key=lambda e: e[0])))
-                           for h, entries in sorted(hosts.items()))
+            vhosts = tuple(
+                VirtualHost(
+                    f"{lk[0]}/{lk[1]}/{lk[2]} {h}", (h,), tuple(r for _, r in sorted(entries, key=lambda e: e[0]))
+                )
+                for h, entries in sorted(hosts.items())
+            )
             self.out.listeners[lk] = RouteTable(vhosts, dict(sorted(self.clusters.items())), version)
         return self.out
 
@@ -143,14 +161,19 @@ class _Translation:
             ref = {"group": _GROUP, "kind": "Gateway", "namespace": k[1], **ref}
             gk = ("Gateway", ref["namespace"], ref["name"])
             if ref["group"] != _GROUP or ref["kind"] != "Gateway":
-                accepted = Condition("Accepted", "False", "NoMatchingParent",
-                                     f"parentRef kind {ref['kind']} is not a Gateway")
+                accepted = Condition(
+                    "Accepted", "False", "NoMatchingParent", f"parentRef kind {ref['kind']} is not a Gateway"
+                )
             elif gk not in self.objects:
-                accepted = Condition("Accepted", "False", "NoMatchingParent",
-                                     f"Gateway {ref['namespace']}/{ref['name']} not found")
+                accepted = Condition(
+                    "Accepted", "False", "NoMatchingParent", f"Gateway {ref['namespace']}/{ref['name']} not found"
+                )
             elif gk not in gateways:
-                self.warn(k, f"parentRef {ref['namespace']}/{ref['name']}: that Gateway's class is not handled "
-                          "here; the route is not served")
+                self.warn(
+                    k,
+                    f"parentRef {ref['namespace']}/{ref['name']}: that Gateway's class is not handled "
+                    "here; the route is not served",
+                )
                 continue
             else:
                 listeners, accepted = self.attach(k, route, ref, gateways[gk])
@@ -158,7 +181,9 @@ class _Translation:
             parents.append(parent_status(ref, [accepted, refs_condition], route))
             for c in (accepted, refs_condition):
                 if c.status != "True":
-                    self.warn(k, f"parent {ref['namespace']}/{ref['name']}: {c.type} {c.status} {c.reason}: {c.message}")
+                    self.warn(
+                        k, f"parent {ref['namespace']}/{ref['name']}: {c.type} {c.status} {c.reason}: {c.message}"
+                    )
         if not spec.get("parentRefs"):
             self.warn(k, "spec.parentRefs is empty: the route is attached to no Gateway and serves nothing")
         self.out.statuses[k] = {"parents": parents}
@@ -167,39 +192,57 @@ class _Translation:
             for i, rule in enumerate(spec.get("rules") or [{}]):
                 action = self.action(k, rule)
                 for j, match in enumerate(rule.get("matches") or [{}]):
-                    ir = Route((_matcher(match),), action, rule.get("name") or "",
-                               f"{k[1]}/{k[2]} rules[{i}].matches[{j}]")
+                    ir = Route(
+                        (matcher(match),), action, rule.get("name") or "", f"{k[1]}/{k[2]} rules[{i}].matches[{j}]"
+                    )
                     for h in hostnames:
                         self.hosts[lk].setdefault(h, []).append((precedence(match, route, i, j), ir))
 
-    def attach(self, k: ResourceKey, route: Mapping[str, Any], ref: Mapping[str, Any],
-               gateway: Mapping[str, Any]) -> tuple[list[tuple[ListenerKey, list[str]]], Condition]:
+    def attach(
+        self, k: ResourceKey, route: Mapping[str, Any], ref: Mapping[str, Any], gateway: Mapping[str, Any]
+    ) -> tuple[list[tuple[ListenerKey, list[str]]], Condition]:
         """The listeners ``route`` attaches to through ``ref``, with its hostnames on each."""
         gk = key(gateway)
         found, reasons = [], []
         names = [li["name"] for li in gateway["spec"]["listeners"]]
         if ref.get("sectionName") is not None and ref["sectionName"] not in names:
-            return [], Condition("Accepted", "False", "NoMatchingParent",
-                                 f'Gateway {gk[1]}/{gk[2]} has no listener "{ref["sectionName"]}"')
+            return [], Condition(
+                "Accepted",
+                "False",
+                "NoMatchingParent",
+                f'Gateway {gk[1]}/{gk[2]} has no listener "{ref["sectionName"]}"',
+            )
         for li in gateway["spec"]["listeners"]:
             lk = (gk[1], gk[2], li["name"])
             if ref.get("sectionName") not in (None, li["name"]) or ref.get("port") not in (None, li["port"]):
                 continue
             if lk not in self.listeners:
-                reasons.append(("NoMatchingParent", f"listener {li['name']} is not served (protocol {li.get('protocol')})"))
+                reasons.append(
+                    ("NoMatchingParent", f"listener {li['name']} is not served (protocol {li.get('protocol')})")
+                )
                 continue
             if not self.allowed(k, li, gk[1]):
-                reasons.append(("NotAllowedByListeners", f"listener {li['name']} does not allow routes from "
-                                f"namespace {k[1]} (see its allowedRoutes)"))
+                reasons.append(
+                    (
+                        "NotAllowedByListeners",
+                        f"listener {li['name']} does not allow routes from namespace {k[1]} (see its allowedRoutes)",
+                    )
+                )
                 continue
             hostnames = intersect(li.get("hostname"), route["spec"].get("hostnames") or [])
             if not hostnames:
-                reasons.append(("NoMatchingListenerHostname", f"none of the route's hostnames matches listener "
-                                f"{li['name']} (hostname {li.get('hostname')})"))
+                reasons.append(
+                    (
+                        "NoMatchingListenerHostname",
+                        f"none of the route's hostnames matches listener {li['name']} (hostname {li.get('hostname')})",
+                    )
+                )
                 continue
             found.append((lk, hostnames))
         if found:
-            return found, Condition("Accepted", "True", "Accepted", "attached to " + ", ".join(lk[2] for lk, _ in found))
+            return found, Condition(
+                "Accepted", "True", "Accepted", "attached to " + ", ".join(lk[2] for lk, _ in found)
+            )
         reason, message = reasons[0] if reasons else ("NoMatchingParent", "no listener matches the parentRef")
         return [], Condition("Accepted", "False", reason, message)
 
@@ -232,19 +275,28 @@ class _Translation:
     def backend_problem(self, ns: str, ref: Mapping[str, Any]) -> tuple[str, str] | None:
         group, kind = ref.get("group", ""), ref.get("kind", "Service")
         if group != "" or kind != "Service":
-            return "InvalidKind", f"{kind}.{group or 'core'} is not a kind of backend the gateway can route to (Service)"
+            return (
+                "InvalidKind",
+                f"{kind}.{group or 'core'} is not a kind of backend the gateway can route to (Service)",
+            )
         target_ns = ref.get("namespace") or ns
         if target_ns != ns:
-            return ("RefNotPermitted", f"Service {target_ns}/{ref['name']} is in another namespace; that needs a "
-                    "ReferenceGrant, which the local runtime does not implement: put the route in namespace "
-                    f"{target_ns}")
+            return (
+                "RefNotPermitted",
+                f"Service {target_ns}/{ref['name']} is in another namespace; that needs a "
+                "ReferenceGrant, which the local runtime does not implement: put the route in namespace "
+                f"{target_ns}",
+            )
         service = self.objects.get(("Service", target_ns, ref["name"]))
         if service is None:
             return "BackendNotFound", f"Service {target_ns}/{ref['name']} not found"
         ports = [p.get("port") for p in (service.get("spec") or {}).get("ports") or []]
         if ref.get("port") not in ports:
-            return ("BackendNotFound", f"Service {target_ns}/{ref['name']} has no port {ref.get('port')} "
-                    f"(its ports: {', '.join(map(str, ports)) or 'none'})")
+            return (
+                "BackendNotFound",
+                f"Service {target_ns}/{ref['name']} has no port {ref.get('port')} "
+                f"(its ports: {', '.join(map(str, ports)) or 'none'})",
+            )
         return None
 
     # ── one rule's action ────────────────────────────────────────────────────
@@ -254,8 +306,15 @@ class _Translation:
         if "RequestRedirect" in filters:
             r = filters["RequestRedirect"]["requestRedirect"]
             path = r.get("path") or {}
-            return Redirect(r.get("statusCode", 302), r.get("hostname"), path.get("replaceFullPath"),
-                            path.get("replacePrefixMatch"), r.get("scheme"), r.get("port"), gateway_api=True)
+            return Redirect(
+                r.get("statusCode", 302),
+                r.get("hostname"),
+                path.get("replaceFullPath"),
+                path.get("replacePrefixMatch"),
+                r.get("scheme"),
+                r.get("port"),
+                gateway_api=True,
+            )
         dests = []
         for ref in rule.get("backendRefs") or []:
             port = ref.get("port")
@@ -266,8 +325,9 @@ class _Translation:
                 self.clusters[name] = Cluster(name, eps)
                 dests.append(WeightedDestination(Destination(name), ref.get("weight", 1)))
             else:
-                dests.append(WeightedDestination(Destination(name, invalid=f"{problem[0]}: {problem[1]}"),
-                                                 ref.get("weight", 1)))
+                dests.append(
+                    WeightedDestination(Destination(name, invalid=f"{problem[0]}: {problem[1]}"), ref.get("weight", 1))
+                )
         if not dests:
             return DirectResponse(500, "this rule has no backendRefs and no RequestRedirect filter\n")
         if sum(d.weight for d in dests) == 0:
@@ -276,81 +336,13 @@ class _Translation:
         path = rewrite.get("path") or {}
         timeouts = rule.get("timeouts") or {}
         timeout = parse_duration(timeouts["request"]) if timeouts.get("request") else DEFAULT_TIMEOUT
-        return RouteAction(tuple(dests), path.get("replacePrefixMatch"), timeout or None, _retries(rule),
-                           None, _header_ops(filters), path.get("replaceFullPath"), rewrite.get("hostname"))
-
-
-def intersect(listener: str | None, route: list[str]) -> list[str]:
-    """The hostnames a route serves on a listener: each route hostname that matches
-    the listener's (the more specific of the two), or the listener's own ("*" if none)."""
-    if not route:
-        return [listener or "*"]
-    if not listener:
-        return list(dict.fromkeys(route))
-    found = []
-    for h in route:
-        if _covers(listener, h):
-            found.append(h)
-        elif _covers(h, listener):
-            found.append(listener)
-    return list(dict.fromkeys(found))
-
-
-def _covers(pattern: str, host: str) -> bool:
-    # "*.example.com" covers "a.example.com", "a.b.example.com" and "*.a.example.com".
-    return pattern == host or (pattern.startswith("*.") and host.endswith(pattern[1:]))
-
-
-def _matcher(match: Mapping[str, Any]) -> Matcher:
-    path = match.get("path") or {}
-    kind, value = path.get("type", "PathPrefix"), path.get("value", "/")
-    if kind == "Exact":
-        pm = PathMatcher("exact", value)
-    elif kind == "RegularExpression":
-        pm = PathMatcher("regex", value, pattern=re.compile(value))
-    else:
-        pm = PathMatcher("path_prefix", value)
-    headers, seen = [], set()
-    for h in match.get("headers") or []:
-        name = h["name"].lower()
-        if name in seen:  # "only the first entry with an equivalent name MUST be considered"
-            continue
-        seen.add(name)
-        if h.get("type") == "RegularExpression":
-            headers.append(HeaderMatcher(name, pattern=re.compile(h["value"])))
-        else:
-            headers.append(HeaderMatcher(name, h["value"]))
-    query, names = [], set()
-    for q in match.get("queryParams") or []:
-        if q["name"] in names:
-            continue
-        names.add(q["name"])
-        regex = q.get("type") == "RegularExpression"
-        query.append(QueryMatcher(q["name"], None if regex else q["value"], re.compile(q["value"]) if regex else None))
-    methods = frozenset({match["method"]}) if match.get("method") else frozenset()
-    return Matcher(pm, tuple(headers), tuple(query), methods)
-
-
-def _header_ops(filters: Mapping[str, Mapping[str, Any]]) -> HeaderOps | None:
-    def ops(spec: Mapping[str, Any] | None) -> tuple[tuple[tuple[str, str, bool], ...], frozenset[str]]:
-        spec = spec or {}
-        adds = tuple((h["name"].lower(), h["value"], False) for h in spec.get("set") or []) + \
-            tuple((h["name"].lower(), h["value"], True) for h in spec.get("add") or [])
-        return adds, frozenset(n.lower() for n in spec.get("remove") or [])
-
-    request = ops((filters.get("RequestHeaderModifier") or {}).get("requestHeaderModifier"))
-    response = ops((filters.get("ResponseHeaderModifier") or {}).get("responseHeaderModifier"))
-    if not any((*request, *response)):
-        return None
-    return HeaderOps(request[0], request[1], response[0], response[1])
-
-
-def _retries(rule: Mapping[str, Any]) -> RetryPolicy | None:
-    retry, timeouts = rule.get("retry"), rule.get("timeouts") or {}
-    per_try = parse_duration(timeouts["backendRequest"]) if timeouts.get("backendRequest") else None
-    if retry is None:
-        return RetryPolicy(frozenset(), 0, per_try or None) if per_try else None
-    codes = frozenset(retry.get("codes") or ())
-    # Retry what never reached a backend, and the listed codes (HTTPRouteRetry).
-    on = frozenset({"connect-failure", "refused-stream"} | ({"retriable-status-codes"} if codes else set()))
-    return RetryPolicy(on, retry.get("attempts", 1), per_try or None, codes)
+        return RouteAction(
+            tuple(dests),
+            path.get("replacePrefixMatch"),
+            timeout or None,
+            retries(rule),
+            None,
+            header_ops(filters),
+            path.get("replaceFullPath"),
+            rewrite.get("hostname"),
+        )

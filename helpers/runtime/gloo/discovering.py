@@ -16,8 +16,8 @@ from typing import Any
 
 import aiohttp
 
-from helpers.runtime.gloo.functions import transformations_from_swagger
 from helpers.kinds import GLOO_NAMESPACE
+from helpers.runtime.gloo.functions import transformations_from_swagger
 
 DISCOVERY_NAMESPACE = GLOO_NAMESPACE
 DISCOVERED_BY = "kubernetesplugin"
@@ -50,16 +50,26 @@ def upstreams_for(service: Mapping[str, Any]) -> list[dict[str, Any]]:
     labels = {**(meta.get("labels") or {}), "discovered_by": DISCOVERED_BY}
     found = []
     for port in spec.get("ports") or []:
-        found.append({
-            "apiVersion": "gloo.solo.io/v1",
-            "kind": "Upstream",
-            "metadata": {"name": upstream_name(ns, svc, port["port"]),
-                         "namespace": DISCOVERY_NAMESPACE, "labels": labels},
-            "spec": {"discoveryMetadata": {"labels": dict(meta.get("labels") or {})},
-                     "kube": {"serviceName": svc, "serviceNamespace": ns,
-                              "servicePort": int(port["port"]),
-                              "selector": dict(spec.get("selector") or {})}},
-        })
+        found.append(
+            {
+                "apiVersion": "gloo.solo.io/v1",
+                "kind": "Upstream",
+                "metadata": {
+                    "name": upstream_name(ns, svc, port["port"]),
+                    "namespace": DISCOVERY_NAMESPACE,
+                    "labels": labels,
+                },
+                "spec": {
+                    "discoveryMetadata": {"labels": dict(meta.get("labels") or {})},
+                    "kube": {
+                        "serviceName": svc,
+                        "serviceNamespace": ns,
+                        "servicePort": int(port["port"]),
+                        "selector": dict(spec.get("selector") or {}),
+                    },
+                },
+            }
+        )
     return found
 
 
@@ -76,9 +86,7 @@ def swagger_url(upstream: Mapping[str, Any], path: str) -> str:
     return f"http://{kube['serviceName']}.{kube['serviceNamespace']}.svc.cluster.local:{kube['servicePort']}{path}"
 
 
-async def fetch_functions(
-    session: aiohttp.ClientSession, host: str, port: int
-) -> tuple[str, dict[str, Any]] | None:
+async def fetch_functions(session: aiohttp.ClientSession, host: str, port: int) -> tuple[str, dict[str, Any]] | None:
     """Look for a Swagger 2.0 document on an endpoint; return (path, transformations).
 
     None when the service has none (it is then a plain upstream, as in Gloo).

@@ -20,7 +20,8 @@ import aiohttp
 from helpers.errors import ApplyRefused, PortInUse
 from helpers.kinds import GLOO_NAMESPACE, key, ref
 from helpers.runtime.gloo import discovering
-from helpers.runtime.gloo.translating import Report, gloo_status, translate, validate
+from helpers.runtime.gloo.status import Report, gloo_status
+from helpers.runtime.gloo.translating import translate, validate
 from helpers.runtime.proxy.proxying import GatewayProxy
 from helpers.runtime.proxy.stats import UpstreamStats
 from helpers.runtime.routes import Endpoint, RouteTable
@@ -38,8 +39,9 @@ class Gloo:
     the control plane for a rebuild (discovery found functions, a retry is due).
     """
 
-    def __init__(self, store: Store, stats: UpstreamStats, endpoints: Callable[[], Endpoints],
-                 changed: Callable[[], None]) -> None:
+    def __init__(
+        self, store: Store, stats: UpstreamStats, endpoints: Callable[[], Endpoints], changed: Callable[[], None]
+    ) -> None:
         self.store, self.stats = store, stats
         self._endpoints, self._changed = endpoints, changed
         self.proxy: GatewayProxy | None = None
@@ -81,8 +83,9 @@ class Gloo:
             bound = await proxy.start("127.0.0.1", port or 0)
         except OSError as e:
             if strict:
-                raise PortInUse(f"cannot listen on 127.0.0.1:{port}: {e.strerror or e}; "
-                                "free the port or pick another with --port") from e
+                raise PortInUse(
+                    f"cannot listen on 127.0.0.1:{port}: {e.strerror or e}; free the port or pick another with --port"
+                ) from e
             bound = await proxy.start("127.0.0.1", 0)
         self.proxy = proxy
         self.store.extra["gloo"] = {"proxyPort": bound}
@@ -132,8 +135,11 @@ class Gloo:
 
     def route_rows(self) -> list[dict[str, Any]]:
         """The served route table, one row per route."""
-        return [{"virtualHost": vh.name, "index": i, "source": route.source, "action": type(route.action).__name__}
-                for vh in self.table.virtual_hosts for i, route in enumerate(vh.routes)]
+        return [
+            {"virtualHost": vh.name, "index": i, "source": route.source, "action": type(route.action).__name__}
+            for vh in self.table.virtual_hosts
+            for i, route in enumerate(vh.routes)
+        ]
 
     # ── discovery ────────────────────────────────────────────────────────────
 
@@ -170,8 +176,10 @@ class Gloo:
         for svc in self.store.list("Service"):
             for us in discovering.upstreams_for(svc):
                 kube = us["spec"]["kube"]
-                if endpoints.get((kube["serviceNamespace"], kube["serviceName"], kube["servicePort"])) \
-                        and us["metadata"]["name"] not in self._functions:
+                if (
+                    endpoints.get((kube["serviceNamespace"], kube["serviceName"], kube["servicePort"]))
+                    and us["metadata"]["name"] not in self._functions
+                ):
                     pending.append(us["metadata"]["name"])
         return pending
 
@@ -205,5 +213,7 @@ class Gloo:
 
 def _refusal(obj: Mapping[str, Any], problems: list[str]) -> str:
     joined = "; ".join(problems)
-    return (f"admission refused by Gloo validation (strict): {ref(obj)} would be Rejected: {joined}. "
-            "The running configuration is unchanged.")
+    return (
+        f"admission refused by Gloo validation (strict): {ref(obj)} would be Rejected: {joined}. "
+        "The running configuration is unchanged."
+    )

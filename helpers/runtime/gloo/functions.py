@@ -19,9 +19,9 @@ from helpers.runtime.templating import PARAM
 
 
 def _swagger_path_template(base: str, path: str, query: list[str]) -> str:
-    rendered = PARAM.sub(lambda m: '{{ default(%s, "") }}' % m.group(1), base.rstrip("/") + path)
+    rendered = PARAM.sub(lambda m: f'{{{{ default({m.group(1)}, "") }}}}', base.rstrip("/") + path)
     if query:
-        rendered += "?" + "&".join('%s={{default(%s, "")}}' % (q, q) for q in query)
+        rendered += "?" + "&".join(f'{q}={{{{default({q}, "")}}}}' for q in query)
     return rendered
 
 
@@ -60,8 +60,7 @@ def function_from_transformation(name: str, transformation: Mapping[str, Any]) -
     ``body: {}`` sends no body; no ``body`` key passes the request body through.
     """
     headers = tuple(
-        (str(h).lower(), str((v or {}).get("text", "")))
-        for h, v in (transformation.get("headers") or {}).items()
+        (str(h).lower(), str((v or {}).get("text", ""))) for h, v in (transformation.get("headers") or {}).items()
     )
     body: str | None = None
     if "body" in transformation:

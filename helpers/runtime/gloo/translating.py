@@ -15,55 +15,37 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
-from helpers.runtime.gloo import schema as gloo_schema
-from helpers.runtime.gloo.schema import REDIRECT_CODES, at, parse_duration, validate
 from helpers.kinds import key
 from helpers.runtime.apiserver import check_object
+from helpers.runtime.gloo import schema as gloo_schema
 from helpers.runtime.gloo.functions import function_from_transformation
-from helpers.runtime.templating import compile_parameter
+from helpers.runtime.gloo.parts import header_ops, matcher, route_action
+from helpers.runtime.gloo.schema import REDIRECT_CODES, validate
+from helpers.runtime.gloo.status import Report, gloo_status
 from helpers.runtime.routes import (
-    Action, Cluster, Destination, DirectResponse, Endpoint, Faults, HeaderMatcher, HeaderOps, Matcher,
-    PathMatcher, QueryMatcher, Redirect, RestCall, RetryPolicy, Route, RouteAction, RouteTable,
-    VirtualHost, WeightedDestination,
+    Action,
+    Cluster,
+    Destination,
+    DirectResponse,
+    Endpoint,
+    HeaderOps,
+    Redirect,
+    RestCall,
+    Route,
+    RouteTable,
+    VirtualHost,
+    WeightedDestination,
 )
-from helpers.kinds import GLOO_NAMESPACE
+from helpers.runtime.schema import at
+from helpers.runtime.templating import compile_parameter
 
 __all__ = ["Report", "ResourceKey", "gloo_status", "translate", "validate"]
 
 ResourceKey = tuple[str, str, str]  # (kind, namespace, name)
 TRANSLATED_KINDS = ("VirtualService", "Upstream", "UpstreamGroup", "Service")
-STATUS_NAMESPACE = GLOO_NAMESPACE  # Gloo writes statuses under the namespace it runs in
-DEFAULT_TIMEOUT = 15.0  # Gloo's route timeout when none is set
 T = TypeVar("T")
-
-
-@dataclass
-class Report:
-    """Problems found on one input resource: errors reject it, warnings do not."""
-
-    errors: list[str] = field(default_factory=list)
-    warnings: list[str] = field(default_factory=list)
-
-    @property
-    def state(self) -> str:
-        """``Rejected`` if there are errors, ``Warning`` if warnings, else ``Accepted``."""
-        return "Rejected" if self.errors else "Warning" if self.warnings else "Accepted"
-
-
-def gloo_status(report: Report, reported_by: str = "gateway") -> dict[str, Any]:
-    """The ``status`` Gloo writes on a resource, e.g.
-    ``{"statuses": {"gloo-system": {"state": "Warning", "reportedBy": "gateway", "reason": "..."}}}``.
-
-    >>> gloo_status(Report())
-    {'statuses': {'gloo-system': {'state': 'Accepted', 'reportedBy': 'gateway'}}}
-    """
-    status: dict[str, Any] = {"state": report.state, "reportedBy": reported_by}
-    if report.state != "Accepted":
-        status["reason"] = "; ".join(report.errors + report.warnings)
-    return {"statuses": {STATUS_NAMESPACE: status}}
 
 
 def translate(
@@ -132,9 +114,10 @@ class _Translation:
         # getting a table at all (Gloo: "translation always results in a snapshot").
         try:
             return work(*args)
-        except Exception as e:  # noqa: BLE001
-            self.reports[k].errors.append(f"internal translator error ({type(e).__name__}: {e}); "
-                                          "please report it with this resource")
+        except Exception as e:
+            self.reports[k].errors.append(
+                f"internal translator error ({type(e).__name__}: {e}); please report it with this resource"
+            )
             return None
 
     # ── upstreams and groups ─────────────────────────────────────────────────
@@ -169,12 +152,16 @@ class _Translation:
             return
         report, out = self.reports[k], self.clusters
         self.groups[(k[1], k[2])] = tuple(
-            WeightedDestination(self.destination(d["destination"], f"spec.destinations[{i}].destination",
-                                                 k[1], report, out), d.get("weight") or 0)
-            for i, d in enumerate(ug["spec"]["destinations"]))
+            WeightedDestination(
+                self.destination(d["destination"], f"spec.destinations[{i}].destination", k[1], report, out),
+                d.get("weight") or 0,
+            )
+            for i, d in enumerate(ug["spec"]["destinations"])
+        )
 
-    def destination(self, spec: Mapping[str, Any], path: str, ns: str, report: Report,
-                    new_clusters: dict[str, Cluster]) -> Destination:
+    def destination(
+        self, spec: Mapping[str, Any], path: str, ns: str, report: Report, new_clusters: dict[str, Cluster]
+    ) -> Destination:
         """One ``Destination`` (``upstream`` or ``kube``); a missing target is a
         warning, and the destination then names a cluster the table lacks (→ 503)."""
         if "upstream" in spec:
@@ -183,24 +170,25 @@ class _Translation:
             cluster = self.upstreams.get(target)
             if cluster is None:
                 state = "is Rejected (see its status)" if target in self.upstreams else "not found"
-                report.warnings.append(f"{path}.upstream: InvalidDestinationWarning: "
-                                       f"*v1.Upstream {{ {target[0]}.{target[1]} }} {state}")
+                report.warnings.append(
+                    f"{path}.upstream: InvalidDestinationWarning: *v1.Upstream {{ {target[0]}.{target[1]} }} {state}"
+                )
                 cluster = self.missing_name(*target)
         else:
             cluster = self.kube_cluster(spec["kube"], f"{path}.kube", ns, report, new_clusters)
         rest = (spec.get("destinationSpec") or {}).get("rest")
         if rest is None:
             return Destination(cluster)
-        return Destination(cluster, self.rest_call(rest, f"{path}.destinationSpec.rest", cluster, report,
-                                                   new_clusters))
+        return Destination(cluster, self.rest_call(rest, f"{path}.destinationSpec.rest", cluster, report, new_clusters))
 
     def missing_name(self, ns: str, name: str) -> str:
         # Never let a missing (ns, name) fall onto another namespace's upstream
         # that happens to own the plain name.
         return name if name not in self.clusters else f"{ns}.{name}"
 
-    def kube_cluster(self, kube: Mapping[str, Any], path: str, ns: str, report: Report,
-                     new_clusters: dict[str, Cluster]) -> str:
+    def kube_cluster(
+        self, kube: Mapping[str, Any], path: str, ns: str, report: Report, new_clusters: dict[str, Cluster]
+    ) -> str:
         svc_ns, svc, port = kube["ref"].get("namespace") or ns, kube["ref"]["name"], kube["port"]
         name = f"kube-svc:{svc_ns}-{svc}-{port}"  # Gloo's name for an in-memory kube upstream
         service = self.objects.get(("Service", svc_ns, svc))
@@ -210,14 +198,17 @@ class _Translation:
             return name
         ports = [p.get("port") for p in service["spec"]["ports"]]
         if port not in ports:
-            report.warnings.append(f"{path}.port: Service {svc_ns}/{svc} has no port {port} "
-                                   f"(its ports: {', '.join(map(str, ports)) or 'none'})")
+            report.warnings.append(
+                f"{path}.port: Service {svc_ns}/{svc} has no port {port} "
+                f"(its ports: {', '.join(map(str, ports)) or 'none'})"
+            )
             return name
         new_clusters[name] = Cluster(name, tuple(self.endpoints.get((svc_ns, svc, port), ())))
         return name
 
-    def rest_call(self, rest: Mapping[str, Any], path: str, cluster: str, report: Report,
-                  new_clusters: Mapping[str, Cluster]) -> RestCall:
+    def rest_call(
+        self, rest: Mapping[str, Any], path: str, cluster: str, report: Report, new_clusters: Mapping[str, Cluster]
+    ) -> RestCall:
         fn = rest["functionName"]
         params = dict((rest.get("parameters") or {}).get("headers") or {})
         if (rest.get("parameters") or {}).get("path") is not None:
@@ -227,13 +218,15 @@ class _Translation:
             try:
                 compiled.append((str(header).lower(), compile_parameter(template)))
             except re.error as e:  # validate() reports it too; kept so translate never raises
-                report.errors.append(f'{at(path + ".parameters.headers", str(header))}: '
-                                     f'invalid parameter template "{template}": {e}')
-        known = (self.clusters.get(cluster) or new_clusters.get(cluster))
+                report.errors.append(
+                    f'{at(path + ".parameters.headers", str(header))}: invalid parameter template "{template}": {e}'
+                )
+        known = self.clusters.get(cluster) or new_clusters.get(cluster)
         if known is not None and fn not in known.functions:
             have = ", ".join(known.functions) or "none discovered"
-            report.warnings.append(f"{path}.functionName: function {fn} not found on upstream {cluster} "
-                                   f"(its functions: {have})")
+            report.warnings.append(
+                f"{path}.functionName: function {fn} not found on upstream {cluster} (its functions: {have})"
+            )
         return RestCall(fn, tuple(compiled))
 
     # ── virtual services ─────────────────────────────────────────────────────
@@ -250,24 +243,32 @@ class _Translation:
                 others = ", ".join(f"{o[1]}/{o[2]}" for o in keys if o != k)
                 self.reports[k].errors.append(
                     f"spec.virtualHost.domains: domain conflict: the [{domain}] domain is also claimed by "
-                    f"VirtualService {others}; a domain may belong to only one VirtualService")
+                    f"VirtualService {others}; a domain may belong to only one VirtualService"
+                )
 
     def virtual_host(self, k: ResourceKey, vs: Mapping[str, Any]) -> VirtualHost:
         vh_spec = vs["spec"]["virtualHost"]
-        report, pending = self.reports[k], {}
-        vh_ops = _header_ops((vh_spec.get("options") or {}).get("headerManipulation"))
+        report, pending = self.reports[k], dict[str, Cluster]()
+        vh_ops = header_ops((vh_spec.get("options") or {}).get("headerManipulation"))
         routes = []
         for i, r in enumerate(vh_spec.get("routes") or []):
             path = f"spec.virtualHost.routes[{i}]"
-            matchers = tuple(_matcher(m) for m in r.get("matchers") or [])
+            matchers = tuple(matcher(m) for m in r.get("matchers") or [])
             action = self.action(r, path, k[1], report, pending, vh_ops)
             routes.append(Route(matchers, action, r.get("name") or "", f"{k[1]}/{k[2]} routes[{i}]"))
         if not report.errors:
             self.clusters.update(pending)  # kube-svc clusters only for installed hosts
         return VirtualHost(f"{k[1]}.{k[2]}", tuple(_domains(vs)), tuple(routes))
 
-    def action(self, r: Mapping[str, Any], path: str, ns: str, report: Report,
-               pending: dict[str, Cluster], vh_ops: HeaderOps | None) -> Action:
+    def action(
+        self,
+        r: Mapping[str, Any],
+        path: str,
+        ns: str,
+        report: Report,
+        pending: dict[str, Cluster],
+        vh_ops: HeaderOps | None,
+    ) -> Action:
         options = r.get("options") or {}
         if r.get("directResponseAction") is not None or r.get("redirectAction") is not None:
             for name in ("prefixRewrite", "timeout", "retries", "headerManipulation"):
@@ -278,93 +279,41 @@ class _Translation:
             return DirectResponse(d["status"], d.get("body") or "")
         if r.get("redirectAction") is not None:
             d = r["redirectAction"]
-            return Redirect(REDIRECT_CODES[d.get("responseCode") or "MOVED_PERMANENTLY"], d.get("hostRedirect"),
-                            d.get("pathRedirect"), d.get("prefixRewrite"), "https" if d.get("httpsRedirect") else None)
+            return Redirect(
+                REDIRECT_CODES[d.get("responseCode") or "MOVED_PERMANENTLY"],
+                d.get("hostRedirect"),
+                d.get("pathRedirect"),
+                d.get("prefixRewrite"),
+                "https" if d.get("httpsRedirect") else None,
+            )
         ra, apath = r["routeAction"], f"{path}.routeAction"
+        dests: tuple[WeightedDestination, ...]
         if ra.get("single") is not None:
             dests = (WeightedDestination(self.destination(ra["single"], f"{apath}.single", ns, report, pending), 1),)
         elif ra.get("multi") is not None:
             dests = tuple(
-                WeightedDestination(self.destination(d["destination"], f"{apath}.multi.destinations[{i}].destination",
-                                                     ns, report, pending), d.get("weight") or 0)
-                for i, d in enumerate(ra["multi"]["destinations"]))
+                WeightedDestination(
+                    self.destination(
+                        d["destination"], f"{apath}.multi.destinations[{i}].destination", ns, report, pending
+                    ),
+                    d.get("weight") or 0,
+                )
+                for i, d in enumerate(ra["multi"]["destinations"])
+            )
         else:
             ref = ra["upstreamGroup"]
             target = (ref.get("namespace") or ns, ref["name"])
             group = self.groups.get(target)
             if group is None:
                 state = "is Rejected (see its status)" if target in self.groups else "not found"
-                report.warnings.append(f"{apath}.upstreamGroup: InvalidDestinationWarning: "
-                                       f"*v1.UpstreamGroup {{ {target[0]}.{target[1]} }} {state}")
+                report.warnings.append(
+                    f"{apath}.upstreamGroup: InvalidDestinationWarning: "
+                    f"*v1.UpstreamGroup {{ {target[0]}.{target[1]} }} {state}"
+                )
                 return DirectResponse(503, f"upstream group {target[0]}.{target[1]} {state}\n")
             dests = group
-        return _route_action(dests, options, vh_ops)
+        return route_action(dests, options, vh_ops)
 
 
 def _domains(vs: Mapping[str, Any]) -> list[str]:
     return list((vs.get("spec") or {}).get("virtualHost", {}).get("domains") or ["*"])
-
-
-def _matcher(m: Mapping[str, Any]) -> Matcher:
-    case = m.get("caseSensitive") is not False  # Gloo's default is case-sensitive
-    if m.get("exact") is not None:
-        path = PathMatcher("exact", m["exact"], case)
-    elif m.get("regex") is not None:
-        path = PathMatcher("regex", m["regex"], case, re.compile(m["regex"], 0 if case else re.IGNORECASE))
-    else:
-        path = PathMatcher("prefix", m.get("prefix") or "/", case)
-    # An absent or empty value means "present" (protobuf cannot tell the two apart).
-    headers = tuple(
-        HeaderMatcher(h["name"].lower(), *_value_or_pattern(h), invert=bool(h.get("invertMatch")))
-        for h in m.get("headers") or [])
-    query = tuple(QueryMatcher(q["name"], *_value_or_pattern(q)) for q in m.get("queryParameters") or [])
-    return Matcher(path, headers, query, frozenset(m.get("methods") or ()))
-
-
-def _value_or_pattern(spec: Mapping[str, Any]) -> tuple[str | None, re.Pattern[str] | None]:
-    value = spec.get("value") or None
-    if value is not None and spec.get("regex"):
-        return None, re.compile(value)
-    return value, None
-
-
-def _route_action(dests: tuple[WeightedDestination, ...], options: Mapping[str, Any],
-                  vh_ops: HeaderOps | None) -> RouteAction:
-    timeout = parse_duration(options["timeout"]) if options.get("timeout") is not None else DEFAULT_TIMEOUT
-    retries = None
-    if options.get("retries") is not None:
-        r = options["retries"]
-        retries = RetryPolicy(
-            frozenset(c.strip() for c in (r.get("retryOn") or "").split(",") if c.strip()),
-            r["numRetries"] if r.get("numRetries") is not None else 1,
-            parse_duration(r["perTryTimeout"]) if r.get("perTryTimeout") is not None else None,
-            frozenset(r.get("retriableStatusCodes") or ()))
-    faults = None
-    if options.get("faults") is not None:
-        abort, delay = options["faults"].get("abort") or {}, options["faults"].get("delay") or {}
-        faults = Faults(float(abort.get("percentage") or 0), abort.get("httpStatus") or 503,
-                        float(delay.get("percentage") or 0), parse_duration(delay.get("fixedDelay") or "0s"))
-    ops = _merge_ops(_header_ops(options.get("headerManipulation")), vh_ops)
-    return RouteAction(dests, options.get("prefixRewrite"), timeout or None, retries, faults, ops)
-
-
-def _header_ops(spec: Mapping[str, Any] | None) -> HeaderOps | None:
-    if not spec:
-        return None
-
-    def adds(items: list[Mapping[str, Any]] | None) -> tuple[tuple[str, str, bool], ...]:
-        return tuple((h["header"]["key"].lower(), h["header"].get("value") or "", h.get("append") is not False)
-                     for h in items or [])
-
-    return HeaderOps(adds(spec.get("requestHeadersToAdd")),
-                     frozenset(h.lower() for h in spec.get("requestHeadersToRemove") or []),
-                     adds(spec.get("responseHeadersToAdd")),
-                     frozenset(h.lower() for h in spec.get("responseHeadersToRemove") or []))
-
-
-def _merge_ops(route: HeaderOps | None, vhost: HeaderOps | None) -> HeaderOps | None:
-    # Envoy applies route-level header changes first, then the virtual host's.
-    if route is None or vhost is None:
-        return route or vhost
-    return HeaderOps(route.request_add + vhost.request_add, route.request_remove | vhost.request_remove,
-                     route.response_add + vhost.response_add, route.response_remove | vhost.response_remove)

@@ -19,7 +19,6 @@ import asyncio
 import logging
 from collections import deque
 from collections.abc import Awaitable, Callable
-from http import HTTPStatus
 from time import perf_counter
 from typing import cast
 from urllib.parse import urlsplit
@@ -27,6 +26,7 @@ from urllib.parse import urlsplit
 import httptools
 
 from helpers.runtime.proxy.upstreams import UpstreamConnection
+from helpers.runtime.proxy.wire import NAMES, connection_header, lower_name, status_line
 
 log = logging.getLogger("coalmine.gateway")
 
@@ -35,19 +35,41 @@ MAX_HEAD = 64 * 1024  # request headers; larger ones get 431
 MAX_PIPELINE = 16  # requests queued on one connection before we stop reading it
 LINGER_S = 2.0  # how long a connection closing on an error may drain the client's input
 
-_ERRORS = {400: "bad request: malformed HTTP/1.1 request",
-           413: f"request body larger than {MAX_BODY // (1024 * 1024)} MiB",
-           431: f"request headers larger than {MAX_HEAD // 1024} KiB"}
+_ERRORS = {
+    400: "bad request: malformed HTTP/1.1 request",
+    413: f"request body larger than {MAX_BODY // (1024 * 1024)} MiB",
+    431: f"request headers larger than {MAX_HEAD // 1024} KiB",
+}
 
 
 class Request:
     """One complete request, as the proxy needs it."""
 
-    __slots__ = ("method", "target", "path", "query", "headers", "body", "framed", "keep_alive",
-                 "http11", "received", "error")
+    __slots__ = (
+        "body",
+        "error",
+        "framed",
+        "headers",
+        "http11",
+        "keep_alive",
+        "method",
+        "path",
+        "query",
+        "received",
+        "target",
+    )
 
-    def __init__(self, method: str, target: str, headers: dict[str, str], body: bytes, framed: bool,
-                 keep_alive: bool, http11: bool, error: int = 0) -> None:
+    def __init__(
+        self,
+        method: str,
+        target: str,
+        headers: dict[str, str],
+        body: bytes,
+        framed: bool,
+        keep_alive: bool,
+        http11: bool,
+        error: int = 0,
+    ) -> None:
         self.method = method
         self.target = target  # origin form, with the query
         path, _, query = target.partition("?")
@@ -101,9 +123,27 @@ class _Reject(Exception):
 class Downstream(asyncio.Protocol):
     """One client connection: parse requests, answer them one by one, in order."""
 
-    __slots__ = ("clients", "transport", "parser", "peer", "queue", "task", "lost", "closed_waiter",
-                 "input_closed", "reading_paused", "write_paused", "streaming", "must_close",
-                 "sent_status", "_url", "_headers", "_head_size", "_body", "_body_size")
+    __slots__ = (
+        "_body",
+        "_body_size",
+        "_head_size",
+        "_headers",
+        "_url",
+        "clients",
+        "closed_waiter",
+        "input_closed",
+        "lost",
+        "must_close",
+        "parser",
+        "peer",
+        "queue",
+        "reading_paused",
+        "sent_status",
+        "streaming",
+        "task",
+        "transport",
+        "write_paused",
+    )
 
     def __init__(self, clients: Clients) -> None:
         self.clients = clients
@@ -203,8 +243,7 @@ class Downstream(asyncio.Protocol):
         length = headers.get("content-length")
         if length is not None and length.isdigit() and int(length) > MAX_BODY:
             raise _Reject(413)  # at once, not after reading 8 MiB
-        if "expect" in headers and headers["expect"].lower() == "100-continue" \
-                and self.task is None and not self.queue:
+        if "expect" in headers and headers["expect"].lower() == "100-continue" and self.task is None and not self.queue:
             self.transport.write(b"HTTP/1.1 100 Continue\r\n\r\n")
 
     def on_body(self, body: bytes) -> None:
@@ -224,10 +263,17 @@ class Downstream(asyncio.Protocol):
         if url[:1] != "/":
             url = _origin_form(url, headers)
         body = self._body
-        self.queue.append(Request(
-            _METHODS.get(method) or method.decode("latin-1"), url, headers, b"".join(body) if body else b"",
-            "content-length" in headers or "transfer-encoding" in headers,
-            p.should_keep_alive() and not p.should_upgrade(), p.get_http_version() == "1.1"))
+        self.queue.append(
+            Request(
+                _METHODS.get(method) or method.decode("latin-1"),
+                url,
+                headers,
+                b"".join(body) if body else b"",
+                "content-length" in headers or "transfer-encoding" in headers,
+                p.should_keep_alive() and not p.should_upgrade(),
+                p.get_http_version() == "1.1",
+            )
+        )
         if self.task is None:
             self.task = self.clients.loop.create_task(self._respond())
         elif len(self.queue) >= MAX_PIPELINE and not self.reading_paused:
@@ -258,8 +304,8 @@ class Downstream(asyncio.Protocol):
                         self.must_close = True
                     else:
                         self.reply(req, 500, "gateway-proxy internal error", close=True)
-                if self.lost:
-                    return
+                if self.lost:  # connection_lost may have set it during the await
+                    return  # type: ignore[unreachable]  # (mypy keeps the narrowing across an await)
                 if self.must_close or not req.keep_alive:
                     self.transport.close()
                     return
@@ -268,15 +314,28 @@ class Downstream(asyncio.Protocol):
         finally:
             self.task = None
 
-    def reply(self, req: Request, status: int, text: str, *, close: bool = False,
-              content_type: bytes = b"text/plain", extra: bytes = b"") -> int:
+    def reply(
+        self,
+        req: Request,
+        status: int,
+        text: str,
+        *,
+        close: bool = False,
+        content_type: bytes = b"text/plain",
+        extra: bytes = b"",
+    ) -> int:
         """Answer from the gateway itself; returns ``status``."""
         body = text.encode()
         keep = req.keep_alive and not close and not self.must_close
         if not keep:
             self.must_close = True
         head = b"%scontent-type: %s\r\ncontent-length: %d\r\n%s%s" % (
-            status_line(status), content_type, len(body), extra, connection_header(req.http11, keep))
+            status_line(status),
+            content_type,
+            len(body),
+            extra,
+            connection_header(req.http11, keep),
+        )
         if not self.lost:
             self.transport.write(head if req.method == "HEAD" else head + body)
         self.sent_status = status
@@ -318,44 +377,7 @@ class Downstream(asyncio.Protocol):
         return self.closed_waiter
 
 
-# ── wire helpers ─────────────────────────────────────────────────────────────
-
-NAMES: dict[bytes, str] = {}  # header name as sent → lower-case str, for the names peers use
 _METHODS = {m.encode(): m for m in ("GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS")}
-_STATUS_LINES: dict[int, bytes] = {}
-
-
-def lower_name(name: bytes) -> str:
-    """A header name in lower case (remembered in ``NAMES``, up to a bound: peers choose them)."""
-    key = name.decode("latin-1").lower()
-    if len(NAMES) < 4096:
-        NAMES[name] = key
-    return key
-
-
-def status_line(status: int) -> bytes:
-    line = _STATUS_LINES.get(status)
-    if line is None:
-        try:
-            phrase = HTTPStatus(status).phrase
-        except ValueError:
-            phrase = "Unknown"
-        line = f"HTTP/1.1 {status} {phrase}\r\n".encode()
-        if len(_STATUS_LINES) < 1024:
-            _STATUS_LINES[status] = line
-    return line
-
-
-def connection_header(http11: bool, keep: bool) -> bytes:
-    """The Connection header the response needs (if any) and the blank line ending the head."""
-    if keep:
-        return b"\r\n" if http11 else b"connection: keep-alive\r\n\r\n"
-    return b"connection: close\r\n\r\n"
-
-
-def clean(value: str) -> str:
-    """A header value that cannot break the head (configured or rendered text)."""
-    return value.replace("\r", " ").replace("\n", " ")
 
 
 def _origin_form(url: str, headers: dict[str, str]) -> str:

@@ -18,35 +18,20 @@ the data path of every lab request.
 from __future__ import annotations
 
 import asyncio
-import errno
-import os
 import random
 from time import perf_counter
 from typing import cast
 
-from helpers.runtime.proxy.downstreams import NAMES, Clients, Downstream, Request, clean, connection_header, lower_name, status_line
+from helpers.runtime.matching import Matcher, RequestView
+from helpers.runtime.proxy.downstreams import Clients, Downstream, Request
 from helpers.runtime.proxy.rewriting import HOP_BY_HOP, query_params, redirect_location, upstream_request
-from helpers.runtime.routes import Cluster, DirectResponse, Endpoint, Matcher, RequestView, RouteAction, RouteTable
 from helpers.runtime.proxy.stats import UpstreamStats
 from helpers.runtime.proxy.upstreams import UpstreamConnection, UpstreamPool, UpstreamReset
+from helpers.runtime.proxy.wire import NAMES, ListenError, clean, connection_header, lower_name, status_line
+from helpers.runtime.routes import Cluster, DirectResponse, Endpoint, RouteAction, RouteTable
 
 _RESPONSE_DROP = HOP_BY_HOP | {"content-length"}  # framing is set anew for the client
 _random = random.random
-
-
-class ListenError(OSError):
-    """The gateway proxy cannot listen where asked (most often: the port is in use)."""
-
-    def __init__(self, code: int | None, host: str, port: int) -> None:
-        reason = "address already in use" if code == errno.EADDRINUSE else (
-            os.strerror(code).lower() if code else "cannot bind")
-        super().__init__(code, reason)
-        self.host, self.port = host, port
-
-    def __str__(self) -> str:
-        hint = (f"; another program (or another lab) listens on port {self.port}: stop it or pick another port"
-                if self.errno == errno.EADDRINUSE else "")
-        return f"gateway-proxy cannot listen on {self.host}:{self.port}: {self.strerror}{hint}"
 
 
 class GatewayProxy:
@@ -127,8 +112,15 @@ class GatewayProxy:
             location = redirect_location(req, view, matcher, action)
             down.reply(req, action.status, "", extra=b"location: %s\r\n" % location.encode("latin-1", "replace"))
 
-    async def _forward(self, down: Downstream, req: Request, view: RequestView, table: RouteTable,
-                       matcher: Matcher, action: RouteAction) -> None:
+    async def _forward(
+        self,
+        down: Downstream,
+        req: Request,
+        view: RequestView,
+        table: RouteTable,
+        matcher: Matcher,
+        action: RouteAction,
+    ) -> None:
         dest = action.pick(_random())
         name = dest.cluster
         faults = action.faults
@@ -155,8 +147,9 @@ class GatewayProxy:
             status = await self._exchange(down, req, name, cluster, action, head, body)
         self.stats.record(name, status, perf_counter() - req.received)
 
-    async def _exchange(self, down: Downstream, req: Request, name: str, cluster: Cluster,
-                        action: RouteAction, head: bytes, body: bytes) -> int:
+    async def _exchange(
+        self, down: Downstream, req: Request, name: str, cluster: Cluster, action: RouteAction, head: bytes, body: bytes
+    ) -> int:
         """Forward under the route's timeout; the status the client got."""
         if action.timeout is None:
             return await self._attempts(down, req, name, cluster, action, head, body)
@@ -177,8 +170,9 @@ class GatewayProxy:
         finally:
             timer.cancel()
 
-    async def _attempts(self, down: Downstream, req: Request, name: str, cluster: Cluster,
-                        action: RouteAction, head: bytes, body: bytes) -> int:
+    async def _attempts(
+        self, down: Downstream, req: Request, name: str, cluster: Cluster, action: RouteAction, head: bytes, body: bytes
+    ) -> int:
         policy = action.retries
         left = policy.num_retries if policy is not None else 0
         per_try = policy.per_try_timeout if policy is not None else None
@@ -187,7 +181,7 @@ class GatewayProxy:
         tries = 0
         while True:
             if tries:  # Envoy's fully jittered back-off: 25 ms base, 250 ms cap
-                await asyncio.sleep(_random() * min(0.025 * (2 ** tries - 1), 0.25))
+                await asyncio.sleep(_random() * min(0.025 * (2**tries - 1), 0.25))
                 endpoints = self._endpoints(name, endpoints)
             tries += 1
             i = self._rr.get(name, 0)
@@ -224,8 +218,12 @@ class GatewayProxy:
                     left -= 1
                     continue
                 reason = e.reason if isinstance(e, UpstreamReset) else "connection failure"
-                return down.reply(req, 503, "upstream connect error or disconnect/reset before headers. "
-                                            f'reset reason: {reason} (upstream "{name}", endpoint {ep.host}:{ep.port})')
+                return down.reply(
+                    req,
+                    503,
+                    "upstream connect error or disconnect/reset before headers. "
+                    f'reset reason: {reason} (upstream "{name}", endpoint {ep.host}:{ep.port})',
+                )
             if left and policy is not None and policy.retries_status(conn.status):
                 conn.release()  # this answer is dropped; keep the connection if it is whole
                 left -= 1
@@ -242,8 +240,16 @@ class GatewayProxy:
         cluster = self._table.clusters.get(name)
         return cluster.endpoints if cluster is not None and cluster.endpoints else fallback
 
-    async def _send(self, name: str, ep: Endpoint, head: bytes, body: bytes, head_only: bool,
-                    conn: UpstreamConnection | None = None, stale: bool = False) -> UpstreamConnection:
+    async def _send(
+        self,
+        name: str,
+        ep: Endpoint,
+        head: bytes,
+        body: bytes,
+        head_only: bool,
+        conn: UpstreamConnection | None = None,
+        stale: bool = False,
+    ) -> UpstreamConnection:
         """Send on ``conn`` (pooled) or a new connection; return it once the head arrived.
 
         A pooled connection that the upstream closed just as we reused it (the
@@ -287,8 +293,9 @@ class GatewayProxy:
         self._rr[name] = i + 1
         return others[i % len(others)]
 
-    def _relay_head(self, down: Downstream, req: Request, name: str, action: RouteAction,
-                    conn: UpstreamConnection, sent: float) -> bool | None:
+    def _relay_head(
+        self, down: Downstream, req: Request, name: str, action: RouteAction, conn: UpstreamConnection, sent: float
+    ) -> bool | None:
         """Send the response head, and the body if it is all here already (the
         usual small answer: one write). Else whether the body is to be chunked."""
         status = conn.status
@@ -318,8 +325,10 @@ class GatewayProxy:
             chunked = True
         else:  # an HTTP/1.0 client: the body ends when the connection does
             keep = False
-        parts.append(b"x-envoy-upstream-service-time: %d\r\nx-coalmine-upstream: %s\r\n"
-                     % (service_ms, name.encode("latin-1", "replace")))
+        parts.append(
+            b"x-envoy-upstream-service-time: %d\r\nx-coalmine-upstream: %s\r\n"
+            % (service_ms, name.encode("latin-1", "replace"))
+        )
         for h, value, _ in adds:
             parts.append(f"{h}: {clean(value)}\r\n".encode("latin-1", "replace"))
         parts.append(connection_header(req.http11, keep))
@@ -364,7 +373,7 @@ class GatewayProxy:
 class _Deadline:
     """A route timeout: when it expires, the request's task is cancelled."""
 
-    __slots__ = ("task", "expired")
+    __slots__ = ("expired", "task")
 
     def __init__(self, task: asyncio.Task[None]) -> None:
         self.task = task

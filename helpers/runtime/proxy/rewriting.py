@@ -17,12 +17,15 @@ from collections.abc import Mapping
 from types import MappingProxyType
 from urllib.parse import parse_qsl, quote
 
-from helpers.runtime.proxy.downstreams import Request, clean
+from helpers.runtime.matching import Matcher, RequestView
+from helpers.runtime.proxy.downstreams import Request
+from helpers.runtime.proxy.wire import clean
+from helpers.runtime.routes import Redirect, RestCall, RestFunction, RouteAction
 from helpers.runtime.templating import render
-from helpers.runtime.routes import Matcher, Redirect, RequestView, RestCall, RestFunction, RouteAction
 
-HOP_BY_HOP = frozenset({"connection", "keep-alive", "proxy-connection", "te", "trailer", "transfer-encoding",
-                        "upgrade"})
+HOP_BY_HOP = frozenset(
+    {"connection", "keep-alive", "proxy-connection", "te", "trailer", "transfer-encoding", "upgrade"}
+)
 # Request headers not passed on as they came: hop-by-hop, framing (set here), and
 # the ones the gateway writes itself.
 _REQUEST_DROP = HOP_BY_HOP | {"content-length", "expect", "x-forwarded-for", "x-forwarded-proto"}
@@ -41,8 +44,16 @@ def query_params(query: str) -> Mapping[str, str]:
     return found
 
 
-def upstream_request(req: Request, view: RequestView, matcher: Matcher, action: RouteAction, cluster: str,
-                     peer: str, rest: RestCall | None = None, fn: RestFunction | None = None) -> tuple[bytes, bytes]:
+def upstream_request(
+    req: Request,
+    view: RequestView,
+    matcher: Matcher,
+    action: RouteAction,
+    cluster: str,
+    peer: str,
+    rest: RestCall | None = None,
+    fn: RestFunction | None = None,
+) -> tuple[bytes, bytes]:
     """The request head and body to send to ``cluster`` for ``req`` from ``peer``."""
     method, target, body, headers, framed = req.method, req.target, req.body, req.headers, req.framed
     original = None
@@ -51,8 +62,12 @@ def upstream_request(req: Request, view: RequestView, matcher: Matcher, action: 
     elif action.full_path_rewrite is not None:
         original, target = target, _with_query(action.full_path_rewrite, req.query)
     ops = action.header_ops
-    if fn is not None or original is not None or action.host_rewrite is not None or (
-            ops is not None and (ops.request_add or ops.request_remove)):
+    if (
+        fn is not None
+        or original is not None
+        or action.host_rewrite is not None
+        or (ops is not None and (ops.request_add or ops.request_remove))
+    ):
         headers = dict(headers)  # the slow path: this request's headers change
         if original is not None:
             headers["x-envoy-original-path"] = original
@@ -79,7 +94,7 @@ def upstream_request(req: Request, view: RequestView, matcher: Matcher, action: 
     lines.append(f"x-forwarded-for: {xff}, {peer}\r\n" if xff else f"x-forwarded-for: {peer}\r\n")
     lines.append("x-forwarded-proto: http\r\n")
     if "x-request-id" not in headers:
-        h = "%032x" % _getrandbits(128)
+        h = f"{_getrandbits(128):032x}"
         lines.append(f"x-request-id: {h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}\r\n")
     if "host" not in headers:  # an HTTP/1.0 client may leave it out; HTTP/1.1 needs one
         lines.append(f"host: {cluster}\r\n")
@@ -130,7 +145,7 @@ def _rewrite(req: Request, matcher: Matcher, rewrite: str) -> str:
     pm = matcher.path
     if pm.kind == "path_prefix":
         return _with_query(replace_prefix_match(req.path, pm.value, rewrite), req.query)
-    path = rewrite + req.path[len(pm.value):] if pm.kind == "prefix" else rewrite
+    path = rewrite + req.path[len(pm.value) :] if pm.kind == "prefix" else rewrite
     return _with_query(path, req.query)
 
 
@@ -142,7 +157,7 @@ def replace_prefix_match(path: str, prefix: str, replacement: str) -> str:
     >>> replace_prefix_match("/foo/bar", "/foo/", "/xyz/"), replace_prefix_match("/foo", "/foo", "")
     ('/xyz/bar', '/')
     """
-    rest = path[len(prefix.rstrip("/")):]
+    rest = path[len(prefix.rstrip("/")) :]
     return (replacement.rstrip("/") + rest) or "/"
 
 
@@ -150,8 +165,9 @@ def _with_query(path: str, query: str) -> str:
     return f"{path}?{query}" if query else path
 
 
-def _call_function(req: Request, view: RequestView, rest: RestCall, fn: RestFunction,
-                   headers: dict[str, str], target: str) -> tuple[str, str, bytes]:
+def _call_function(
+    req: Request, view: RequestView, rest: RestCall, fn: RestFunction, headers: dict[str, str], target: str
+) -> tuple[str, str, bytes]:
     """Gloo's REST transformation: variables from a JSON object body's top-level
     fields, then the route's parameters (a parameter that does not match leaves
     its variable unset); render the function's method, path, headers and body.

@@ -17,7 +17,7 @@ BUCKETS_MS: tuple[float, ...] = (0.5, 1, 5, 10, 25, 50, 100, 250, 500, 1000, 250
 
 
 class _Cluster:
-    __slots__ = ("requests", "by_status", "counts", "sum_ms")
+    __slots__ = ("by_status", "counts", "requests", "sum_ms")
 
     def __init__(self) -> None:
         self.requests = 0

@@ -41,9 +41,26 @@ class UpstreamConnection(asyncio.Protocol):
     """One HTTP/1.1 connection to an endpoint, carrying one exchange at a time."""
 
     __slots__ = (
-        "pool", "endpoint", "transport", "parser", "closed", "paused", "closed_waiter",
-        "busy", "head_only", "head", "done", "got_bytes", "status", "headers", "length",
-        "until_close", "keep_alive", "complete", "sink", "pending",
+        "busy",
+        "closed",
+        "closed_waiter",
+        "complete",
+        "done",
+        "endpoint",
+        "got_bytes",
+        "head",
+        "head_only",
+        "headers",
+        "keep_alive",
+        "length",
+        "parser",
+        "paused",
+        "pending",
+        "pool",
+        "sink",
+        "status",
+        "transport",
+        "until_close",
     )
 
     def __init__(self, pool: UpstreamPool, endpoint: Endpoint) -> None:
@@ -246,8 +263,7 @@ class UpstreamPool:
     async def connect(self, endpoint: Endpoint) -> UpstreamConnection:
         """A new connection (raises OSError when the endpoint refuses it)."""
         loop = asyncio.get_running_loop()
-        _, conn = await loop.create_connection(lambda: UpstreamConnection(self, endpoint),
-                                               endpoint.host, endpoint.port)
+        _, conn = await loop.create_connection(lambda: UpstreamConnection(self, endpoint), endpoint.host, endpoint.port)
         return conn
 
     def put(self, conn: UpstreamConnection) -> None:
