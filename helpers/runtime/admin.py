@@ -32,7 +32,7 @@ from typing import Any
 
 from aiohttp import web
 
-from helpers.errors import CoalmineError, ManifestError
+from helpers.errors import CoalmineError, InvalidArgument, ManifestError
 from helpers.kinds import lookup
 from helpers.runtime.controlplane import ControlPlane
 from helpers.runtime.home import LabHome
@@ -89,16 +89,38 @@ async def _status(request: web.Request) -> web.Response:
     return web.json_response(_cp(request).status())
 
 
+def _list(body: dict[str, Any], field: str) -> list[Any]:
+    value = body.get(field) or []
+    if not isinstance(value, list):
+        raise ManifestError(f"{field} must be a list, not {type(value).__name__}")
+    return value
+
+
+def _ref(r: Any) -> tuple[str, str, str]:
+    """(kind, namespace, name) of one ref of a delete; ``ManifestError`` naming what is missing."""
+    if not isinstance(r, dict) or not all(isinstance(r.get(k), str) and r.get(k) for k in ("kind", "name")):
+        raise ManifestError(f'each ref of a delete needs "kind" and "name" (strings), not {r!r}')
+    return lookup(r["kind"]).name, r.get("namespace") or "default", r["name"]
+
+
+def _port(value: Any) -> int | None:
+    if value in (None, 0):
+        return None
+    if not isinstance(value, int) or isinstance(value, bool) or not 1 <= value <= 65535:
+        raise InvalidArgument(f"port must be a number from 1 to 65535, not {value!r}")
+    return value
+
+
 async def _apply(request: web.Request) -> web.Response:
     body = await _body(request)
-    results = _cp(request).apply(list(body.get("objects") or []))
+    results = _cp(request).apply(_list(body, "objects"))
     await _cp(request).settle()  # new Gateway listeners listen before the answer
     return web.json_response({"results": results})
 
 
 async def _delete(request: web.Request) -> web.Response:
     body = await _body(request)
-    refs = [(lookup(r["kind"]).name, r.get("namespace") or "default", r["name"]) for r in body.get("refs") or []]
+    refs = [_ref(r) for r in _list(body, "refs")]
     results = _cp(request).delete(refs)
     await _cp(request).settle()
     return web.json_response({"results": results})
@@ -112,8 +134,8 @@ async def _objects(request: web.Request) -> web.Response:
 
 
 async def _install(request: web.Request) -> web.Response:
-    port = (await _body(request)).get("port")
-    result = await _cp(request).install(request.match_info["component"], int(port) if port else None)
+    port = _port((await _body(request)).get("port"))
+    result = await _cp(request).install(request.match_info["component"], port)
     return web.json_response(result)
 
 

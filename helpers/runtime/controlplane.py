@@ -197,6 +197,7 @@ class ControlPlane:
     def get(self, kind_name: str, namespace: str | None, name: str | None) -> list[dict[str, Any]]:
         """Objects of a kind with their live status; ``namespace`` None means all."""
         kind = kinds.lookup(kind_name)
+        kind_name = kind.name  # "services", "svc" and "Service" name the same kind
         if kind_name == "Pod":
             objects = [p.to_object() for p in self.supervisor.pods()]
         elif kind_name == "Namespace":

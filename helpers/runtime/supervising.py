@@ -69,8 +69,9 @@ class Supervisor:
             old = [p for p in mine if p.template_hash != thash]
             for _ in range(want - len(current)):
                 self._start(ns, name, thash, spec["template"])
-            # Scale down: not-ready pods first, then the youngest.
-            surplus = sorted(current, key=lambda p: (p.ready, p.created), reverse=False)[: max(0, len(current) - want)]
+            # Scale down: not-ready pods first, then the youngest (as a ReplicaSet does).
+            youngest_first = sorted(current, key=lambda p: p.created, reverse=True)
+            surplus = sorted(youngest_first, key=lambda p: p.ready)[: max(0, len(current) - want)]
             for pod in surplus:
                 self._terminate(pod)
             ready_current = sum(1 for p in current if p.ready and p not in surplus)

@@ -59,6 +59,7 @@ class UpstreamConnection(asyncio.Protocol):
         "pool",
         "sink",
         "status",
+        "surplus",
         "transport",
         "until_close",
     )
@@ -85,6 +86,7 @@ class UpstreamConnection(asyncio.Protocol):
         self.until_close = False  # the body ends when the upstream closes
         self.keep_alive = False
         self.complete = False
+        self.surplus = False  # bytes came after the complete response: out of step
         self.sink: Sink | None = None
         self.pending: list[bytes] = []
 
@@ -139,7 +141,7 @@ class UpstreamConnection(asyncio.Protocol):
 
     def release(self) -> None:
         """The exchange is over: keep the connection if it can carry another."""
-        if not (self.complete and self.keep_alive) or self.closed:
+        if not (self.complete and self.keep_alive) or self.surplus or self.closed:
             self.close()
             return
         self.resume()
@@ -197,10 +199,19 @@ class UpstreamConnection(asyncio.Protocol):
 
     # ── httptools.HttpResponseParser callbacks ───────────────────────────────
 
+    def on_message_begin(self) -> None:
+        # A second response in the same read as the first: nobody asked for it. It
+        # must not leak into this exchange, and the connection cannot be reused.
+        if self.complete:
+            self.surplus = True
+
     def on_header(self, name: bytes, value: bytes) -> None:
-        self.headers.append((name, value))
+        if not self.surplus:
+            self.headers.append((name, value))
 
     def on_headers_complete(self) -> None:
+        if self.surplus:
+            return
         status = self.parser.get_status_code()
         if status < 200 and status != 101:  # interim (100 Continue): the real head follows
             self.headers = []
@@ -227,7 +238,7 @@ class UpstreamConnection(asyncio.Protocol):
             self.head.set_result(None)
 
     def on_body(self, body: bytes) -> None:
-        if self.head_only or not body:
+        if self.head_only or self.surplus or not body:
             return
         if self.sink is not None:
             self.sink(body)
@@ -235,7 +246,7 @@ class UpstreamConnection(asyncio.Protocol):
             self.pending.append(body)
 
     def on_message_complete(self) -> None:
-        if self.status == 0:  # end of an interim response
+        if self.status == 0 or self.surplus:  # end of an interim (or unasked-for) response
             return
         self.complete = True
         if self.done is not None and not self.done.done():
