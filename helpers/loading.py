@@ -30,17 +30,18 @@ def manifests_dir() -> Path:
     return _MANIFESTS
 
 
-def load_manifests(sources: Iterable[Source], stdin: IO[str] | None = None) -> list[dict[str, Any]]:
+def load_manifests(sources: Source | Iterable[Source], stdin: IO[str] | None = None) -> list[dict[str, Any]]:
     """Every object in ``sources``, in order.
 
     A source is a path to a file or a folder (its ``*.yaml``, ``*.yml`` and
     ``*.json`` files, sorted), ``"-"`` for standard input, a YAML text (anything
-    with a newline), or an object (a dict). ``kind: List`` is unpacked. A file that
-    does not parse raises ``ManifestError`` naming the file and line, and nothing
-    from any source is returned.
+    with a newline), or an object (a dict); ``sources`` is one source or a list of
+    them (lists may nest, so what this returns can be passed back in). ``kind: List``
+    is unpacked. A file that does not parse raises ``ManifestError`` naming the file
+    and line, and nothing from any source is returned.
     """
     objects: list[dict[str, Any]] = []
-    for source in sources:
+    for source in _flat(sources):
         if isinstance(source, Mapping):
             objects.extend(_unpack(dict(source), "<object>"))
         elif source == "-":
@@ -89,3 +90,22 @@ def _unpack(doc: dict[str, Any], origin: str) -> list[dict[str, Any]]:
             raise ManifestError(f"error parsing {origin}: items of a List must be a list")
         return [dict(item) for item in items if isinstance(item, Mapping)]
     return [doc]
+
+
+def _flat(sources: Any) -> list[Source]:
+    # One path is one source, not the characters of its name; learners pass lists of
+    # what load_manifests returned, so lists nest.
+    if isinstance(sources, (str, Path, Mapping)):
+        return [sources]
+    found: list[Source] = []
+    for source in sources:
+        if isinstance(source, (list, tuple)):
+            found.extend(_flat(source))
+        elif isinstance(source, (str, Path, Mapping)):
+            found.append(source)
+        else:
+            raise ManifestError(
+                f"cannot read manifests from a {type(source).__name__}: give a path, YAML text, "
+                "a dict, or a list of those; nothing was applied"
+            )
+    return found
