@@ -3,11 +3,14 @@
 
     make cluster-check                      # or: .venv/bin/python scripts/cluster_check.py
     scripts/cluster_check.py --context kind-coalmine --keep
+    scripts/cluster_check.py --versions     # only the pinned versions and the helm found
 
-Steps: deploy petstore v1 and v2, install Gloo Edge, route everything to v1, the
-header canary, a 10/90 split, a 50/50 split, everything to v2. Afterwards the lab's
-objects and the Gloo it installed are removed (``--keep`` leaves them), so the
-cluster is as it was. Exit status: 0 all passed, 1 a step failed, 2 no cluster.
+It first prints the versions it installs (Gloo chart, Helm major, kgateway charts,
+Gateway API), each with where the pin comes from. Steps: deploy petstore v1 and v2,
+install Gloo Edge, route everything to v1, the header canary, a 10/90 split, a 50/50
+split, everything to v2. Afterwards the lab's objects and the Gloo it installed are
+removed (``--keep`` leaves them), so the cluster is as it was. Exit status: 0 all
+passed, 1 a step failed, 2 no cluster.
 """
 
 from __future__ import annotations
@@ -25,6 +28,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from helpers import Lab  # noqa: E402
+from helpers.backends.kube.pins import describe  # noqa: E402
+from helpers.backends.kube.tools import Tools  # noqa: E402
 from helpers.errors import ClusterError, CoalmineError  # noqa: E402
 from helpers.lessons.probing import V1_PETS, V2_PETS  # noqa: E402
 from helpers.live.sampling import curl, sample  # noqa: E402
@@ -126,7 +131,11 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--context", help="kube context (default: the current one)")
     parser.add_argument("--keep", action="store_true", help="leave the petstore and Gloo installed afterwards")
+    parser.add_argument("--versions", action="store_true", help="print the pinned versions and stop")
     args = parser.parse_args(argv)
+    if args.versions:
+        print("\n".join(describe(Tools())))
+        return 0
     home = Path(tempfile.gettempdir()) / f"coalmine-cluster-check-{os.getpid()}"  # made only once connected
     try:
         from helpers.backends.kube import KubernetesBackend
@@ -137,6 +146,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"no cluster to check: {e}", file=sys.stderr)
         return 2
     print(f"cluster-check on context {lab.status()['context']} (lab home {home})")
+    for line in describe(Tools()):
+        print(f"      version: {line}")
     failed = False
     for name, step in run(lab):
         started = time.monotonic()

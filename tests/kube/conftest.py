@@ -1,5 +1,6 @@
 """Fixtures for the kubernetes backend: a fake API server on 127.0.0.1, a kubeconfig
-pointing at it, and a fake for the helm/glooctl/kubectl seam."""
+pointing at it, and a fake for the helm/glooctl/kubectl seam (with ``chart``, a fake
+``helm upgrade --install`` that creates a chart's objects and waits as Helm 3 does)."""
 
 from __future__ import annotations
 
@@ -14,20 +15,25 @@ from helpers.backends.kube import KubernetesBackend
 from helpers.backends.kube.tools import Ran
 from helpers.errors import ClusterError, MissingTool
 
-from .fake_apiserver import FakeApiServer
+from .fake_apiserver import FakeApiServer, ready_for_helm
 
 ROOT = Path(__file__).resolve().parents[2]
 MANIFESTS = ROOT / "manifests"
 
 
-def write_kubeconfig(path: Path, server: str, token: str = "test-token", context: str = "fake") -> Path:
+def write_kubeconfig(
+    path: Path, server: str, token: str = "test-token", context: str = "fake", ca: Path | None = None
+) -> Path:
+    cluster: dict[str, Any] = {"server": server}
+    if ca is not None:
+        cluster["certificate-authority"] = str(ca)
     path.write_text(
         yaml.safe_dump(
             {
                 "apiVersion": "v1",
                 "kind": "Config",
                 "current-context": context,
-                "clusters": [{"name": "fake", "cluster": {"server": server}}],
+                "clusters": [{"name": "fake", "cluster": cluster}],
                 "users": [{"name": "learner", "user": {"token": token}}],
                 "contexts": [{"name": context, "context": {"cluster": "fake", "user": "learner"}}],
             }
@@ -59,6 +65,44 @@ class FakeTools:
         if self.fail and self.fail in argv:
             raise ClusterError(f"`{' '.join(argv)}` failed (exit 1)")
         return Ran(tuple(argv), self.on_run(argv) or "")
+
+
+def chart(apiserver: FakeApiServer, *objects: dict[str, Any], fail: str | None = None) -> Any:
+    """An ``on_run`` for ``FakeTools``: ``helm upgrade --install`` creates the chart's
+    ``objects`` (and its namespace, with ``--create-namespace``) through the API server;
+    then it fails with ``fail``, or, given ``--wait``, fails as Helm 3 does when its
+    timeout passes while a Service is not ready by Helm's rule (``ready_for_helm``)."""
+
+    def run(argv: list[str]) -> str:
+        if argv[:3] != ["helm", "upgrade", "--install"]:
+            return ""
+        namespace = argv[argv.index("--namespace") + 1]
+        if "--create-namespace" in argv and apiserver.get(f"/api/v1/namespaces/{namespace}") is None:
+            apiserver.put({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": namespace}})
+        for obj in objects:
+            if apiserver.get(obj) is None:
+                apiserver.put(obj)
+        if fail:
+            raise ClusterError(f"`{' '.join(argv)}` failed (exit 1):\nError: INSTALLATION FAILED: {fail}")
+        waiting = [o for o in objects if o["kind"] == "Service" and not ready_for_helm(apiserver.get(o) or o)]
+        if "--wait" in argv and waiting:
+            raise ClusterError(
+                f"`{' '.join(argv)}` failed (exit 1):\nError: INSTALLATION FAILED: context deadline exceeded"
+            )
+        return ""
+
+    return run
+
+
+def crd(name: str) -> dict[str, Any]:
+    """A CustomResourceDefinition named ``<plural>.<group>``."""
+    plural, group = name.split(".", 1)
+    return {
+        "apiVersion": "apiextensions.k8s.io/v1",
+        "kind": "CustomResourceDefinition",
+        "metadata": {"name": name},
+        "spec": {"group": group, "names": {"plural": plural}},
+    }
 
 
 @pytest.fixture

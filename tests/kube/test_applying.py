@@ -4,8 +4,13 @@ API server: the request sequence, idempotence, and refusals that change nothing.
 from __future__ import annotations
 
 import copy
+import http.client
+import json
+
+import yaml
 
 from helpers.backends.kube import KubernetesBackend
+from helpers.backends.kube.connecting import APPLY_PATCH
 from helpers.builders.routing import route_to_v1
 from helpers.loading import load_manifests
 
@@ -124,3 +129,63 @@ def test_reset_deletes_what_the_lab_applied_newest_first(backend: KubernetesBack
     ]
     assert list(apiserver.objects) == ["/api/v1/namespaces/default/configmaps/theirs"]
     assert backend.reset() == []
+
+
+def test_delete_sends_its_options_as_an_object_the_api_server_can_decode(
+    backend: KubernetesBackend, apiserver: FakeApiServer
+):
+    backend.apply(load_manifests([MANIFESTS / "petstore-v1.yaml"]))
+    ref = {"kind": "Deployment", "namespace": "default", "name": "petstore-v1"}
+    assert backend.delete([ref]) == [{"ref": "deployment.apps/petstore-v1", "action": "deleted"}]
+    assert apiserver.deleted[DEP] == {"propagationPolicy": "Background"}
+
+
+def raw_request(apiserver: FakeApiServer, method: str, path: str, body: bytes, content_type: str) -> tuple[int, str]:
+    conn = http.client.HTTPConnection("127.0.0.1", apiserver.port, timeout=10)
+    try:
+        headers = {"Authorization": f"Bearer {apiserver.token}", "Content-Type": content_type}
+        conn.request(method, path, body=body, headers=headers)
+        resp = conn.getresponse()
+        return resp.status, str(json.loads(resp.read()).get("message", ""))
+    finally:
+        conn.close()
+
+
+def test_the_fake_api_server_refuses_bodies_a_real_one_cannot_decode(apiserver: FakeApiServer):
+    apiserver.put({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "x", "namespace": "default"}})
+    twice = json.dumps(json.dumps({"propagationPolicy": "Background"})).encode()
+    status, message = raw_request(
+        apiserver, "DELETE", "/api/v1/namespaces/default/configmaps/x", twice, "application/json"
+    )
+    assert status == 400 and message.startswith(
+        "couldn't get version/kind; json parse error: json: cannot unmarshal string"
+    )
+    assert "/api/v1/namespaces/default/configmaps/x" in apiserver.objects
+    cm = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "y", "namespace": "default"}}
+    apply = "/api/v1/namespaces/default/configmaps/y?fieldManager=coalmine"
+    status, message = raw_request(apiserver, "PATCH", apply, json.dumps(json.dumps(cm)).encode(), APPLY_PATCH)
+    assert status == 400 and "error decoding YAML" in message
+    status, _ = raw_request(apiserver, "PATCH", apply, yaml.safe_dump(cm).encode(), APPLY_PATCH)
+    assert status == 201  # YAML, as kubectl sends it, is an apply patch too
+
+
+def test_reset_deletes_what_the_lab_applied_even_where_the_api_server_decodes_delete_options(
+    backend: KubernetesBackend, apiserver: FakeApiServer
+):
+    backend.apply(load_manifests([MANIFESTS / "petstore-v1.yaml"]))
+    assert len(backend.reset()) == 3
+    assert list(apiserver.deleted.values()) == [{"propagationPolicy": "Background"}] * 3
+    assert backend.ledger.applied() == []
+
+
+def test_a_webhook_that_does_not_answer_is_named_with_what_to_do(backend: KubernetesBackend, apiserver: FakeApiServer):
+    apiserver.served_groups |= {"gateway.solo.io", "gloo.solo.io"}
+    apiserver.put({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "gloo-system"}})
+    apiserver.webhook_down = True
+    [result] = backend.apply([route_to_v1()])
+    assert result["ref"] == "virtualservice.gateway.solo.io/coalmine"
+    assert result["error"].startswith(
+        'an admission webhook did not answer (Internal error occurred: failed calling webhook "gloo.gloo-system.svc"'
+    )
+    assert "Nothing was changed; if it is Gloo's, wait until Gloo is ready (`coalmine wait`)" in result["error"]
+    assert VS not in apiserver.objects

@@ -6,13 +6,17 @@ from __future__ import annotations
 
 import http.client
 import json
+import threading
 
 import psutil
 import pytest
 
 from helpers.backends.kube import KubernetesBackend
 from helpers.errors import NotFound
+from helpers.loading import load_manifests
+from tests.conftest import wait_for
 
+from .conftest import MANIFESTS
 from .fake_apiserver import FakeApiServer
 
 SERVICE = {
@@ -120,3 +124,27 @@ def test_a_ready_pod_gets_a_local_port_like_the_local_runtimes(backend: Kubernet
     backend.down()
     with pytest.raises(OSError):
         get(url, "/api/pets")
+
+
+def test_other_threads_use_the_api_while_a_port_forward_connects(backend: KubernetesBackend, apiserver: FakeApiServer):
+    """kubernetes.stream.portforward swaps call_api on the ApiClient it is given while it
+    connects: the traffic generator, the dashboard or another forward must not notice."""
+    pod = proxy_pod("petstore-v1-abc", ready=True)
+    pod["metadata"]["namespace"] = "default"
+    apiserver.put(pod)
+    backend.apply(load_manifests([MANIFESTS / "petstore-v1.yaml"]))
+    [found] = [p for p in backend.get("Pod", "default") if p["metadata"]["name"] == "petstore-v1-abc"]
+    url = f"http://127.0.0.1:{found['status']['localPort']}"
+    apiserver.hold_portforwards = threading.Event()
+    answers: list[tuple[int, dict]] = []
+    client = threading.Thread(target=lambda: answers.append(get(url, "/api/pets")))
+    client.start()
+    try:
+        wait_for(lambda: apiserver.portforwards_held == 1, 10, "the port-forward to be connecting")
+        names = [d["metadata"]["name"] for d in backend.get("Deployment", "default")]  # meanwhile, on this thread
+        assert names == ["petstore-v1"]
+    finally:
+        apiserver.hold_portforwards.set()
+        client.join(10)
+    assert not client.is_alive()
+    assert answers == [(200, {"pod": "petstore-v1-abc", "port": 8080, "path": "/api/pets"})]

@@ -1,45 +1,43 @@
 """Installing and uninstalling gateways through the helm/glooctl/kubectl seam: the
-exact commands, the pinned versions and values, and a cluster left as it was."""
+exact commands, the pinned versions and values, a failed install that can be finished
+or undone, and a cluster left as it was (nothing removed that the lab did not create)."""
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from helpers.backends.kube import KubernetesBackend
-from helpers.backends.kube.installing import (
-    GATEWAY_API_CRDS,
-    GLOO_REPO,
-    GLOO_VERSION,
-    KGATEWAY_CHARTS,
-    KGATEWAY_VERSION,
-)
-from helpers.errors import MissingTool
+from helpers.backends.kube.pins import GATEWAY_API_CRDS, GLOO_REPO, GLOO_VERSION, KGATEWAY_CHARTS, KGATEWAY_VERSION
+from helpers.errors import ClusterError, MissingTool
 
-from .conftest import FakeTools
-from .fake_apiserver import FakeApiServer
+from .conftest import FakeTools, chart, crd
+from .fake_apiserver import FakeApiServer, ready_for_helm
 
 GLOO_CRD = "/apis/apiextensions.k8s.io/v1/customresourcedefinitions/virtualservices.gateway.solo.io"
-CRD = {"apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition"}
+GLOO_CRDS = ("virtualservices.gateway.solo.io", "upstreams.gloo.solo.io", "settings.gloo.solo.io")
+PROXY = "/api/v1/namespaces/gloo-system/services/gateway-proxy"
+GATEWAY = "/apis/gateway.networking.k8s.io/v1/namespaces/kgateway-system/gateways/http"
+GATEWAY_API = ("gateways.gateway.networking.k8s.io", "httproutes.gateway.networking.k8s.io")
+POLICY = "safe-upgrades.gateway.networking.k8s.io"
 
 
-def install_crds(apiserver: FakeApiServer, *names: str) -> None:
-    for name in names:
-        apiserver.put({**CRD, "metadata": {"name": name}, "spec": {"group": name.split(".", 1)[1]}})
+def gloo_chart() -> list[dict[str, Any]]:
+    """What the Gloo chart creates, as far as these tests look: its CRDs and the proxy's
+    Service, a LoadBalancer (the chart's default)."""
+    service = {
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": {"name": "gateway-proxy", "namespace": "gloo-system"},
+        "spec": {"type": "LoadBalancer", "ports": [{"name": "http", "port": 80, "targetPort": 8080}]},
+    }
+    return [*(crd(name) for name in GLOO_CRDS), service]
 
 
-def test_gloo_is_installed_with_helm_pinned_with_discovery_and_strict_validation(
-    backend: KubernetesBackend, apiserver: FakeApiServer, tools: FakeTools
-):
-    tools.on_run = lambda argv: install_crds(
-        apiserver, "virtualservices.gateway.solo.io", "upstreams.gloo.solo.io", "settings.gloo.solo.io"
-    )
-    result = backend.install("gloo")
-    assert result["message"] == f"Gloo Edge {GLOO_VERSION} installed with helm (discovery on, strict validation)"
-    [argv] = tools.calls
-    values_file = argv[argv.index("--values") + 1]
-    assert argv == [
+def helm_install_gloo(values_file: str) -> list[str]:
+    return [
         "helm",
         "upgrade",
         "--install",
@@ -56,19 +54,104 @@ def test_gloo_is_installed_with_helm_pinned_with_discovery_and_strict_validation
         "fake",
         "--values",
         values_file,
-        "--wait",
         "--timeout",
         "10m",
     ]
+
+
+def crd_names(apiserver: FakeApiServer) -> list[str]:
+    return sorted(o["metadata"]["name"] for o in apiserver.objects.values() if o["kind"] == "CustomResourceDefinition")
+
+
+def test_gloo_is_installed_with_helm_pinned_with_discovery_and_validation_spelled_out(
+    backend: KubernetesBackend, apiserver: FakeApiServer, tools: FakeTools
+):
+    tools.on_run = chart(apiserver, *gloo_chart())
+    result = backend.install("gloo")
+    assert result["message"].startswith(f"Gloo Edge {GLOO_VERSION} installed with helm (discovery on; validation")
+    [argv] = tools.calls
+    values_file = argv[argv.index("--values") + 1]
+    assert argv == helm_install_gloo(values_file)
     assert tools.values == [
         {
             "discovery": {"enabled": True, "fdsMode": "WHITELIST"},
-            "gateway": {"validation": {"alwaysAcceptResources": False}},
+            "gateway": {
+                "validation": {"alwaysAcceptResources": False, "allowWarnings": True, "failurePolicy": "Ignore"}
+            },
         }
     ]
     assert not Path(values_file).exists()
     assert backend.install("gloo")["message"] == "gloo is already installed by this lab"
     assert len(tools.calls) == 1
+
+
+def test_the_fake_helm_waits_as_helm_3_does(apiserver: FakeApiServer):
+    """The model the next test stands on: with --wait, a LoadBalancer without an address fails the install."""
+    run = chart(apiserver, *gloo_chart())
+    with pytest.raises(ClusterError, match="context deadline exceeded"):
+        run([*helm_install_gloo("values.yaml")[:-2], "--wait", "--timeout", "10m"])
+    service = apiserver.get(PROXY)
+    assert service["spec"]["clusterIP"] and not ready_for_helm(service)
+    apiserver.load_balancer_ip = "172.18.255.200"  # a cloud, or minikube tunnel
+    apiserver.objects.pop(PROXY)
+    run([*helm_install_gloo("values.yaml")[:-2], "--wait", "--timeout", "10m"])
+    assert ready_for_helm(apiserver.get(PROXY))
+
+
+def test_gloo_installs_on_kind_where_no_load_balancer_gets_an_address(
+    backend: KubernetesBackend, apiserver: FakeApiServer, tools: FakeTools
+):
+    tools.on_run = chart(apiserver, *gloo_chart())
+    assert backend.install("gloo")["ours"] is True
+    assert "--wait" not in tools.calls[0]
+    assert not ready_for_helm(apiserver.get(PROXY))  # Helm would still be waiting; the lab's own wait is used
+    gateway = backend.ready()["gateway"]
+    assert gateway["installed"] and not gateway["serving"]  # its deployments are what `coalmine wait` waits for
+
+
+def test_a_failed_install_is_pending_and_can_be_finished_or_undone(
+    backend: KubernetesBackend, apiserver: FakeApiServer, tools: FakeTools
+):
+    tools.on_run = chart(apiserver, *gloo_chart(), fail="failed pre-install: timed out waiting for the condition")
+    with pytest.raises(ClusterError) as failed:
+        backend.install("gloo")
+    assert "timed out waiting for the condition" in str(failed.value)
+    assert "run `coalmine install gloo` again to finish it, or `coalmine reset`" in str(failed.value)
+    record = backend.ledger.installed()["gloo"]
+    assert (record["state"], record["ours"], record["crdsBefore"]) == ("pending", True, [])
+    assert GLOO_CRD in apiserver.objects  # the failed install left Gloo's CRDs behind
+
+    tools.on_run = chart(apiserver, *gloo_chart())
+    result = backend.install("gloo")  # finishes it: the CRDs it left are not taken for a Gloo that was there
+    assert (result["ours"], result["state"]) == (True, "installed")
+    assert result["crds"] == sorted(GLOO_CRDS)
+
+    tools.on_run = chart(apiserver, *gloo_chart(), fail="timed out")
+    backend.uninstall("gloo")
+    with pytest.raises(ClusterError):
+        backend.install("gloo")
+    assert backend.reset() == [
+        "gloo: helm release gloo removed",
+        *(f"customresourcedefinition.apiextensions.k8s.io/{n} deleted" for n in sorted(GLOO_CRDS)),
+        "namespace/gloo-system deleted",
+    ]
+    assert crd_names(apiserver) == [] and backend.ledger.installed() == {}
+
+
+def test_undoing_a_pending_install_that_never_made_a_release(
+    backend: KubernetesBackend, apiserver: FakeApiServer, tools: FakeTools
+):
+    with backend.ledger.change() as entry:
+        entry["installed"]["gloo"] = {"ours": True, "state": "pending", "via": "helm", "crdsBefore": []}
+
+    def helm(argv: list[str]) -> str:
+        raise ClusterError(
+            f"`{' '.join(argv)}` failed (exit 1):\nError: uninstall: Release not loaded: gloo: release: not found"
+        )
+
+    tools.on_run = helm
+    assert backend.uninstall("gloo") == ["gloo: no helm release gloo to remove"]
+    assert backend.ledger.installed() == {}
 
 
 def test_glooctl_when_helm_is_absent(backend: KubernetesBackend, tools: FakeTools):
@@ -85,24 +168,19 @@ def test_neither_helm_nor_glooctl(backend: KubernetesBackend, tools: FakeTools):
     tools.present = {"kubectl"}
     with pytest.raises(MissingTool, match="neither helm nor glooctl is on PATH: install helm with brew install helm"):
         backend.install("gloo")
-    assert tools.calls == []
+    assert tools.calls == [] and backend.ledger.installed() == {}
 
 
-def test_uninstall_removes_the_release_its_crds_and_the_namespace_it_created(
+def test_uninstall_removes_the_release_and_only_the_crds_and_namespace_it_created(
     backend: KubernetesBackend, apiserver: FakeApiServer, tools: FakeTools
 ):
-    def helm(argv: list[str]) -> None:
-        if argv[1] == "upgrade":
-            install_crds(apiserver, "virtualservices.gateway.solo.io", "upstreams.gloo.solo.io")
-            apiserver.put({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "gloo-system"}})
-
-    tools.on_run = helm
-    install_crds(apiserver, "widgets.example.com")  # someone else's CRD stays
+    apiserver.put(crd("widgets.example.com"))  # someone else's CRD stays
+    apiserver.put(crd("authconfigs.enterprise.gloo.solo.io"))  # a solo.io CRD that was there before the lab stays
+    tools.on_run = chart(apiserver, *gloo_chart())
     backend.install("gloo")
     assert backend.uninstall("gloo") == [
-        "gloo: helm release removed",
-        "customresourcedefinition.apiextensions.k8s.io/virtualservices.gateway.solo.io deleted",
-        "customresourcedefinition.apiextensions.k8s.io/upstreams.gloo.solo.io deleted",
+        "gloo: helm release gloo removed",
+        *(f"customresourcedefinition.apiextensions.k8s.io/{n} deleted" for n in sorted(GLOO_CRDS)),
         "namespace/gloo-system deleted",
     ]
     assert tools.calls[-1] == [
@@ -115,14 +193,14 @@ def test_uninstall_removes_the_release_its_crds_and_the_namespace_it_created(
         "fake",
         "--wait",
     ]
-    assert list(apiserver.objects) == ["/apis/apiextensions.k8s.io/v1/customresourcedefinitions/widgets.example.com"]
+    assert crd_names(apiserver) == ["authconfigs.enterprise.gloo.solo.io", "widgets.example.com"]
     assert backend.uninstall("gloo") == ["gloo: not installed by this lab; nothing to do"]
 
 
 def test_a_gloo_that_was_there_before_is_used_and_left_alone(
     backend: KubernetesBackend, apiserver: FakeApiServer, tools: FakeTools
 ):
-    install_crds(apiserver, "virtualservices.gateway.solo.io")
+    apiserver.put(crd("virtualservices.gateway.solo.io"))
     result = backend.install("gloo")
     assert result["ours"] is False and "will not uninstall it" in result["message"]
     assert result["discovery"] is False  # no discovery deployment: the lab writes the Upstreams itself
@@ -130,11 +208,65 @@ def test_a_gloo_that_was_there_before_is_used_and_left_alone(
     assert tools.calls == [] and GLOO_CRD in apiserver.objects
 
 
+# ── kgateway ──────────────────────────────────────────────────────────────────
+
+
+def gateway_api(apiserver: FakeApiServer) -> Any:
+    """``kubectl apply -f standard-install.yaml``: the CRDs, then the safe-upgrades policy,
+    which a cluster before Kubernetes 1.30 does not serve (kubectl then exits 1)."""
+
+    def run(argv: list[str]) -> str:
+        if argv[0] != "kubectl" or "apply" not in argv:
+            return ""
+        for name in GATEWAY_API:
+            apiserver.put(
+                {
+                    **crd(name),
+                    "metadata": {"name": name, "annotations": {"gateway.networking.k8s.io/bundle-version": "v1.6.1"}},
+                }
+            )
+        if "admissionregistration.k8s.io" not in apiserver.served_groups:
+            raise ClusterError(
+                f'`{" ".join(argv)}` failed (exit 1):\nerror: resource mapping not found for name: "{POLICY}" '
+                f'namespace: "" from "{GATEWAY_API_CRDS}": no matches for kind "ValidatingAdmissionPolicy" in '
+                'version "admissionregistration.k8s.io/v1"\nensure CRDs are installed first'
+            )
+        for kind in ("ValidatingAdmissionPolicy", "ValidatingAdmissionPolicyBinding"):
+            apiserver.put({"apiVersion": "admissionregistration.k8s.io/v1", "kind": kind, "metadata": {"name": POLICY}})
+        return ""
+
+    return run
+
+
+def kgateway_tools(apiserver: FakeApiServer, tools: FakeTools) -> None:
+    crds, helm = gateway_api(apiserver), chart(apiserver, crd("gatewayparameters.gateway.kgateway.dev"))
+    tools.on_run = lambda argv: crds(argv) + helm(argv)
+
+
+def helm_install_kgateway(release: str) -> list[str]:
+    return [
+        "helm",
+        "upgrade",
+        "--install",
+        release,
+        f"{KGATEWAY_CHARTS}/{release}",
+        "--version",
+        "v2.4.3",
+        "--namespace",
+        "kgateway-system",
+        "--create-namespace",
+        "--kube-context",
+        "fake",
+        "--timeout",
+        "10m",
+    ]
+
+
 def test_kgateway_installs_gateway_api_crds_charts_and_the_gateway(
     backend: KubernetesBackend, apiserver: FakeApiServer, tools: FakeTools
 ):
-    apiserver.served_groups.add("gateway.networking.k8s.io")
     apiserver.put({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "kgateway-system"}})
+    kgateway_tools(apiserver, tools)
     result = backend.install("kgateway")
     assert (
         result["message"]
@@ -142,44 +274,85 @@ def test_kgateway_installs_gateway_api_crds_charts_and_the_gateway(
     )
     assert tools.calls == [
         ["kubectl", "--context", "fake", "apply", "--server-side", "-f", GATEWAY_API_CRDS],
-        *[
-            [
-                "helm",
-                "upgrade",
-                "--install",
-                r,
-                f"{KGATEWAY_CHARTS}/{r}",
-                "--version",
-                "v2.4.3",
-                "--namespace",
-                "kgateway-system",
-                "--create-namespace",
-                "--kube-context",
-                "fake",
-                "--wait",
-                "--timeout",
-                "10m",
-            ]
-            for r in ("kgateway-crds", "kgateway")
-        ],
+        helm_install_kgateway("kgateway-crds"),
+        helm_install_kgateway("kgateway"),
     ]
     assert GATEWAY_API_CRDS.endswith("/v1.6.1/standard-install.yaml")
-    gateway = apiserver.get("/apis/gateway.networking.k8s.io/v1/namespaces/kgateway-system/gateways/http")
-    assert gateway["spec"]["gatewayClassName"] == "kgateway"
-    assert gateway["spec"]["listeners"][0]["port"] == 8080
+    gateway = apiserver.get(GATEWAY)
+    assert gateway["spec"]["gatewayClassName"] == "kgateway" and gateway["spec"]["listeners"][0]["port"] == 8080
     tools.calls.clear()
+    ref = "customresourcedefinition.apiextensions.k8s.io"
     assert backend.uninstall("kgateway") == [
         "gateway.gateway.networking.k8s.io/http deleted",
         "kgateway: helm release kgateway removed",
         "kgateway: helm release kgateway-crds removed",
+        f"validatingadmissionpolicybinding.admissionregistration.k8s.io/{POLICY} deleted",
+        f"validatingadmissionpolicy.admissionregistration.k8s.io/{POLICY} deleted",
+        *(f"{ref}/{n} deleted" for n in sorted(GATEWAY_API)),
         "Gateway API v1.6.1 CRDs removed",
     ]
-    assert [c[:3] for c in tools.calls] == [
-        ["helm", "uninstall", "kgateway"],
-        ["helm", "uninstall", "kgateway-crds"],
-        ["kubectl", "--context", "fake"],
-    ]
+    assert [c[:3] for c in tools.calls] == [["helm", "uninstall", "kgateway"], ["helm", "uninstall", "kgateway-crds"]]
+    assert crd_names(apiserver) == ["gatewayparameters.gateway.kgateway.dev"]  # the chart's own: helm keeps CRDs
     assert "/api/v1/namespaces/kgateway-system" in apiserver.objects  # it was there before
+
+
+def test_kgateway_on_a_cluster_that_does_not_serve_validating_admission_policies(
+    backend: KubernetesBackend, apiserver: FakeApiServer, tools: FakeTools
+):
+    apiserver.served_groups.discard("admissionregistration.k8s.io")
+    apiserver.version = (1, 29)
+    kgateway_tools(apiserver, tools)
+    result = backend.install("kgateway")
+    left_out = f"the Gateway API's {POLICY} policy was left out; its CRDs are installed"
+    assert (
+        f"note: this cluster does not serve ValidatingAdmissionPolicy (Kubernetes before 1.30), so {left_out}"
+        in (result["message"])
+    )
+    assert "note: this cluster runs Kubernetes 1.29; kgateway 2.4 is documented for 1.32-1.36" in result["message"]
+    assert len(tools.calls) == 3  # kubectl failed on the policy only; the charts were installed after it
+    record = backend.ledger.installed()["kgateway"]
+    assert (record["state"], record["gatewayApiCrds"], record["gatewayApiPolicy"]) == (
+        "installed",
+        sorted(GATEWAY_API),
+        False,
+    )
+    lines = backend.uninstall("kgateway")
+    assert "Gateway API v1.6.1 CRDs removed" in lines and not any("admissionpolic" in line for line in lines)
+    assert crd_names(apiserver) == ["gatewayparameters.gateway.kgateway.dev"]
+
+
+def test_gateway_api_crds_of_a_release_kgateway_does_not_support_are_refused(
+    backend: KubernetesBackend, apiserver: FakeApiServer, tools: FakeTools
+):
+    apiserver.put(
+        {
+            **crd(GATEWAY_API[0]),
+            "metadata": {"name": GATEWAY_API[0], "annotations": {"gateway.networking.k8s.io/bundle-version": "v1.2.1"}},
+        }
+    )
+    kgateway_tools(apiserver, tools)
+    with pytest.raises(ClusterError) as refused:
+        backend.install("kgateway")
+    message = str(refused.value)
+    assert "this cluster has the Gateway API CRDs of v1.2.1; kgateway v2.4.3 supports Gateway API 1.4-1.6" in message
+    assert f"`kubectl apply --server-side -f {GATEWAY_API_CRDS}`" in message
+    assert tools.calls == [] and backend.ledger.installed() == {}
+
+
+def test_gateway_api_crds_kgateway_supports_are_used_and_kept(
+    backend: KubernetesBackend, apiserver: FakeApiServer, tools: FakeTools
+):
+    apiserver.put(
+        {
+            **crd(GATEWAY_API[0]),
+            "metadata": {"name": GATEWAY_API[0], "annotations": {"gateway.networking.k8s.io/bundle-version": "v1.5.1"}},
+        }
+    )
+    kgateway_tools(apiserver, tools)
+    backend.install("kgateway")
+    assert [c[0] for c in tools.calls] == ["helm", "helm"]  # no kubectl apply over them
+    backend.uninstall("kgateway")
+    assert GATEWAY_API[0] in crd_names(apiserver)
 
 
 def test_kgateway_needs_helm(backend: KubernetesBackend, tools: FakeTools):

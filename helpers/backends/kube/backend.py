@@ -4,7 +4,8 @@ Same protocol and the same results as the local backend (``helpers.backends.base
 so the notebooks and the CLI do not change. The parts: ``connecting`` (client and
 errors), ``resources`` (REST paths), ``applying`` (server-side apply, delete),
 ``reading`` (objects as the tables expect them, rollout status), ``installing``
-(gloo, kgateway), ``forwarding`` (the gateway's URL without a load balancer),
+(what both gateways share), ``gloo`` and ``kgateway`` (each one's install),
+``pins`` (the versions installed), ``forwarding`` (the gateway's URL without a load balancer),
 ``ledger`` (what to undo) and ``tools`` (the helm/glooctl/kubectl seam).
 """
 
@@ -21,7 +22,9 @@ from helpers.backends.base import describe_not_ready
 from helpers.backends.kube.applying import apply_one, delete_one
 from helpers.backends.kube.connecting import KubeApi, connect
 from helpers.backends.kube.forwarding import Forwarder
+from helpers.backends.kube.gloo import GlooInstaller
 from helpers.backends.kube.installing import GATEWAY_DEPLOYMENTS, PROXIES, Installer
+from helpers.backends.kube.kgateway import KgatewayInstaller
 from helpers.backends.kube.ledger import Ledger
 from helpers.backends.kube.reading import FDS_LABEL, discovery_pending, get_objects, rollout
 from helpers.backends.kube.resources import Resources, by_kind
@@ -60,7 +63,10 @@ class KubernetesBackend:
         self.tools = tools or Tools()
         self.resources = Resources(self.api)
         self.ledger = Ledger(self.home.root, conn.context)
-        self.installer = Installer(self.api, self.tools, self.ledger, self._apply_and_remember)
+        self.installers: dict[str, Installer] = {
+            cls.component: cls(self.api, self.tools, self.ledger, self._apply_and_remember)
+            for cls in (GlooInstaller, KgatewayInstaller)
+        }
         self._pod_forwards: dict[tuple[str, str, int], tuple[Forwarder, int]] = {}
 
     def __repr__(self) -> str:
@@ -165,11 +171,10 @@ class KubernetesBackend:
     # ── gateways ─────────────────────────────────────────────────────────────
 
     def install(self, component: str, port: int | None = None) -> dict[str, Any]:
-        """Install ``gloo`` (Gloo Edge, Helm or glooctl) or ``kgateway`` (Helm)."""
-        if component == "gloo":
-            return self.installer.install_gloo()
-        if component == "kgateway":
-            return self.installer.install_kgateway()
+        """Install ``gloo`` (Gloo Edge, Helm or glooctl) or ``kgateway`` (Helm); a failed
+        install is recorded as pending, so running it again finishes it and ``reset`` undoes it."""
+        if component in self.installers:
+            return self.installers[component].install()
         raise InvalidArgument(f'unknown component "{component}": the kubernetes backend installs "gloo" or "kgateway"')
 
     def uninstall(self, component: str) -> list[str]:
@@ -177,10 +182,8 @@ class KubernetesBackend:
         state = self.home.root / f"forward-{component}.json"
         if state.exists():
             _stop_forwarder(state)
-        if component == "gloo":
-            return self.installer.uninstall_gloo()
-        if component == "kgateway":
-            return self.installer.uninstall_kgateway()
+        if component in self.installers:
+            return self.installers[component].uninstall()
         raise InvalidArgument(f'unknown component "{component}": use "gloo" or "kgateway"')
 
     def proxy_url(self, gateway: str | None = None) -> str:

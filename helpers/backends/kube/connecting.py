@@ -129,26 +129,32 @@ class KubeApi:
     ) -> Any:
         """The decoded JSON answer; None for a 404 on GET. ``what`` names the object in errors."""
         import urllib3
+        from kubernetes.client.exceptions import ApiException
 
         client = self.connection.client
         headers = {"Accept": "application/json", "Content-Type": content_type}
-        data = None if body is None else (body if isinstance(body, str) else json.dumps(body))
-        method_, url, headers, _, post = client.param_serialize(
+        # The body goes in as an object and the client encodes it once (JSON; JSON as
+        # YAML for an apply patch), as its typed calls do: encoded here, it would be a
+        # JSON string inside JSON, which the API server cannot decode.
+        method_, url, headers, data, post = client.param_serialize(
             method=method,
             resource_path=path,
             query_params=list((query or {}).items()),
             header_params=headers,
+            body=body,
             auth_settings=["BearerToken"],
         )
         try:
             response = client.call_api(method_, url, headers, data, post, _request_timeout=timeout)
             response.read()
+        except ApiException as e:
+            # The client's own transport errors (a failed TLS handshake among them) come
+            # back as ApiException with status 0, not as the urllib3 error.
+            if e.status:
+                raise self._error(int(e.status), str(e.body or "").encode(), method, path, what) from None
+            raise self.unreachable(e.reason or e) from None
         except (urllib3.exceptions.HTTPError, OSError) as e:
-            reason = getattr(e, "reason", None) or e
-            raise ClusterUnreachable(
-                f'the API server {self.connection.server} (context "{self.context}") does not answer: {reason}. '
-                "Is the cluster running? `kind get clusters` or `minikube status`, then `kubectl cluster-info`"
-            ) from None
+            raise self.unreachable(getattr(e, "reason", None) or e) from None
         status, raw = response.status, response.data or b""
         self.warnings = _warnings(response)
         if 200 <= status < 300:
@@ -157,12 +163,32 @@ class KubeApi:
             return None
         raise self._error(status, raw, method, path, what)
 
+    def unreachable(self, reason: object) -> ClusterUnreachable:
+        """The error for a request that got no HTTP answer: TLS refused, or nobody listening."""
+        text = " ".join(str(reason).split())
+        where = f'the API server {self.connection.server} (context "{self.context}")'
+        if any(mark in text for mark in ("SSL", "TLS", "certificate")):
+            return ClusterUnreachable(
+                f"{where} failed the TLS check: {text}. The kubeconfig's certificates do not match the "
+                "cluster (was it recreated?): refresh them with `kind export kubeconfig --name NAME` or "
+                "`minikube update-context`, then check with `kubectl cluster-info`"
+            )
+        return ClusterUnreachable(
+            f"{where} does not answer: {text}. "
+            "Is the cluster running? `kind get clusters` or `minikube status`, then `kubectl cluster-info`"
+        )
+
     def _error(self, status: int, raw: bytes, method: str, path: str, what: str) -> Exception:
         try:
             message = str(json.loads(raw).get("message") or "")
         except (ValueError, AttributeError):
             message = raw.decode(errors="replace")[:300]
         target = what or path
+        if "failed calling webhook" in message:
+            return ApplyRefused(
+                f"{target}: an admission webhook did not answer ({message}). Nothing was changed; "
+                "if it is Gloo's, wait until Gloo is ready (`coalmine wait`) and try again"
+            )
         if "admission webhook" in message:
             return ApplyRefused(f"{target}: {message}. The running configuration is unchanged.")
         if status == 401:

@@ -21,13 +21,14 @@ import os
 import select
 import signal
 import socket
+import sys
 import threading
 from pathlib import Path
 from typing import Any
 
 from helpers.backends.kube.connecting import KubeApi, connect
 from helpers.backends.kube.resources import by_kind
-from helpers.errors import CoalmineError, NotFound
+from helpers.errors import NotFound
 
 _CHUNK = 64 * 1024
 
@@ -36,11 +37,14 @@ class Forwarder:
     """127.0.0.1:<port> → a ready pod of Service ``namespace/service`` on ``port``
     (or, with ``pod``, that one pod's ``port``, like ``kubectl port-forward pod/NAME``)."""
 
-    def __init__(self, api: KubeApi, namespace: str, service: str | None, port: int, pod: str | None = None) -> None:
+    def __init__(
+        self, api: KubeApi, namespace: str, service: str | None, port: int, pod: str | None = None, log: bool = False
+    ) -> None:
         self.api, self.namespace, self.service, self.port, self.pod = api, namespace, service, port, pod
+        self.log = log  # print why a connection failed (the forward process's log file)
         self._listener: socket.socket | None = None
         self._stop = threading.Event()
-        self._lock = threading.Lock()  # stream.portforward swaps the client's call_api while it connects
+        self.last_error: str | None = None
 
     def start(self, local_port: int = 0) -> int:
         """Listen (on 127.0.0.1 only) and serve in a background thread; returns the port."""
@@ -91,23 +95,36 @@ class Forwarder:
 
     def _carry(self, conn: socket.socket) -> None:
         from kubernetes import client
+        from kubernetes.client.exceptions import ApiException
         from kubernetes.stream import portforward
 
         remote: Any = None
         try:
             pod, port = self.target()
-            core = client.CoreV1Api(self.api.connection.client)
-            with self._lock:
-                pf = portforward(core.connect_get_namespaced_pod_portforward, pod, self.namespace, ports=str(port))
+            # portforward swaps call_api on the ApiClient it is given while it connects, so
+            # on the shared client every other thread's request would become a websocket
+            # (and fail with "Missing required parameter `ports`"): each connection gets its own.
+            with client.ApiClient(self.api.connection.client.configuration) as own:
+                pf = portforward(
+                    client.CoreV1Api(own).connect_get_namespaced_pod_portforward, pod, self.namespace, ports=str(port)
+                )
             remote = pf.socket(port)
             remote.setblocking(True)
             _pump(conn, remote, self._stop)
-        except (CoalmineError, OSError, Exception):
-            pass
+        except ApiException as e:
+            self._report(self.api.unreachable(e.reason or e) if not e.status else e)
+        except Exception as e:  # one failed connection must not end the forward, nor go unexplained
+            self._report(e)
         finally:
             conn.close()
             if remote is not None:
                 remote.close()
+
+    def _report(self, error: Exception) -> None:
+        """Keep why a connection could not be carried: the caller only sees it closed."""
+        self.last_error = str(error)
+        if self.log:
+            print(f"port-forward to {self.namespace}/{self.service or self.pod}: {error}", file=sys.stderr, flush=True)
 
 
 def _ready(pod: dict[str, Any]) -> bool:
@@ -151,7 +168,7 @@ def serve(argv: list[str] | None = None) -> int:
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())
-    forwarder = Forwarder(KubeApi(connect(args.context)), args.namespace, args.service, args.port)
+    forwarder = Forwarder(KubeApi(connect(args.context)), args.namespace, args.service, args.port, log=True)
     port = forwarder.start()
     state = Path(args.state)
     tmp = state.with_suffix(".tmp")

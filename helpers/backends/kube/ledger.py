@@ -3,6 +3,10 @@
 ``<home>/kubernetes.json`` holds, per kube context: the objects the lab applied
 (in order) and the gateways it installed, with what existed before. ``reset``
 reads it to leave the cluster as it was. One file, rewritten atomically.
+
+An install is recorded twice: ``state: pending`` (with what existed before) before
+any installer runs, then ``state: installed`` (with what it created) when it is done,
+so a failed or interrupted install can still be resumed or undone.
 """
 
 from __future__ import annotations
@@ -61,3 +65,13 @@ class Ledger:
     def forget(self, ref: dict[str, str]) -> None:
         with self.change() as entry:
             entry["applied"] = [r for r in entry["applied"] if r != ref]
+
+    def record(self, component: str, record: dict[str, Any]) -> None:
+        """Write what is known of ``component``'s install (pending or done)."""
+        with self.change() as entry:
+            entry["installed"][component] = record
+
+    def drop(self, component: str) -> None:
+        """Forget ``component``: it is uninstalled."""
+        with self.change() as entry:
+            entry["installed"].pop(component, None)

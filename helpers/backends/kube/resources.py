@@ -52,6 +52,19 @@ _EXTRA = (
     Resource("gateway.networking.k8s.io/v1", "GatewayClass", "gatewayclasses", namespaced=False),
     Resource("gateway.networking.k8s.io/v1", "Gateway", "gateways"),
     Resource("gateway.networking.k8s.io/v1", "HTTPRoute", "httproutes"),
+    # In the Gateway API's standard-install.yaml since v1.5 ("safe-upgrades"); served from Kubernetes 1.30.
+    Resource(
+        "admissionregistration.k8s.io/v1",
+        "ValidatingAdmissionPolicy",
+        "validatingadmissionpolicies",
+        namespaced=False,
+    ),
+    Resource(
+        "admissionregistration.k8s.io/v1",
+        "ValidatingAdmissionPolicyBinding",
+        "validatingadmissionpolicybindings",
+        namespaced=False,
+    ),
 )
 KNOWN: dict[tuple[str, str], Resource] = {
     (k.api_version, k.name): Resource(k.api_version, k.name, k.plural, k.namespaced) for k in BY_NAME.values()
