@@ -12,20 +12,31 @@ export COALMINE_HOME ?= $(CURDIR)/.lab
 .PHONY: lab test check chromium notebooks bench bench-dashboard manifests clean cluster-check
 
 $(BIN)/python:
+	@echo "creating the virtual environment $(VENV)"
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 
-# Reinstall when the dependency list changes.
+# Reinstall when the dependency list changes. pip lists each package as it goes: the
+# first install downloads JupyterLab and friends (a few minutes on a slow network).
+PIP_INSTALL := $(BIN)/python -m pip install --progress-bar on --no-color
 $(VENV)/.installed-lab: pyproject.toml | $(BIN)/python
-	$(BIN)/python -m pip install --quiet -e '.[lab,kubernetes]'
+	@echo "installing the lab's packages into $(VENV) (the first time takes a few minutes)"
+	$(PIP_INSTALL) -e '.[lab,kubernetes]'
 	touch $@
 
 $(VENV)/.installed-test: pyproject.toml | $(BIN)/python
-	$(BIN)/python -m pip install --quiet -e '.[lab,test]'
+	@echo "installing the lab's and the tests' packages into $(VENV) (the first time takes a few minutes)"
+	$(PIP_INSTALL) -e '.[lab,test]'
 	touch $@
 
+# JupyterLab on notebooks/, opened on lesson 0. The shipped notebooks are trusted (their
+# outputs are ours), and the file browser shows only the lessons and their README
+# (notebooks/.jupyter-lab.json hides src/, conftest.py and sanitize.cfg).
+LAB_CONFIG := notebooks/.jupyter-lab.json
 lab: $(VENV)/.installed-lab
-	$(BIN)/jupyter lab --notebook-dir=notebooks --ServerApp.ip=127.0.0.1 $(ROOT_FLAG)
+	$(BIN)/jupyter trust notebooks/[0-9][0-9]-*.ipynb
+	$(BIN)/jupyter lab --config=$(LAB_CONFIG) --notebook-dir=notebooks --ServerApp.ip=127.0.0.1 $(ROOT_FLAG) \
+	  notebooks/00-start-here.ipynb
 
 # The browser tests drive Debian's chromium; we never download a browser (no
 # `playwright install`). As root with apt-get, install it when missing (try first, and

@@ -28,11 +28,26 @@ This module imports nothing from the rest of the package: every layer may use it
 
 from __future__ import annotations
 
+import linecache
+import os
+from types import TracebackType
+
 
 class CoalmineError(Exception):
     """Base of every error the lab raises on purpose."""
 
     http_status = 500
+
+    def _render_traceback_(self) -> list[str]:
+        """What IPython shows for this error in a notebook: its name and message (what
+        is wrong, where, and what to do) and the line that raised it, without the
+        stack through the package. Errors raised by accident keep their traceback."""
+        lines = str(self).splitlines() or [""]
+        shown = [f"\x1b[1;31m{type(self).__name__}\x1b[0m: {lines[0]}", *lines[1:]]
+        where = _raised_at(self.__traceback__)
+        if where:
+            shown.append(f"\x1b[2m(raised by {where})\x1b[0m")
+        return shown
 
 
 class InvalidArgument(CoalmineError, ValueError):
@@ -134,6 +149,20 @@ class Forbidden(ClusterError):
 
 class MissingTool(ClusterError):
     """A command the backend needs (helm, glooctl, kubectl) is not on PATH."""
+
+
+def _raised_at(tb: TracebackType | None) -> str:
+    """``line N: <code>`` of the last caller outside this package (the learner's cell)."""
+    package = os.path.dirname(os.path.abspath(__file__))
+    found = ""
+    while tb is not None:
+        code = tb.tb_frame.f_code
+        if os.path.abspath(code.co_filename).startswith(package + os.sep):
+            break
+        text = linecache.getline(code.co_filename, tb.tb_lineno).strip()
+        found = f"line {tb.tb_lineno}: {text}" if text else f"line {tb.tb_lineno}"
+        tb = tb.tb_next
+    return found
 
 
 def _all_classes() -> dict[str, type[CoalmineError]]:

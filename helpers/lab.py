@@ -13,8 +13,9 @@ The CLI (``coalmine``) calls the same methods.
 from __future__ import annotations
 
 import os
+import sys
 from collections.abc import Iterable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import yaml
 
@@ -35,6 +36,14 @@ def default_namespace(kind: str) -> str:
 
 
 BACKENDS = ("local", "kubernetes")
+
+# What apply and delete take: paths, YAML text, dicts, or lists of them (nested too).
+Sources = Source | Iterable[Source]
+
+
+def _flat(sources: tuple[Sources, ...]) -> list[Source]:
+    # load_manifests flattens nested lists itself; this only tells the type checker.
+    return cast("list[Source]", list(sources))
 
 
 def make_backend(backend: Backend | str | None = None, home: str | os.PathLike[str] | None = None) -> Backend:
@@ -70,30 +79,51 @@ class Lab:
         """Start the lab if it is not running; returns its status."""
         return self.backend.up()
 
-    def down(self) -> None:
-        """Stop the lab and every process it started."""
-        self.backend.down()
+    def down(self, forget: bool = False) -> str:
+        """Stop the lab and every process it started; returns what was done.
+
+        With ``forget=True`` the lab also forgets what it holds (applied objects,
+        installed gateways), so that the next ``up`` starts an empty lab; on a cluster
+        that is ``reset()``: what the lab applied and installed is removed.
+        """
+        if not isinstance(self.backend, LocalBackend):
+            if forget:
+                undone = self.backend.reset()
+                return f"undid what the lab did to the cluster ({len(undone)} changes) and stopped its port-forwards"
+            self.backend.down()
+            return "stopped the lab's port-forwards; the cluster keeps what the lab applied (forget=True removes it)"
+        was_running = self.backend.running()
+        self.backend.down(forget=forget)
+        where = self.backend.home.root
+        done = f"stopped the lab at {where}" if was_running else f"the lab at {where} was not running"
+        return done + (", and forgot its objects and gateways" if forget else "")
 
     def status(self) -> dict[str, Any]:
         """The lab at a glance: home, gateway URL, objects, pods."""
         return self.backend.status()
 
-    def apply(self, *sources: Source) -> list[str]:
-        """Apply manifests (files, folders, YAML text or dicts), like ``kubectl apply -f``.
+    def apply(self, *sources: Sources) -> Applied:
+        """Apply manifests (files, folders, YAML text or dicts, or lists of them), like
+        ``kubectl apply -f``.
 
         Returns one line per object (``virtualservice.gateway.solo.io/coalmine configured``).
-        Raises ``ApplyRefused`` if any object was refused; the others were applied and
-        the running configuration of the refused ones is unchanged.
+        An object accepted with a warning (a route to an upstream that does not exist)
+        is applied, and the warning is printed too. Raises ``ApplyRefused`` if any object
+        was refused; the others were applied and the running configuration of the
+        refused ones is unchanged.
         """
-        return _report(self.apply_each(*sources), "apply")
+        applied = Applied(_report(self.apply_each(*sources), "apply"))
+        for warning in applied.warnings:
+            print(warning, file=sys.stderr)
+        return applied
 
-    def apply_each(self, *sources: Source) -> list[dict[str, Any]]:
+    def apply_each(self, *sources: Sources) -> list[dict[str, Any]]:
         """Apply like ``apply``, but return one result per object instead of raising:
         ``{"ref", "action", "warnings"}``, or ``{"ref", "error"}`` for a refused one."""
-        return self.backend.apply(load_manifests(sources))
+        return self.backend.apply(load_manifests(_flat(sources)))
 
     def delete(
-        self, *sources: Source, kind: str | None = None, name: str | None = None, namespace: str | None = None
+        self, *sources: Sources, kind: str | None = None, name: str | None = None, namespace: str | None = None
     ) -> list[str]:
         """Delete what ``sources`` describe, or one object by ``kind`` and ``name``.
 
@@ -103,7 +133,7 @@ class Lab:
         return _report(self.delete_each(*sources, kind=kind, name=name, namespace=namespace), "delete")
 
     def delete_each(
-        self, *sources: Source, kind: str | None = None, name: str | None = None, namespace: str | None = None
+        self, *sources: Sources, kind: str | None = None, name: str | None = None, namespace: str | None = None
     ) -> list[dict[str, Any]]:
         """Delete like ``delete``, but return one result per object instead of raising."""
         if kind is not None:
@@ -117,7 +147,7 @@ class Lab:
                     "name": (o.get("metadata") or {}).get("name", ""),
                     "namespace": (o.get("metadata") or {}).get("namespace") or "default",
                 }
-                for o in load_manifests(sources)
+                for o in load_manifests(_flat(sources))
             ]
         return self.backend.delete(refs)
 
@@ -185,6 +215,20 @@ class Lab:
     def stats(self) -> dict[str, Any]:
         """Requests per upstream, by status, with latency percentiles."""
         return self.backend.stats()
+
+
+class Applied(list[str]):
+    """What ``lab.apply`` did, one line per object; ``warnings`` are the lines that
+    start with ``warning:`` (accepted, but look at them)."""
+
+    @property
+    def warnings(self) -> list[str]:
+        """The warnings among the lines."""
+        return [line for line in self if line.startswith("warning: ")]
+
+    def _repr_pretty_(self, printer: Any, cycle: bool) -> None:
+        # In a notebook: one line per object, as kubectl prints them.
+        printer.text("\n".join(self) if self else "(nothing applied)")
 
 
 def _report(results: Iterable[dict[str, Any]], verb: str) -> list[str]:

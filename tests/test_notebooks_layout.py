@@ -9,12 +9,16 @@ fresh lab of its own under nbval.
 
 from __future__ import annotations
 
+import ast
 import importlib.util
+import inspect
+import json
 import os
 import re
 import subprocess
 import sys
 import textwrap
+from fnmatch import fnmatch
 from pathlib import Path
 from types import ModuleType
 
@@ -25,7 +29,8 @@ ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = ROOT / "notebooks"
 LESSON_FILES = sorted(NOTEBOOKS.glob("[0-9][0-9]-*.ipynb"))
 DOCS = "https://docs.solo.io/gloo-edge/latest/"
-REFERENCE_MARK = "(reference answer — try it yourself first)"
+REFERENCE_MARK = '# (reference answer: remove the "#" on the next line to apply it)'
+DETAILS = "<details><summary>Show the reference answer</summary>"
 IGNORE = "NBVAL_IGNORE_OUTPUT"
 
 
@@ -89,6 +94,26 @@ def test_there_is_a_notebook_per_lesson() -> None:
     assert [lesson_number(p) for p in LESSON_FILES] == list(range(8))
     sources = sorted(p.stem for p in (NOTEBOOKS / "src").glob("[0-9][0-9]-*.py"))
     assert sources == [p.stem for p in LESSON_FILES]
+
+
+def test_the_learners_folder_shows_only_the_lessons_and_their_readme() -> None:
+    """``make lab`` serves notebooks/ with .jupyter-lab.json, which hides the rest."""
+    globs = json.loads((NOTEBOOKS / ".jupyter-lab.json").read_text())["ContentsManager"]["hide_globs"]
+    shown = [p.name for p in NOTEBOOKS.iterdir() if not p.name.startswith(".")]
+    shown = [name for name in shown if not any(fnmatch(name, glob) for glob in globs)]
+    assert sorted(shown) == sorted([p.name for p in LESSON_FILES] + ["README.md"])
+    for name in ("src", "conftest.py", "sanitize.cfg"):
+        assert (NOTEBOOKS / name).exists() and any(fnmatch(name, glob) for glob in globs), name
+
+
+def test_make_lab_opens_lesson_0_on_the_trusted_lessons() -> None:
+    recipe = (ROOT / "Makefile").read_text().split("\nlab:", 1)[1].split("\n\n", 1)[0]
+    assert "jupyter trust notebooks/[0-9][0-9]-*.ipynb" in recipe
+    assert (
+        "--config=$(LAB_CONFIG)" in recipe
+        and "LAB_CONFIG := notebooks/.jupyter-lab.json" in (ROOT / "Makefile").read_text()
+    )
+    assert recipe.rstrip().endswith("notebooks/00-start-here.ipynb"), "the file to open comes last"
 
 
 def test_notebooks_match_their_sources() -> None:
@@ -199,20 +224,62 @@ def test_start_here_checks_the_environment_and_picks_the_backend() -> None:
 
 
 @pytest.mark.parametrize("path", [p for p in LESSON_FILES if lesson_number(p) > 0], ids=lambda p: p.stem)
-def test_exercise_reference_answer_and_passing_check(path: Path) -> None:
+def test_exercise_is_left_to_the_learner_with_the_answer_one_step_away(path: Path) -> None:
+    """Run All does not do the exercise: the answer is folded in markdown and the call
+    that applies it is commented out; the check after it shows the learner's FAIL."""
     nb = read(path)
     n = lesson_number(path)
     exercise = index_of(nb, "## Exercise")
     assert exercise < index_of(nb, "## Summary")
     cells = nb.cells[exercise:]
-    solve = [i for i, c in enumerate(cells) if c.cell_type == "code" and f"exercises.solve({n})" in c.source]
-    assert len(solve) == 1, "one reference-answer cell"
-    assert REFERENCE_MARK in cells[solve[0]].source, f"mark it {REFERENCE_MARK}"
-    assert "your answer" in cells[solve[0] - 2].source.lower(), "a cell for the learner's own answer comes first"
-    check = cells[solve[0] + 1]
-    assert check.cell_type == "code" and check.source.strip() == f"exercises.check({n})"
-    assert text_of(check).startswith("PASS: "), text_of(check)
     assert f"exercises.reset({n})" in cells[0].source, "the exercise says how to start over"
+    assert cells[1].cell_type == "code" and cells[1].source.startswith("# Your answer here:"), "room for the answer"
+    reference = cells[2]
+    assert reference.cell_type == "markdown" and reference.source.startswith("### Reference answer")
+    lines = reference.source.splitlines()
+    opened, closed = lines.index(DETAILS), lines.index("</details>")
+    assert lines[opened + 1 : opened + 3] == ["", "```python"], "a blank line, then the code, so markdown renders it"
+    assert "```" in lines[opened + 3 : closed] and lines[closed - 1] == "", "the code block closes before </details>"
+    solve = cells[3]
+    assert solve.cell_type == "code" and solve.source.splitlines() == [REFERENCE_MARK, f"# exercises.solve({n})"]
+    assert f"`exercises.solve({n})`" in reference.source, "the markdown says how to apply it"
+    check = cells[4]
+    assert check.cell_type == "code" and check.source.strip() == f"exercises.check({n})"
+    assert re.fullmatch(r"FAIL: .+\nHint: .+", text_of(check)), text_of(check)
+    html = "".join(str(out.data.get("text/html", "")) for out in check.outputs if "data" in out)
+    verdict = re.fullmatch(r'<div class="coalmine-check">(.*)</div>', html)
+    assert verdict and [row[:12] for row in verdict.group(1).split("<br>")] == [
+        '<b style="co',
+        "<b>found:</b",
+        "<b>hint:</b>",
+    ], "shown as three lines: the verdict, what was found, the hint"
+
+
+def test_check_hints_name_only_helpers_the_lessons_have_shown() -> None:
+    """A hint is only useful with a name the learner has seen: every route builder a
+    check's messages name is called in that lesson or an earlier one."""
+    from helpers import httproutes, routing
+    from helpers.lessons import checks, gatewayapi
+
+    builders = {n for m in (routing, httproutes) for n, f in vars(m).items() if inspect.isfunction(f) and n[0] != "_"}
+    for n in range(1, len(LESSON_FILES)):
+        check = gatewayapi.check if n == 7 else checks.CHECKS[n]
+        source = inspect.getsource(check)
+        used = [v for name, v in vars(checks).items() if name in source and name != check.__name__]
+        functions = [check, *(v for v in used if inspect.isfunction(v))]
+        # The messages: the string literals of the check, of the functions it calls and the texts it uses.
+        literals = [n for f in functions for n in ast.walk(ast.parse(textwrap.dedent(inspect.getsource(f))))]
+        text = " ".join([*(str(n.value) for n in literals if isinstance(n, ast.Constant)), *map(str, used)])
+        named = {name for name in re.findall(r"\b(\w+)\(", text) if name in builders}
+        shown = "".join(c.source for path in LESSON_FILES[: n + 1] for c in code_cells(read(path)))
+        missing = sorted(name for name in named if not re.search(rf"\b{name}\(", shown))
+        assert not missing, f"lesson {n}'s check names {missing}, which no lesson up to {n} has called"
+
+
+def test_no_cell_solves_an_exercise() -> None:
+    for path in LESSON_FILES:
+        for cell in code_cells(read(path)):
+            assert not re.search(r"^\s*exercises\.solve\(", cell.source, re.MULTILINE), f"{path.name}: {cell.source}"
 
 
 @pytest.mark.parametrize("path", LESSON_FILES, ids=lambda p: p.stem)

@@ -47,6 +47,16 @@ def test_weight_line_steps_at_each_change() -> None:
     assert _weight_steps([], 0.0, 10.0) == ([], [])
 
 
+def test_the_dashed_line_is_the_expected_share_when_a_change_gives_one() -> None:
+    # 10% to v2 with the header canary on and a fifth of the requests carrying the header.
+    changes = [Change(0.0, 0, "all to v1"), Change(4.0, 10, "10% to v2", expected=28.0)]
+    assert _weight_steps(changes, 0.0, 10.0) == ([0.0, 4.0, 10.0], [0, 28.0, 28.0])
+    plot = DistributionPlot(window=None)
+    plot.update(frame([(0.5, "v1", 1.0)]), now=10.0, changes=changes)
+    assert list(plot._weight.get_ydata()) == [0, 28.0, 28.0]
+    assert plot._weight.get_label() == "v2 expected"
+
+
 def test_update_puts_the_data_in_the_figure(tmp_path) -> None:
     df = frame([(t / 10, "v2" if t % 4 == 0 else "v1", 1.0 + t / 100) for t in range(100)])
     plot = DistributionPlot(window=None)

@@ -19,7 +19,7 @@ from typing import Any
 from helpers.backends.base import describe_not_ready
 from helpers.backends.processes import alive, group_alive, kill_group, reap, spawn_detached, tail
 from helpers.errors import CoalmineError, LabNotRunning, LabStartError, NotFound, Unsupported, WaitTimeout, from_wire
-from helpers.runtime.home import LabHome
+from helpers.runtime.home import ALREADY_RUNNING, REFUSED, REFUSED_PREFIX, LabHome
 
 _START_TIMEOUT = 30.0
 _STOP_TIMEOUT = 40.0
@@ -59,16 +59,16 @@ class LocalBackend:
             return self.status()
         self.home.ensure()
         self.home.token(create=True)
-        self.home.state_file.unlink(missing_ok=True)
+        # A stale state file is harmless (its pid is checked), and another `up` racing
+        # this one may have just written a fresh one: it is left in place.
         pid = spawn_detached(_CONTROL_PLANE, ["--home", str(self.home.root)], self.home.log_file)
         deadline = time.monotonic() + _START_TIMEOUT
         while time.monotonic() < deadline:
             exited, code = reap(pid)
+            if exited and code == ALREADY_RUNNING:
+                return self._join(deadline)  # another `up` started this home's control plane first
             if exited:
-                raise LabStartError(
-                    f"the control plane exited with code {code}; "
-                    f"its log {self.home.log_file} ends with:\n{tail(self.home.log_file)}"
-                )
+                raise LabStartError(self._start_failure(code))
             state = self.home.read_state()
             if state and state.get("pid") == pid:
                 return self.status()
@@ -77,25 +77,52 @@ class LocalBackend:
         reap(pid)
         raise LabStartError(f"the control plane did not start within {_START_TIMEOUT:.0f}s; see {self.home.log_file}")
 
-    def down(self) -> None:
-        state = self.home.read_state()
-        if not state:
-            return
-        pid = int(state.get("pid", 0))
-        try:
-            self._call("POST", "/v1/shutdown", {}, timeout=5)
-        except CoalmineError:
-            pass
-        deadline = time.monotonic() + _STOP_TIMEOUT
-        while alive(pid) and time.monotonic() < deadline:
+    def _join(self, deadline: float) -> dict[str, Any]:
+        while time.monotonic() < deadline:
+            if self.running():
+                return self.status()
             time.sleep(0.05)
-        if alive(pid) or group_alive(pid):
+        raise LabStartError(
+            f"another control plane holds the lab home {self.home.root} but does not answer; "
+            f"stop it with `coalmine down` and see {self.home.log_file}"
+        )
+
+    def _start_failure(self, code: int | None) -> str:
+        last = tail(self.home.log_file, 1).strip()
+        if code == REFUSED and last.startswith(REFUSED_PREFIX):
+            return "the lab's control plane cannot start: " + last.removeprefix(REFUSED_PREFIX)
+        return f"the control plane exited with code {code}; its log {self.home.log_file} ends with:\n" + tail(
+            self.home.log_file
+        )
+
+    def down(self, forget: bool = False) -> None:
+        """Stop the control plane and its pods, whichever process started them. A
+        control plane that has exited is gone even while it waits, a zombie, for the
+        kernel that started it to reap it. With ``forget``, the objects and installed
+        gateways are removed too: the next ``up`` starts an empty lab."""
+        state = self.home.read_state()
+        pid = int(state.get("pid", 0)) if state else 0
+        if alive(pid):
+            try:
+                self._call("POST", "/v1/shutdown", {}, timeout=5)
+            except CoalmineError:
+                pass
+            deadline = time.monotonic() + _STOP_TIMEOUT
+            while alive(pid) and time.monotonic() < deadline:
+                time.sleep(0.02)
+        if pid and (alive(pid) or group_alive(pid)):
             # The control plane leads its process group; its pods are in it too.
             kill_group(pid)
             deadline = time.monotonic() + 5
             while group_alive(pid) and time.monotonic() < deadline:
-                time.sleep(0.05)
-        self.home.state_file.unlink(missing_ok=True)
+                time.sleep(0.02)
+        if state:
+            self.home.state_file.unlink(missing_ok=True)
+        if forget:
+            import shutil
+
+            self.home.store_file.unlink(missing_ok=True)
+            shutil.rmtree(self.home.pods_dir, ignore_errors=True)
 
     # ── operations ───────────────────────────────────────────────────────────
 

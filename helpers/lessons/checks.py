@@ -17,12 +17,7 @@ from helpers.live.sampling import sample
 
 def check_1(lab: Lab) -> str:
     ready(deployment(lab, "petstore-v2"))
-    pods = [
-        p
-        for p in lab.objects("pods", namespace="default")
-        if (p["metadata"].get("labels") or {}).get("app") == "petstore-v2"
-        and all(c.get("ready") for c in (p.get("status") or {}).get("containerStatuses") or [{}])
-    ]
+    pods = [p for p in lab.objects("pods", namespace="default") if serving(p, "petstore-v2")]
     if not pods:
         raise CheckFailed("no ready pod of petstore-v2", "wait for it with lab.wait(), then check again")
     for pod in pods:
@@ -36,6 +31,17 @@ def check_1(lab: Lab) -> str:
                 "its container needs VERSION=v2, as in manifests/petstore-v2.yaml: apply that file",
             )
     return "petstore-v2 is ready and its pod answers with the three v2 pets"
+
+
+def serving(pod: Mapping[str, Any], app: str) -> bool:
+    """Whether ``pod`` belongs to ``app``, runs, is ready and is not shutting down."""
+    meta, status = pod.get("metadata") or {}, pod.get("status") or {}
+    return (
+        (meta.get("labels") or {}).get("app") == app
+        and "deletionTimestamp" not in meta
+        and status.get("phase") == "Running"
+        and all(c.get("ready") for c in status.get("containerStatuses") or [{}])
+    )
 
 
 def check_2(lab: Lab) -> str:
@@ -54,7 +60,7 @@ def check_2(lab: Lab) -> str:
     return "petstore-v1 runs 2 ready replicas behind its service"
 
 
-_SEED_ROUTES_HINT = "keep the three routes of route_to_v1() and add yours with add_route(...)"
+_SEED_ROUTES_HINT = "keep the three routes of routing.route_to_v1() and add yours with routing.add_route(...)"
 
 
 def check_3(lab: Lab) -> str:
@@ -65,7 +71,8 @@ def check_3(lab: Lab) -> str:
         {"id": 2, "name": "Cat", "status": "pending"},
         "pet 2 (Cat)",
         "add a route matching prefix /pet/ that calls findPetById on v1 with parameters "
-        "{':path': '/pet/{id}'}: function_route(...), add_route(route_to_v1(), ...), then lab.apply(...)",
+        "{':path': '/pet/{id}'}: routing.function_route(...), routing.add_route(routing.route_to_v1(), ...), "
+        "then lab.apply(...)",
     )
     expect(base, "/findPets", V1_PETS, "the v1 pets", _SEED_ROUTES_HINT)
     expect(base, "/petstore", V1_PETS, "the v1 pets", _SEED_ROUTES_HINT)
@@ -77,8 +84,8 @@ def check_4(lab: Lab) -> str:
     base = gateway(lab)
     canary = {"x-canary": "true"}
     hint = (
-        "add a header route for prefix /petstore (prefixRewrite /api/pets) to v2 at index 0: "
-        "add_route(header_canary(), header_route(prefix_route(...)))"
+        'put routing.header_route(routing.prefix_route("/petstore", "/api/pets", "v2")) first: '
+        "routing.add_route(routing.header_canary(), ...), then lab.apply(...)"
     )
     expect(base, "/petstore", V2_PETS, "the v2 pets", hint, canary)
     expect(
@@ -88,15 +95,18 @@ def check_4(lab: Lab) -> str:
         "the v1 pets",
         "the /petstore canary route must match only requests with the header x-canary: true",
     )
-    expect(base, "/findPets", V2_PETS, "the v2 pets", "keep the /findPets canary route of header_canary()", canary)
-    expect(base, "/findPets", V1_PETS, "the v1 pets", "keep the /findPets route to v1 of header_canary()")
+    keep = "start from routing.header_canary(), whose /findPets routes must stay"
+    expect(base, "/findPets", V2_PETS, "the v2 pets", keep, canary)
+    expect(base, "/findPets", V1_PETS, "the v1 pets", keep)
     return "x-canary: true sends /petstore and /findPets to v2; other requests go to v1"
 
 
 def virtual_service(lab: Lab) -> dict[str, Any]:
     found = lab.objects("virtualservices", "coalmine", GLOO_NAMESPACE)
     if not found:
-        raise CheckFailed("there is no virtual service coalmine", "apply one with lab.apply(...), e.g. weighted(10)")
+        raise CheckFailed(
+            "there is no virtual service coalmine", "apply one with lab.apply(...), e.g. routing.weighted(10)"
+        )
     return found[0]
 
 
@@ -132,7 +142,7 @@ def check_5(lab: Lab) -> str:
     if not split:
         raise CheckFailed(
             "no route of the virtual service has weighted destinations",
-            "use routeAction.multi with weights 25 (v2) and 75 (v1), as weighted() builds them",
+            "use routeAction.multi with weights 25 (v2) and 75 (v1), as routing.weighted(...) builds them",
         )
     for route in split:
         w = weights(lab, route)
@@ -141,7 +151,7 @@ def check_5(lab: Lab) -> str:
         if v1 + v2 == 0 or v2 * 3 != v1 or set(w) - {"v1", "v2"}:
             raise CheckFailed(
                 f"the weighted route {route_name(route)} has v2 weight {v2} and v1 weight {v1}, not 25 and 75",
-                "apply a VirtualService whose weighted routes give v2 25 and v1 75, e.g. from weighted(...)",
+                "apply a VirtualService whose weighted routes give v2 25 and v1 75, e.g. routing.weighted(...)",
             )
     n, p = 400, 0.25
     try:
@@ -172,14 +182,20 @@ def check_6(lab: Lab) -> str:
         if set(w) != {"v2"}:
             raise CheckFailed(
                 f"the route {route_name(route)} still sends traffic to {'v1' if 'v1' in w else 'something else'}",
-                "promote first: lab.apply(all_to_v2()), so that every route goes to v2 only",
+                "promote first: lab.apply(routing.all_to_v2()), so that every route goes to v2 only",
             )
-    if lab.objects("deployments", "petstore-v1", "default"):
+    left = [
+        f"{kind.lower()} {name}"
+        for kind, name in (("Deployment", "petstore-v1"), ("Service", "petstore-v1"), ("ConfigMap", "petstore-v1-app"))
+        if lab.objects(kind, name, "default")
+    ]
+    if left:
         raise CheckFailed(
-            "deployment petstore-v1 still exists", "decommission it: lab.delete(...) with manifests/petstore-v1.yaml"
+            f"petstore v1 is not decommissioned: {', '.join(left)} still exist{'s' * (len(left) == 1)}",
+            'delete all of v1, as kubectl delete -f does: lab.delete("../manifests/petstore-v1.yaml")',
         )
-    expect(base, "/petstore", V2_PETS, "the v2 pets", "apply all_to_v2() and check again")
-    return "every route goes to v2, petstore-v1 is gone and /petstore answers with the v2 pets"
+    expect(base, "/petstore", V2_PETS, "the v2 pets", "apply routing.all_to_v2() and check again")
+    return "every route goes to v2, all of petstore v1 is gone and /petstore answers with the v2 pets"
 
 
 CHECKS: dict[int, Callable[[Lab], str]] = {1: check_1, 2: check_2, 3: check_3, 4: check_4, 5: check_5, 6: check_6}

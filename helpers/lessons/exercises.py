@@ -2,9 +2,9 @@
 
     from helpers.lessons.exercises import ensure, check, solve, reset
     lab = ensure(3)      # the lab as it is at the start of lesson 3
-    check(3)             # PASS: ... or FAIL: ... with a hint
+    check(3)             # PASS, or FAIL: what it found and a hint
     reset(3)             # back to the start of the exercise, if you are stuck
-    solve(3)             # apply the reference answer
+    solve(3)             # apply the reference answer (the lessons keep it commented out)
 
 Each check looks at the lab's objects AND sends real requests, so it passes only
 when the lab really does what the exercise asks.
@@ -17,6 +17,7 @@ when the lab really does what the exercise asks.
 
 from __future__ import annotations
 
+import html
 from dataclasses import dataclass
 
 from helpers.errors import CheckFailed, InvalidArgument, LabNotRunning
@@ -29,7 +30,9 @@ LESSONS = (1, 2, 3, 4, 5, 6, 7)
 
 @dataclass(frozen=True)
 class CheckResult:
-    """The verdict of ``check(n)``: ``passed``, what was found, and a hint if it failed."""
+    """The verdict of ``check(n)``: ``passed``, what was found, and a hint if it failed.
+
+    A notebook shows it as three lines: the verdict, what was found, the hint."""
 
     passed: bool
     message: str
@@ -43,8 +46,12 @@ class CheckResult:
     def __repr__(self) -> str:
         return str(self)
 
-    def _repr_markdown_(self) -> str:
-        return str(self)
+    def _repr_html_(self) -> str:
+        color, verdict = ("#2E7D32", "PASS") if self.passed else ("#C44E52", "FAIL: not done yet")
+        rows = [f'<b style="color:{color}">{verdict}</b>', f"<b>found:</b> {html.escape(self.message)}"]
+        if not self.passed:
+            rows.append(f"<b>hint:</b> {html.escape(self.hint)}")
+        return f'<div class="coalmine-check">{"<br>".join(rows)}</div>'
 
     def __bool__(self) -> bool:
         return self.passed
@@ -57,11 +64,11 @@ def _lesson(lesson: int) -> int:
 
 
 def ensure(lesson: int, lab: Lab | None = None) -> Lab:
-    """Make the lab what it is at the START of ``lesson`` (1-7), as if you had done
-    the lessons before it: started (1), petstore v1 and v2 deployed (2), the gateway
-    installed (3), all routes to v1 (4), the header canary (5), a 50/50 split (6),
-    kgateway with its Gateway beside Gloo's header canary (7).
-    Safe to run again. Returns the lab."""
+    """Make the lab exactly what it is at the START of ``lesson`` (1-7), as if you had
+    just done the lessons before it: started (1), petstore v1 and v2 deployed (2), the
+    gateway installed (3), all routes to v1 (4), the header canary (5), a 50/50 split
+    (6), kgateway with its Gateway beside Gloo's header canary (7). What later lessons
+    added is removed, so you can go back. Safe to run again. Returns the lab."""
     lab = lab or Lab()
     states.start(_lesson(lesson), lab)
     return lab

@@ -1,13 +1,15 @@
 """Lesson 7's exercise: the header canary through kgateway, as an HTTPRoute.
 
-``exercises`` dispatches lesson 7 here: ``ensure``, ``reset``, ``solve`` and
-``check`` work as for the other lessons.
+``states`` sets the lesson up like the others (kgateway, its Gateway and Gloo's
+header canary beside it); this module holds the exercise's start, its reference
+answer and its check.
 """
 
 from __future__ import annotations
 
+from typing import Any
+
 from helpers.builders import httproutes
-from helpers.builders.routing import header_canary
 from helpers.errors import CheckFailed, NotFound
 from helpers.lab import Lab
 from helpers.lessons.probing import V1_PETS, V2_PETS, expect
@@ -16,18 +18,14 @@ GATEWAY = f"{httproutes.GATEWAY_NAMESPACE}/{httproutes.GATEWAY_NAME}"
 GATEWAY_MANIFEST = "manifests/gateway-api/0-gateway.yaml"
 
 
-def ensure(lab: Lab) -> list[str]:
-    """On top of lesson 6's start: kgateway, its Gateway, and Gloo's header canary to compare with."""
-    lab.install("kgateway")
-    return lab.apply(httproutes.gateway(), header_canary())
-
-
-def reset(lab: Lab) -> list[str]:
-    return lab.apply(httproutes.route_to_v1())
+def exercise_start() -> dict[str, Any]:
+    """The HTTPRoute the exercise starts from: every rule to v1 (``states`` applies it)."""
+    return httproutes.route_to_v1()
 
 
 def solve(lab: Lab) -> list[str]:
-    return lab.apply(httproutes.header_canary())
+    """The reference answer: the header canary as an HTTPRoute."""
+    return list(lab.apply(httproutes.header_canary()))
 
 
 def check(lab: Lab) -> str:

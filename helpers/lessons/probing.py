@@ -40,8 +40,8 @@ def ready(dep: Mapping[str, Any], want: int | None = None) -> None:
     if want is not None and replicas != want:
         raise CheckFailed(
             f"deployment {name} asks for {replicas} replica{'s' * (replicas != 1)}, not {want}",
-            f"set spec.replicas to {want} in the Deployment of manifests/{name}.yaml and "
-            "lab.apply(...) it (a dict or a copy of the file), then lab.wait()",
+            f"read manifests/{name}.yaml with load_manifests(...), set spec.replicas to {want} in its "
+            "Deployment, lab.apply(...) the list, then lab.wait()",
         )
     if ready != replicas:
         raise CheckFailed(

@@ -64,7 +64,7 @@ def run_demo(
             lab.wait(120)
             say(f"gateway ready at {lab.proxy_url()}")
             traffic = Traffic(lab, rate=rate, headers={CANARY_HEADER: "true"}, header_share=header_share)
-            control = CanaryControl(lab, clock=lambda: traffic.elapsed)
+            control = CanaryControl(lab, clock=lambda: traffic.elapsed, header_share=header_share)
             control.step(steps[0])  # a route exists before the first request
             traffic.start()
             control.changes.clear()

@@ -4,7 +4,8 @@
 ``coalmine demo`` (drawn once and saved as a PNG), so both show the same thing:
 
 - the share of requests each version answered, per second (stacked from the bottom:
-  v2, v1, errors), with the v2 weight that was set drawn over it;
+  v2, v1, errors), with the share v2 should answer drawn over it (dashed): the v2
+  weight, plus the requests that carry the canary header when that route is on;
 - how many requests each version answered so far;
 - the median latency per version, per second.
 """
@@ -61,7 +62,7 @@ class DistributionPlot:
         self.window = window
         # Fixed margins: a layout engine would redo its work on every redraw (twice as slow).
         self.figure = Figure(figsize=figsize)
-        self.figure.subplots_adjust(left=0.1, right=0.85, top=0.97, bottom=0.09, hspace=0.12)
+        self.figure.subplots_adjust(left=0.1, right=0.83, top=0.97, bottom=0.09, hspace=0.12)
         self.share_ax, self.count_ax, self.latency_ax = self.figure.subplots(3, 1, sharex=True)
         self._stack = {}
         for name in ("v2", "v1", "errors"):
@@ -69,7 +70,7 @@ class DistributionPlot:
                 [], [], [], step="post", color=COLORS[name], alpha=0.85, label=name, linewidth=0
             )
         (self._weight,) = self.share_ax.plot(
-            [], [], drawstyle="steps-post", color="black", linestyle="--", linewidth=1.2, label="v2 weight"
+            [], [], drawstyle="steps-post", color="black", linestyle="--", linewidth=1.2, label="v2 expected"
         )
         self.share_ax.set_ylim(0, 100)
         self.share_ax.set_ylabel("share per second (%)")
@@ -155,14 +156,15 @@ class DistributionPlot:
 
 
 def _weight_steps(changes: Sequence[Change], start: float, now: float) -> tuple[list[float], list[float]]:
-    """The v2 weight as a step line from ``start`` to ``now``: where the top of the v2
-    band should be."""
+    """The share v2 should answer (the change's ``expected``, else its weight) as a step
+    line from ``start`` to ``now``: where the top of the v2 band should be."""
     xs: list[float] = []
     ys: list[float] = []
-    current = None
+    current: float | None = None
     for change in changes:
+        value = change.v2_percent if change.expected is None else change.expected
         if change.at_s <= start:
-            current = change.v2_percent
+            current = value
             continue
         if change.at_s > now:
             break
@@ -170,8 +172,8 @@ def _weight_steps(changes: Sequence[Change], start: float, now: float) -> tuple[
             xs.append(start)
             ys.append(current)
         xs.append(change.at_s)
-        ys.append(change.v2_percent)
-        current = change.v2_percent
+        ys.append(value)
+        current = value
     if current is not None:
         if not xs:
             xs.append(start)

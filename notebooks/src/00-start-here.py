@@ -44,11 +44,13 @@
 # | 2 | `02-install-gloo-and-discover` | the gateway discovers services and their REST functions | 10 min |
 # | 3 | `03-route-to-v1` | a virtual service routes paths and functions to one version | 15 min |
 # | 4 | `04-header-canary` | a request header picks the new version; the first matching route wins | 15 min |
-# | 5 | `05-weighted-canary` | weights send a share of all traffic to the new version | 15 min |
+# | 5 | `05-weighted-canary` | weights send a share of all traffic to the new version | 20 min |
 # | 6 | `06-promote-and-clean-up` | promote, decommission without a failed request, roll back | 15 min |
+# | 7 | `07-gateway-api` | the same canary with the Kubernetes Gateway API (kgateway) | 20 min |
 #
-# Every lesson runs on its own: its first code cell puts the lab in the state the
-# lesson starts from, so you can open any notebook in any order.
+# Every lesson runs on its own: its first code cell puts the lab in exactly the state
+# the lesson starts from (it adds what earlier lessons built and removes what later
+# ones added), so you can open any notebook in any order, and go back.
 
 # %% [markdown]
 # ## Step 1: check your environment
@@ -95,10 +97,12 @@ print("pods running:", status["pods"]["total"])
 #
 # Each lesson ends with an exercise and three helpers from `helpers.exercises`:
 #
-# - `exercises.check(N)` looks at the lab and sends real requests, then prints `PASS`
-#   or `FAIL` with a hint for the next step;
-# - `exercises.solve(N)` applies the reference answer (use it when you want to skip);
-# - `exercises.reset(N)` puts the lab back to the start of the exercise.
+# - `exercises.check(N)` looks at the lab and sends real requests, then shows `PASS`,
+#   or `FAIL` with what it found and a hint for the next step;
+# - `exercises.reset(N)` puts the lab back to the start of the exercise;
+# - `exercises.solve(N)` applies the reference answer. The lessons show the answer
+#   folded away and keep this call commented out (`# exercises.solve(N)`), so that
+#   running all cells never does the exercise for you: remove the `#` when you want it.
 #
 # Here is the check of lesson 1's exercise, which you have not done yet:
 
@@ -110,7 +114,8 @@ exercises.check(1)
 # %% [markdown]
 # ## Summary
 #
-# - The lab teaches canary releases with Gloo, in six short lessons.
+# - The lab teaches canary releases with Gloo in seven short lessons after this one:
+#   six with Gloo Edge, and the same canary with the Gateway API in lesson 7.
 # - `doctor.doctor()` tells you what is missing and how to fix it.
 # - `BACKEND = "local"` runs the lab on your machine, `"kubernetes"` on a cluster; the
 #   backend is the only thing you change.

@@ -83,13 +83,19 @@ lab.get("services")
 #
 # In a cluster you would `kubectl port-forward` to the pod. In the local lab the pod
 # already listens on loopback, and its port is in the pod's status (`status.localPort`).
-# The API lists the pets at `/api/pets`.
+# Only a pod that runs and is ready answers: one that is starting, or shutting down
+# (`Terminating`, with a `deletionTimestamp`), is skipped. The API lists the pets at
+# `/api/pets`.
 
 # %%
 def pod_url(app):
-    """The base URL of the first pod whose label `app` is `app`."""
-    pod = next(p for p in lab.objects("pods") if p["metadata"]["labels"]["app"] == app)
-    return f"http://127.0.0.1:{pod['status']['localPort']}"
+    """The base URL of a running, ready pod whose label `app` is `app`."""
+    for pod in lab.objects("pods"):
+        ready = all(c["ready"] for c in pod["status"]["containerStatuses"])
+        running = pod["status"]["phase"] == "Running" and "deletionTimestamp" not in pod["metadata"]
+        if pod["metadata"]["labels"].get("app") == app and running and ready:
+            return f"http://127.0.0.1:{pod['status']['localPort']}"
+    raise LookupError(f"no running, ready pod of {app}: wait for it with lab.wait()")
 
 
 v1_url = pod_url("petstore-v1")
@@ -111,8 +117,9 @@ for path, operations in swagger["paths"].items():
 # ## Exercise: deploy petstore v2 yourself
 #
 # Deploy version 2 from `../manifests/petstore-v2.yaml`, wait for it, and call its pod
-# directly: it should list three pets, each with the status `v2`. Then run the check.
-# If you get stuck, `exercises.reset(1)` puts the lab back to the start of the exercise.
+# directly with `pod_url("petstore-v2")`: it should list three pets, each with the
+# status `v2`. Then run the check. If you get stuck, `exercises.reset(1)` puts the lab
+# back to the start of the exercise.
 
 # %%
 # Your answer here:
@@ -121,28 +128,39 @@ for path, operations in swagger["paths"].items():
 # %% [markdown]
 # ### Reference answer
 #
-# Try the exercise yourself first. This cell applies the reference answer; the check
-# after it prints `PASS` when the lab does what the exercise asks.
+# Try the exercise yourself first; the check below says `PASS` once the lab does what
+# it asks, or what is missing. Then compare with the reference answer:
+#
+# <details><summary>Show the reference answer</summary>
+#
+# ```python
+# for line in lab.apply("../manifests/petstore-v2.yaml"):
+#     print(line)
+# lab.wait()
+# print("v1:", curl(pod_url("petstore-v1") + "/api/pets"))
+# print("v2:", curl(pod_url("petstore-v2") + "/api/pets"))
+# ```
+#
+# </details>
+#
+# Both versions then run side by side, each behind its own Service.
+#
+# To apply the reference answer instead, remove the `#` in front of `exercises.solve(1)`
+# below and run that cell, then the check.
 
 # %%
-# (reference answer — try it yourself first)
-exercises.solve(1)
+# (reference answer: remove the "#" on the next line to apply it)
+# exercises.solve(1)
 
 # %%
 exercises.check(1)
-
-# %% [markdown]
-# Both versions now run side by side, each behind its own Service:
-
-# %%
-print("v1:", curl(pod_url("petstore-v1") + "/api/pets"))
-print("v2:", curl(pod_url("petstore-v2") + "/api/pets"))
 
 # %% [markdown]
 # ## Summary
 #
 # - `lab.apply(path)` applies manifests and `lab.wait()` waits for the pods.
 # - `lab.get("pods")` and `lab.get("services")` show what runs, as tables.
+# - A pod to call is one that runs and is ready, not one that is shutting down.
 # - v1 answers with two pets, v2 with three; nothing routes between them yet.
 # - `/swagger.json` names the API's operations: `findPets`, `findPetById`, `addPet`,
 #   `deletePet`.

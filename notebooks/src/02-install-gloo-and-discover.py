@@ -130,28 +130,42 @@ print(curl(gateway + "/petstore"))
 # %%
 # Your answer here:
 
+
 # %% [markdown]
 # ### Reference answer
 #
-# Try the exercise yourself first. This cell applies the reference answer; the check
-# after it prints `PASS` when the lab does what the exercise asks.
+# Try the exercise yourself first; the check below says `PASS` once the lab does what
+# it asks, or what is missing. Then compare with the reference answer:
+#
+# <details><summary>Show the reference answer</summary>
+#
+# ```python
+# from helpers import load_manifests
+#
+# docs = load_manifests("../manifests/petstore-v1.yaml")  # a list of dicts
+# for doc in docs:
+#     if doc["kind"] == "Deployment":
+#         doc["spec"]["replicas"] = 2
+# lab.apply(docs)
+# lab.wait()
+# lab.get("pods")
+# ```
+#
+# The service `petstore-v1` then has two endpoints (`lab.get("services")`), but there is
+# still one upstream per service (`lab.get("upstreams")`): scaling changes where the
+# upstream's traffic goes, not the upstreams.
+#
+# </details>
+#
+# To apply the reference answer instead, remove the `#` in front of `exercises.solve(2)`
+# below and run that cell, then the check.
 
 # %%
-# (reference answer — try it yourself first)
-exercises.solve(2)
+# (reference answer: remove the "#" on the next line to apply it)
+# exercises.solve(2)
 
 # %%
 exercises.check(2)
-
-# %% [markdown]
-# The service `petstore-v1` now has two endpoints, but there is still one upstream per
-# service: scaling changes where the upstream's traffic goes, not the upstreams.
-
-# %%
-lab.get("services")
-
-# %%
-lab.get("upstreams")[["UPSTREAM", "STATUS"]]
 
 # %% [markdown]
 # ## Summary

@@ -157,21 +157,33 @@ print(lab.get("virtualservices")["ROUTES"][0])
 # %%
 # Your answer here:
 
+
 # %% [markdown]
 # ### Reference answer
 #
-# Try the exercise yourself first. This cell applies the reference answer; the check
-# after it prints `PASS` when the lab does what the exercise asks.
+# Try the exercise yourself first; the check below says `PASS` once the lab does what
+# it asks, or what is missing. Then compare with the reference answer:
+#
+# <details><summary>Show the reference answer</summary>
+#
+# ```python
+# route = routing.function_route({"prefix": "/pet/"}, "findPetById", "v1",
+#                                parameters={":path": "/pet/{id}"})
+# lab.apply(routing.add_route(routing.route_to_v1(), route))
+# print(curl(gateway + "/pet/2"))
+# ```
+#
+# </details>
+#
+# To apply the reference answer instead, remove the `#` in front of `exercises.solve(3)`
+# below and run that cell, then the check.
 
 # %%
-# (reference answer — try it yourself first)
-exercises.solve(3)
+# (reference answer: remove the "#" on the next line to apply it)
+# exercises.solve(3)
 
 # %%
 exercises.check(3)
-
-# %%
-print(curl(gateway + "/pet/2"))
 
 # %% [markdown]
 # ## Summary

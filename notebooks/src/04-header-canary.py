@@ -75,6 +75,15 @@ canary = routing.function_route(
 print(routing.to_yaml(canary))
 
 # %% [markdown]
+# `routing.header_route(route)` adds the same header condition to any route: it returns
+# a copy of the route whose matchers also require `x-canary: true`. The same canary
+# route, built from the plain `/findPets` route to v2:
+
+# %%
+plain = routing.function_route({"exact": "/findPets"}, "findPets", "v2")
+print(routing.header_route(plain) == canary)
+
+# %% [markdown]
 # ## Step 3: add it first and try it
 #
 # `routing.add_route` inserts the route at index 0, first in the list, as
@@ -132,34 +141,47 @@ print("with x-canary: true:", curl(gateway + "/findPets", headers=CANARY))
 # ## Exercise: a header canary on `/petstore` too
 #
 # Make `x-canary: true` work on `/petstore` as well: with the header, `GET /petstore`
-# returns the v2 pets; without it, the v1 pets. Keep the `/findPets` canary. Hint: a
-# header route built from `routing.prefix_route("/petstore", "/api/pets", "v2")`, placed
-# before the plain `/petstore` route. Stuck? `exercises.reset(4)` starts over.
+# returns the v2 pets; without it, the v1 pets. Keep the `/findPets` canary. Hint:
+# `routing.header_route` turns `routing.prefix_route("/petstore", "/api/pets", "v2")` into
+# a header route; place it before the plain `/petstore` route, for example first, with
+# `routing.add_route`. Stuck? `exercises.reset(4)` starts over.
 
 # %%
 # Your answer here:
 
+
 # %% [markdown]
 # ### Reference answer
 #
-# Try the exercise yourself first. This cell applies the reference answer; the check
-# after it prints `PASS` when the lab does what the exercise asks.
+# Try the exercise yourself first; the check below says `PASS` once the lab does what
+# it asks, or what is missing. Then compare with the reference answer:
+#
+# <details><summary>Show the reference answer</summary>
+#
+# ```python
+# petstore_canary = routing.header_route(routing.prefix_route("/petstore", "/api/pets", "v2"))
+# lab.apply(routing.add_route(routing.header_canary(), petstore_canary))
+# print("without the header:", curl(gateway + "/petstore"))
+# print("with x-canary: true:", curl(gateway + "/petstore", headers=CANARY))
+# ```
+#
+# </details>
+#
+# To apply the reference answer instead, remove the `#` in front of `exercises.solve(4)`
+# below and run that cell, then the check.
 
 # %%
-# (reference answer — try it yourself first)
-exercises.solve(4)
+# (reference answer: remove the "#" on the next line to apply it)
+# exercises.solve(4)
 
 # %%
 exercises.check(4)
-
-# %%
-print("without the header:", curl(gateway + "/petstore"))
-print("with x-canary: true:", curl(gateway + "/petstore", headers=CANARY))
 
 # %% [markdown]
 # ## Summary
 #
 # - A matcher can require headers; every condition of the matcher must hold.
+#   `routing.header_route(route)` adds the `x-canary: true` condition to any route.
 # - With the header route first, `x-canary: true` reaches v2 and all other requests v1.
 # - Routes are tried in order and the first match wins: a more specific route placed
 #   after a general one is never used, and by default Gloo does not warn you.

@@ -161,8 +161,13 @@ plt.show()
 # - **Promote** sends everything to v2, **Roll back** everything to v1;
 # - **traffic (req/s)** and **traffic on** change or pause the traffic.
 #
-# The VirtualService on the right is the one applied. Move the slider to 0, then to 50,
-# and watch the orange v2 band follow the dashed line within a second or two.
+# The VirtualService on the right is the one applied, whoever applied it: a change from
+# a cell (`lab.apply`) shows up in the controls within a second. The dashed line is the
+# share of requests v2 should answer: the weight, plus the requests that carry the
+# header while the header canary is on (a fifth of them go to v2 whatever the weight).
+# Move the slider to 0, then to 50, and watch the orange v2 band follow the dashed
+# line within a second or two. If the kernel restarts, the dashboard says that its
+# controls no longer work: run this cell again.
 
 # %%
 from helpers.live.dashboard import Dashboard
@@ -214,6 +219,18 @@ print(dash.control.describe())
 v2_shares(after_the_change(dash))
 
 # %% [markdown]
+# The dashboard follows route changes made anywhere. Apply a 30/70 split from this cell:
+# the slider, the dashed line, the message and the YAML take it up. `dash.sync()` reads
+# the routes at once (the dashboard does it by itself every half second):
+
+# %%
+lab.apply(routing.weighted(30))
+dash.sync()
+print(dash.control.describe())
+print("slider:", dash.weight.value, "· header canary:", dash.header.value)
+print(f"v2 should answer {dash.control.expected():.0f}% of the requests: 30% of those without the header, all with it")
+
+# %% [markdown]
 # Stop the traffic when you are done (the **traffic on** button starts it again):
 
 # %%
@@ -230,15 +247,30 @@ print("traffic running:", dash.traffic.running)
 # %%
 # Your answer here:
 
+
 # %% [markdown]
 # ### Reference answer
 #
-# Try the exercise yourself first. This cell applies the reference answer; the check
-# after it prints `PASS` when the lab does what the exercise asks.
+# Try the exercise yourself first; the check below says `PASS` once the lab does what
+# it asks, or what is missing. Then compare with the reference answer:
+#
+# <details><summary>Show the reference answer</summary>
+#
+# ```python
+# lab.apply(routing.weighted(25))
+# ```
+#
+# If the dashboard above still runs, its slider moves to 25 within a second: it reads
+# the routes that are applied, whoever applied them.
+#
+# </details>
+#
+# To apply the reference answer instead, remove the `#` in front of `exercises.solve(5)`
+# below and run that cell, then the check.
 
 # %%
-# (reference answer — try it yourself first)
-exercises.solve(5)
+# (reference answer: remove the "#" on the next line to apply it)
+# exercises.solve(5)
 
 # %%
 exercises.check(5)

@@ -134,15 +134,28 @@ sampling.shares(sampling.sample(lab, "/findPets", n=200))
 # %%
 # Your answer here:
 
+
 # %% [markdown]
 # ### Reference answer
 #
-# Try the exercise yourself first. This cell applies the reference answer; the check
-# after it prints `PASS` when the lab does what the exercise asks.
+# Try the exercise yourself first; the check below says `PASS` once the lab does what
+# it asks, or what is missing. Then compare with the reference answer:
+#
+# <details><summary>Show the reference answer</summary>
+#
+# ```python
+# lab.apply(routing.all_to_v2())               # promote first: v1 gets no traffic now
+# lab.delete("../manifests/petstore-v1.yaml")  # then remove all of v1
+# ```
+#
+# </details>
+#
+# To apply the reference answer instead, remove the `#` in front of `exercises.solve(6)`
+# below and run that cell, then the check.
 
 # %%
-# (reference answer — try it yourself first)
-exercises.solve(6)
+# (reference answer: remove the "#" on the next line to apply it)
+# exercises.solve(6)
 
 # %%
 exercises.check(6)
@@ -150,13 +163,13 @@ exercises.check(6)
 # %% [markdown]
 # ## Step 5: stop the lab
 #
-# `lab.down()` stops the gateway, the pods and the control plane: no process of the lab
-# is left. To start again from any lesson, run that lesson's set-up cell: it starts the
-# lab and rebuilds the state the lesson needs.
+# `lab.down()` stops the gateway, the pods and the control plane, whichever notebook
+# started them, and says what it did: no process of the lab is left. To start again
+# from any lesson, run that lesson's set-up cell: it starts the lab and rebuilds the
+# state the lesson needs.
 
 # %%
-lab.down()
-print("lab stopped")
+print(lab.down())
 
 # %% [markdown]
 # ## Summary

@@ -182,15 +182,30 @@ for warning in result.warnings:
 # %%
 # Your answer here:
 
+
 # %% [markdown]
 # ### Reference answer
 #
-# Try the exercise yourself first. This cell applies the reference answer; the check
-# after it prints `PASS` when the lab does what the exercise asks.
+# Try the exercise yourself first; the check below says `PASS` once the lab does what
+# it asks, or what is missing. Then compare with the reference answer:
+#
+# <details><summary>Show the reference answer</summary>
+#
+# ```python
+# route = httproutes.route_to_v1()
+# route["spec"]["rules"].append(httproutes.canary_rule())  # last: it still wins
+# lab.apply(route)
+# print(sampling.curl(kgateway + "/findPets", headers={"x-canary": "true"}))
+# ```
+#
+# </details>
+#
+# To apply the reference answer instead, remove the `#` in front of `exercises.solve(7)`
+# below and run that cell, then the check.
 
 # %%
-# (reference answer — try it yourself first)
-exercises.solve(7)
+# (reference answer: remove the "#" on the next line to apply it)
+# exercises.solve(7)
 
 # %%
 exercises.check(7)

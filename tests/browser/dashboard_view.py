@@ -166,6 +166,34 @@ class DashboardView:
         box.press_sequentially(str(value))
         box.press("Enter")
 
+    def wait_for_weight(self, expected: int, timeout: float = 15.0) -> None:
+        """Wait until the slider shows ``expected`` %."""
+        self.page.wait_for_function(
+            "([el, want]) => el.textContent.trim() === String(want)",
+            arg=[self.part("weight").locator(".widget-readout").element_handle(), expected],
+            timeout=timeout * 1000,
+        )
+
+    def stale_note_height(self) -> float:
+        """The height (CSS px) of the note that says the kernel is gone (0 while it is there)."""
+        return float(self.part("status").locator(".coalmine-stale").evaluate("el => el.getBoundingClientRect().height"))
+
+    def wait_for_stale_note(self, timeout: float = 60.0) -> None:
+        """Wait until the note that says the kernel is gone shows."""
+        self.page.wait_for_function(
+            "(el) => el.getBoundingClientRect().height > 10",
+            arg=self.part("status").locator(".coalmine-stale").element_handle(),
+            timeout=timeout * 1000,
+            polling=200,
+        )
+
+    def box(self, selector: str) -> dict[str, float]:
+        """The bounding box (x, y, width, height) of the first element of the dashboard
+        matching ``selector``."""
+        found = self.notebook.outputs(selector).first.bounding_box()
+        assert found is not None, f"{selector} is not shown"
+        return dict(found)
+
     def wait_for_message(self, words: str, timeout: float = 15.0) -> None:
         """Wait until the message line under the controls contains ``words``."""
         self.page.wait_for_function(

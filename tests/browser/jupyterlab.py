@@ -10,13 +10,16 @@ JupyterLab gets its own temporary settings, workspaces and runtime folders, so i
 restores no old tabs, reads no personal settings and leaves nothing in ``~``; news
 and update checks are off, so no toast covers the page and nothing goes online.
 The browser is Debian's ``chromium`` (``make chromium`` installs it); a browser is
-never downloaded.
+never downloaded. The server is started as ``make lab`` starts it: the lessons are
+trusted first (``jupyter trust``), ``notebooks/.jupyter-lab.json`` hides what is not a
+lesson, and lesson 0 is the file it opens.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import re
 import secrets
 import shutil
 import signal
@@ -41,6 +44,8 @@ if TYPE_CHECKING:
 
 ROOT = Path(__file__).resolve().parents[2]
 LESSON = "05-weighted-canary.ipynb"
+FIRST_LESSON = "00-start-here.ipynb"
+LAB_CONFIG = ".jupyter-lab.json"  # in the notebooks folder, as the Makefile's LAB_CONFIG
 
 # Headless, no sandbox (we may be root in a container), and none of Chromium's own
 # traffic to Google (component updates, sync, field trials, QUIC probes).
@@ -114,12 +119,22 @@ class JupyterLab:
             "JUPYTER_DATA_DIR": str(dirs["data"]),
             "JUPYTER_RUNTIME_DIR": str(dirs["runtime"]),
             "IPYTHONDIR": str(dirs["ipython"]),
+            "BROWSER": "true",  # "opens" the browser with /bin/true: it only writes the page to open
         }
+        # As `make lab`: trust the lessons (signatures go to this server's data folder).
+        lessons = sorted(str(p) for p in self.notebooks.glob("[0-9][0-9]-*.ipynb"))
+        subprocess.run(
+            [str(Path(sys.executable).parent / "jupyter"), "trust", *lessons],
+            env=env,
+            check=True,
+            capture_output=True,
+            timeout=120,
+        )
         argv = [
             sys.executable,
             "-m",
             "jupyterlab",
-            "--no-browser",
+            f"--config={self.notebooks / LAB_CONFIG}",
             "--ServerApp.ip=127.0.0.1",
             "--ServerApp.port=0",
             "--ServerApp.port_retries=0",
@@ -132,6 +147,7 @@ class JupyterLab:
         ]
         if os.geteuid() == 0:
             argv.append("--allow-root")
+        argv.append(str(self.notebooks / FIRST_LESSON))  # the file it opens
         with open(self.log_path, "wb") as log:
             # A session of its own, so that stop() can signal the server and whatever it spawned.
             self._proc = subprocess.Popen(
@@ -162,13 +178,30 @@ class JupyterLab:
         sep = "&" if "?" in path else "?"
         return f"http://127.0.0.1:{self.port}/{path.lstrip('/')}{sep}token={self.token}"
 
-    def api(self, path: str) -> object:
-        """GET ``/api/<path>`` and return the decoded JSON (e.g. ``api("sessions")``)."""
+    def api(self, path: str, method: str = "GET") -> object:
+        """``/api/<path>`` and the decoded JSON (e.g. ``api("sessions")``); None when
+        the answer has no body (``api("kernels/ID", "DELETE")``)."""
         request = urllib.request.Request(
-            f"http://127.0.0.1:{self.port}/api/{path}", headers={"Authorization": f"token {self.token}"}
+            f"http://127.0.0.1:{self.port}/api/{path}", headers={"Authorization": f"token {self.token}"}, method=method
         )
-        with urllib.request.urlopen(request, timeout=5) as response:
-            return json.load(response)
+        with urllib.request.urlopen(request, timeout=30) as response:
+            body = response.read()
+        return json.loads(body) if body else None
+
+    def opened_url(self) -> str:
+        """The page the server opened a browser on for its file to run (``make lab``'s lesson 0)."""
+        assert self._proc is not None
+        page = self.scratch / "runtime" / f"jpserver-file-to-run-{self._proc.pid}-open.html"
+        wait_for(page.exists, 30, "the server to write the page it opens")
+        found = re.search(r'href="(http[^"]+)"', page.read_text())
+        assert found, page.read_text()
+        return found.group(1)
+
+    def shut_down_kernels(self, keep: str | None = None) -> None:
+        """Shut down every kernel but the one that runs the notebook ``keep``."""
+        for session in self.api("sessions"):  # type: ignore[union-attr]
+            if keep is None or not session["path"].endswith(keep):
+                self.api(f"kernels/{session['kernel']['id']}", "DELETE")
 
     def kernel_client(self, notebook: str) -> BlockingKernelClient:
         """A second client of the kernel that runs ``notebook`` (the page is the first),

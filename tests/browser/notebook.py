@@ -16,6 +16,8 @@ import time
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     from playwright.sync_api import Locator, Page
 
     from .jupyterlab import JupyterLab
@@ -52,11 +54,22 @@ _RUN_DONE = f"""(panel) => {{
 }}"""
 
 
+# In the page: the text of a cell's outputs as laid out (line breaks included). A cell
+# far from the view is not rendered (CSS content-visibility), so it has no laid-out
+# text: bring it into view and let two frames pass first.
+_OUTPUT_TEXT = """async (cell) => {
+    cell.scrollIntoView({block: 'center'});
+    await new Promise(done => requestAnimationFrame(() => requestAnimationFrame(done)));
+    return [...cell.querySelectorAll('.jp-OutputArea-output')].map(o => o.innerText).join('\\n');
+}"""
+
+
 class Notebook:
     """The notebook in the front tab of ``page``."""
 
-    def __init__(self, page: Page) -> None:
+    def __init__(self, page: Page, path: Path | None = None) -> None:
         self.page = page
+        self.path = path  # the notebook's file, as the server serves it
 
     def run_state(self) -> dict[str, object] | None:
         """``{"cells": code cells, "ran": cells with a count, "queued": cells waiting or
@@ -89,6 +102,14 @@ class Notebook:
             raise AssertionError(f"Run All stopped at a cell that raised ({state}):\n{''.join(failed)[-3000:]}")
         return took
 
+    def save(self, timeout: float = 30.0) -> None:
+        """File → Save Notebook, and wait until its tab no longer shows unsaved changes
+        (so that leaving the page asks nothing)."""
+        self.menu("File", "Save Notebook")
+        self.page.wait_for_function(
+            "() => !document.querySelector('.lm-TabBar-tab.jp-mod-current.jp-mod-dirty')", timeout=timeout * 1000
+        )
+
     def menu(self, *path: str) -> None:
         """Click through the main menu, e.g. ``menu("Run", "Run All Cells")`` (labels
         match exactly: "Run All Cells" is not "Restart Kernel and Run All Cells…")."""
@@ -106,10 +127,12 @@ class Notebook:
         self.page.keyboard.press("Escape")
         self.page.keyboard.press("b")  # command mode: insert a cell below
         cell = self.page.locator(f"{PANEL} .jp-Cell.jp-mod-selected")
+        # Its place among the cells: a locator by text would not match code of several lines.
+        index = cell.evaluate(f"el => [...document.querySelectorAll('{PANEL} .jp-Cell')].indexOf(el)")
         cell.locator(".cm-content").click()
         self.page.keyboard.insert_text(code)
         self.page.keyboard.press("Escape")
-        return self.page.locator(f"{PANEL} .jp-Cell", has_text=code).last
+        return self.page.locator(f"{PANEL} .jp-Cell").nth(index)
 
     def run_cell(self, cell: Locator, timeout: float = 60.0) -> float:
         """Select ``cell``, press Ctrl+Enter, and wait until it shows a new execution
@@ -127,6 +150,27 @@ class Notebook:
         )
         return time.perf_counter() - began
 
+    def code_cell(self, source: str) -> Locator:
+        """The first code cell whose source holds ``source``, found by its place in the
+        notebook's file (the page creates the editors of cells out of view lazily)."""
+        assert self.path is not None, "open the notebook with open_notebook()"
+        cells = json.loads(self.path.read_text())["cells"]
+        places = [i for i, c in enumerate(cells) if c["cell_type"] == "code" and source in "".join(c["source"])]
+        assert places, f"no code cell of {self.path.name} holds {source!r}"
+        return self.page.locator(f"{PANEL} .jp-Cell").nth(places[0])
+
+    def output_text(self, cell: Locator) -> str:
+        """What ``cell`` shows in its outputs, as text (scrolled into view first: the page
+        lays out, and so renders text for, only the cells near the view)."""
+        return str(cell.evaluate(_OUTPUT_TEXT))
+
+    def problems(self) -> list[str]:
+        """The outputs that show an error or write to stderr (a warning, a traceback)."""
+        bad = self.page.locator(
+            f"{OUTPUT}[data-mime-type='application/vnd.jupyter.stderr'], {OUTPUT}:has-text('Traceback')"
+        )
+        return [text or "(out of view)" for text in bad.all_text_contents()]
+
     def cell_with_output(self, selector: str) -> Locator:
         """The cell whose output holds ``selector``."""
         return self.page.locator(f"{PANEL} .jp-Cell", has=self.page.locator(f".jp-OutputArea-output {selector}"))
@@ -141,7 +185,7 @@ def open_notebook(page: Page, server: JupyterLab, name: str, timeout: float = 90
     and wait until all its cells are shown and its kernel is idle."""
     cells = sum(cell["cell_type"] == "code" for cell in json.loads((server.notebooks / name).read_text())["cells"])
     page.goto(server.url(f"lab/tree/{name}?reset"))
-    notebook = Notebook(page)
+    notebook = Notebook(page, server.notebooks / name)
     notebook.wait_until_ready(cells, timeout)
     return notebook
 

@@ -104,6 +104,42 @@ def test_dashboard_controls_apply_the_virtual_service(petstore_lab: Lab) -> None
     assert not dash.traffic.running
 
 
+def test_the_dashboard_follows_a_route_change_made_elsewhere(petstore_lab: Lab) -> None:
+    ensure(5, petstore_lab)  # the header canary: v2 gets only the fifth of the requests with the header
+    dash = Dashboard(petstore_lab, rate=200, refresh=0.1)
+    try:
+        assert dash.control.expected() == pytest.approx(20.0)
+        petstore_lab.apply(routing.weighted(25))  # as a cell would, or exercises.solve(5)
+        wait_for(lambda: dash.weight.value == 25, 10, "the slider to follow the applied routes")
+        assert dash.header.value and "weight: 25" in dash.yaml_view.value
+        assert dash.message.value == "changed outside the dashboard: now 25% to v2, header canary on"
+        change = dash.control.changes[-1]
+        assert (change.v2_percent, change.expected) == (25, pytest.approx(40.0)), "0.2 + 0.8 x 0.25 of the traffic"
+        # What is measured after the change follows the dashed line, not the weight alone.
+        dash.traffic.wait_for_answers(600)
+        frame = dash.traffic.frame()
+        after = frame[frame["sent_s"] > change.at_s + 0.5]
+        assert len(after) >= 300 and set(after["status"]) == {200}
+        assert within(int((after["version"] == "v2").sum()), len(after), 0.40)
+
+        # Routes the controls do not build (lesson 4's answer) are followed, and said so.
+        petstore = routing.header_route(routing.prefix_route("/petstore", "/api/pets", "v2"))
+        petstore_lab.apply(routing.add_route(routing.header_canary(), petstore))
+        wait_for(lambda: "the controls do not build" in dash.message.value, 10, "the dashboard to say so")
+        assert (dash.weight.value, dash.header.value) == (0, True)
+
+        # Stopped, it still follows, and it still beats: the page knows the kernel is there.
+        dash.stop()
+        beat = int(re.findall(r'data-beat="(\d+)"', dash.status.value)[0])
+        petstore_lab.apply(routing.weighted(10))
+        assert dash.sync() is True or dash.weight.value == 10  # sync, unless the loop was first
+        assert (dash.weight.value, dash.control.describe()) == (10, "10% to v2, header canary on")
+        wait_for(lambda: int(re.findall(r'data-beat="(\d+)"', dash.status.value)[0]) > beat, 10, "a heartbeat")
+        assert "not connected to a running kernel" in dash.status.value and "animation" in dash.status.value
+    finally:
+        dash.close()
+
+
 def test_dashboard_shows_a_refusal_and_keeps_the_controls_true(lab: Lab, tmp_path: Path) -> None:
     dash = Dashboard(lab, start=False)
     try:
