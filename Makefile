@@ -9,7 +9,7 @@ BIN    := $(VENV)/bin
 ROOT_FLAG := $(if $(filter 0,$(shell id -u)),--allow-root,)
 export COALMINE_HOME ?= $(CURDIR)/.lab
 
-.PHONY: lab test check chromium notebooks bench bench-dashboard manifests clean cluster-check
+.PHONY: lab test check chromium notebooks bench bench-dashboard soak manifests clean cluster-check
 
 $(BIN)/python:
 	@echo "creating the virtual environment $(VENV)"
@@ -77,6 +77,11 @@ bench: $(VENV)/.installed-test
 # The live dashboard in JupyterLab + Chromium at 200 req/s, and the generator's accuracy.
 bench-dashboard: $(VENV)/.installed-test chromium
 	$(BIN)/python benchmarks/dashboard.py
+
+# Minutes of open-loop traffic at 200 and 1000 req/s while routes flip, big objects
+# and bad inputs are applied and pods are killed: failed and stale answers, p99, CPU, RSS.
+soak: $(VENV)/.installed-test
+	$(BIN)/python benchmarks/soak.py
 
 # The seed's whole flow on the current kube context (a real cluster), PASS/FAIL per step;
 # see docs/real-cluster.md. Leaves the cluster as it was.

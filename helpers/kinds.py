@@ -24,6 +24,9 @@ GATEWAY_NETWORKING_V1 = f"{GATEWAY_NETWORKING_GROUP}/v1"
 GLOO_NAMESPACE = "gloo-system"  # where Gloo runs, keeps its Upstreams and writes statuses
 KGATEWAY_NAMESPACE = "kgateway-system"  # where kgateway runs and the lab's Gateway lives
 BUILTIN_NAMESPACES = ("default", "kube-system", "kube-public")
+# The most one object may be, as JSON: 1 MiB, Kubernetes' limit on a ConfigMap's data
+# (etcd's request limit, 1.5 MiB, bounds the other kinds). Refused when read and at apply.
+MAX_OBJECT_BYTES = 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -88,12 +91,14 @@ def ref(obj: Mapping[str, Any]) -> str:
     """``deployment.apps/petstore-v1``: how kubectl names an object in its output."""
     kind = BY_NAME.get(str(obj.get("kind")))
     prefix = kind.ref_prefix if kind else str(obj.get("kind", "object")).lower()
-    return f"{prefix}/{(obj.get('metadata') or {}).get('name', '?')}"
+    meta = obj.get("metadata")
+    return f"{prefix}/{meta.get('name', '?') if isinstance(meta, Mapping) else '?'}"
 
 
 def key(obj: Mapping[str, Any]) -> tuple[str, str, str]:
     """(kind, namespace, name); cluster-scoped kinds have namespace ''."""
-    meta = obj.get("metadata") or {}
+    meta = obj.get("metadata")
+    meta = meta if isinstance(meta, Mapping) else {}
     kind = BY_NAME.get(str(obj.get("kind")))
     namespace = "" if kind is not None and not kind.namespaced else str(meta.get("namespace") or "default")
     return (str(obj.get("kind")), namespace, str(meta.get("name")))

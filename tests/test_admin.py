@@ -28,7 +28,7 @@ from helpers.runtime.controlplane import ControlPlane
 from helpers.runtime.home import LabHome
 
 T = TypeVar("T")
-TOKEN = "s3cret-token"
+TOKEN = "s3cret-token-of-the-admin-api-tests-0123456789"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
 CONFIGMAP = load_manifests([manifests_dir() / "petstore-v1.yaml"])[0]
 

@@ -1,10 +1,9 @@
 """Templates of REST functions: rendering and parameter extraction."""
 
-import re
-
 import pytest
 
 from helpers.runtime.gloo.functions import function_from_transformation
+from helpers.runtime.regex import RegexError
 from helpers.runtime.templating import compile_parameter, render
 
 
@@ -23,7 +22,7 @@ def test_parameter_template_extracts_named_values():
 
 
 def test_repeated_parameter_is_an_error():
-    with pytest.raises(re.error, match="twice"):
+    with pytest.raises(RegexError, match="twice"):
         compile_parameter("/{id}/{id}")
 
 

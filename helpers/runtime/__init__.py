@@ -7,10 +7,12 @@ The core, shared by both gateway halves:
 
 - ``home``: the lab home's files (token, state, store, logs);
 - ``store``: the applied objects, on disk, so a restart loses nothing;
-- ``apiserver``: what the Kubernetes API server refuses in the built-in kinds;
+- ``apiserver``: what the Kubernetes API server refuses in the built-in kinds (and
+  ``podspec`` in a pod template), with its limits (1 MiB an object);
 - ``pods`` and ``supervising``: Deployments as real child processes, restarted when
   they die, ready when their probe says so;
 - ``schema``: the engine that checks an object against a schema written as data;
+- ``regex``: every regular expression, compiled and matched by RE2 as Envoy does;
 - ``routes`` and ``matching``: the one API-neutral route table the proxies serve
   (virtual hosts, routes, matchers, weighted destinations, clusters);
 - ``templating``: REST function templates, compiled at translation, rendered per request.
@@ -37,7 +39,8 @@ The core, shared by both gateway halves:
 - ``proxy.proxying``: the gateway proxy; ``proxy.downstreams``: client connections;
   ``proxy.rewriting``: the request sent upstream; ``proxy.upstreams``: pooled pod
   connections; ``proxy.wire``: HTTP/1.1 framing; ``proxy.stats``: per-upstream counts
-  and latency, like Envoy's.
+  and latency, like Envoy's; ``proxy.dataplane``: the event loop and thread every
+  proxy serves from, apart from the control plane's.
 
 Data flows one way: objects -> translator -> route table -> proxy (one per listener).
 The runtime imports nothing of the package outside it but ``helpers.errors`` and

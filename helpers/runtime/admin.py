@@ -32,10 +32,10 @@ from typing import Any
 
 from aiohttp import web
 
-from helpers.errors import CoalmineError, InvalidArgument, ManifestError
+from helpers.errors import CoalmineError, InvalidArgument, LabStartError, ManifestError
 from helpers.kinds import lookup
 from helpers.runtime.controlplane import ControlPlane
-from helpers.runtime.home import LabHome
+from helpers.runtime.home import ALREADY_RUNNING, MIN_TOKEN_LENGTH, REFUSED, REFUSED_PREFIX, LabHome
 
 CONTROL_PLANE = web.AppKey("control_plane", ControlPlane)
 STOP = web.AppKey("stop", asyncio.Event)
@@ -48,7 +48,10 @@ async def _require_token(
     request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
 ) -> web.StreamResponse:
     given = request.headers.get("Authorization", "").removeprefix("Bearer ").strip()
-    if not hmac.compare_digest(given.encode(), request.app[TOKEN].encode()):
+    expected = request.app[TOKEN]
+    # Only two non-empty ASCII credentials are compared: an empty token never opens the
+    # API, and a header that is not ASCII (or not UTF-8) is simply wrong, not a crash.
+    if not (given and expected and given.isascii() and hmac.compare_digest(given.encode(), expected.encode())):
         return web.json_response({"error": "missing or wrong lab token (see <lab home>/token)"}, status=401)
     try:
         return await handler(request)
@@ -76,6 +79,8 @@ async def _body(request: web.Request) -> dict[str, Any]:
         body = await request.json()
     except ValueError as e:
         raise ManifestError(f"the request body is not JSON: {e}") from None
+    except RecursionError:
+        raise ManifestError("the request body is nested too deeply: objects are nested at most 100 levels") from None
     if not isinstance(body, dict):
         raise ManifestError("the request body must be a JSON object")
     return body
@@ -157,6 +162,9 @@ async def _shutdown(request: web.Request) -> web.Response:
 
 
 def make_app(cp: ControlPlane, token: str, stop: asyncio.Event) -> web.Application:
+    """The admin API of ``cp``, opened by ``token`` (at least ``MIN_TOKEN_LENGTH`` characters)."""
+    if len(token) < MIN_TOKEN_LENGTH or not token.isascii():
+        raise LabStartError(f"the admin token must be at least {MIN_TOKEN_LENGTH} ASCII characters")
     app = web.Application(middlewares=[_require_token], client_max_size=16 * 1024**2)
     app[CONTROL_PLANE], app[TOKEN], app[STOP] = cp, token, stop
     app.router.add_get("/v1/status", _status)
@@ -172,6 +180,11 @@ def make_app(cp: ControlPlane, token: str, stop: asyncio.Event) -> web.Applicati
 
 
 async def _run(home: LabHome) -> None:
+    # The proxies' thread (``proxy.dataplane``) shares the interpreter with the control
+    # plane's: while a big translation runs, each of the gateway's turns waits for the
+    # switch interval (5 ms by default) several times per request. 0.5 ms keeps a
+    # request's added latency to a few milliseconds, for a little more switching.
+    sys.setswitchinterval(0.0005)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
@@ -201,19 +214,29 @@ def serve(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     home = LabHome.resolve(args.home)
-    home.ensure()
+    try:
+        home.ensure()
+    except CoalmineError as e:
+        print(f"{REFUSED_PREFIX}{e}", file=sys.stderr)
+        return REFUSED
     lock = open(home.lock_file, "w")
     try:
         fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except OSError:
         print(f"a control plane is already running for {home.root}", file=sys.stderr)
-        return 3
+        return ALREADY_RUNNING
     try:
-        import uvloop  # optional: a faster event loop for the gateway
-    except ImportError:
-        asyncio.run(_run(home))
-    else:
-        uvloop.run(_run(home))
+        try:
+            import uvloop  # optional: a faster event loop for the gateway
+        except ImportError:
+            asyncio.run(_run(home))
+        else:
+            uvloop.run(_run(home))
+    except CoalmineError as e:
+        # A refusal to start (a damaged store, a home it cannot use): one line, last in
+        # the log, which `coalmine up` shows as it is.
+        print(f"{REFUSED_PREFIX}{e}", file=sys.stderr)
+        return REFUSED
     return 0
 
 

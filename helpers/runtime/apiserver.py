@@ -1,17 +1,21 @@
 """What the Kubernetes API server refuses in the built-in kinds the lab runs.
 
-``check_object`` checks apiVersion/kind and metadata for every kind, and the shape
-of Service, Deployment, ConfigMap and Namespace, so that the local runtime refuses
-at apply what a cluster's API server would.
+``check_object`` checks the size and depth of every object (``check_limits``: at
+most 1 MiB as JSON, 100 levels), apiVersion/kind and metadata for every kind, and
+the shape of Service, Deployment (its pod template in ``podspec``), ConfigMap and
+Namespace, so that the local runtime refuses at apply what a cluster's API server
+would.
 """
 
 from __future__ import annotations
 
-import re
+import json
 from collections.abc import Mapping
 from typing import Any
 
-from helpers.kinds import BY_NAME, KINDS, Kind
+from helpers.kinds import BY_NAME, KINDS, MAX_OBJECT_BYTES, Kind
+from helpers.runtime import regex
+from helpers.runtime.podspec import check_pod_template, configmap_key_problem, is_port
 
 # Spellings from older Kubernetes releases that a learner may still find in posts
 # (the seed itself uses extensions/v1beta1).
@@ -21,8 +25,13 @@ _OLD_API_VERSIONS = {
     ("Deployment", "apps/v1beta2"),
 }
 
-_DNS_LABEL = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?")
-_DNS_SUBDOMAIN = re.compile(r"[a-z0-9]([-a-z0-9.]*[a-z0-9])?")
+# Every object: at most 1 MiB as JSON (Kubernetes' limit on a ConfigMap's data; etcd's
+# request limit, 1.5 MiB, bounds the others), nested at most 100 levels (the lab's
+# own limit: real manifests need fewer than 20, and it keeps every later step,
+# copying, hashing and saving it, clear of Python's recursion limit).
+MAX_DEPTH = 100
+_DNS_LABEL = regex.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?")
+_DNS_SUBDOMAIN = regex.compile(r"[a-z0-9]([-a-z0-9.]*[a-z0-9])?")
 
 
 def check_object(obj: Any) -> list[str]:
@@ -33,6 +42,9 @@ def check_object(obj: Any) -> list[str]:
     """
     if not isinstance(obj, Mapping):
         return [f"expected an object (a YAML mapping), got {type(obj).__name__}"]
+    limits = check_limits(obj)
+    if limits:
+        return limits
     kind_name, api_version = obj.get("kind"), obj.get("apiVersion")
     if not kind_name:
         return ["kind is missing: every object needs `kind:` (e.g. Deployment)"]
@@ -75,10 +87,6 @@ def _check_metadata(meta: Any, kind: Kind) -> list[str]:
     return problems
 
 
-def _is_port(value: Any) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool) and 1 <= value <= 65535
-
-
 def _check_service(obj: Mapping[str, Any]) -> list[str]:
     spec = obj.get("spec")
     if not isinstance(spec, Mapping):
@@ -91,11 +99,11 @@ def _check_service(obj: Mapping[str, Any]) -> list[str]:
     if not isinstance(ports, list) or not ports:
         return [*problems, "spec.ports: at least one port is required"]
     for i, p in enumerate(ports):
-        if not isinstance(p, Mapping) or not _is_port(p.get("port")):
+        if not isinstance(p, Mapping) or not is_port(p.get("port")):
             problems.append(f"spec.ports[{i}].port must be a number from 1 to 65535")
             continue
         target = p.get("targetPort", p["port"])
-        if not (_is_port(target) or (isinstance(target, str) and target)):
+        if not (is_port(target) or (isinstance(target, str) and target)):
             problems.append(f"spec.ports[{i}].targetPort must be a port number or a container port name")
     if len(ports) > 1 and any(isinstance(p, Mapping) and not p.get("name") for p in ports):
         problems.append("spec.ports: every port needs a name when there is more than one")
@@ -121,32 +129,65 @@ def _check_deployment(obj: Mapping[str, Any]) -> list[str]:
     template = spec.get("template")
     if not isinstance(template, Mapping):
         return [*problems, "spec.template is required"]
-    labels = ((template.get("metadata") or {}).get("labels")) or {}
+    meta = template.get("metadata")
+    labels = meta.get("labels") if isinstance(meta, Mapping) else None
+    labels = labels if isinstance(labels, Mapping) else {}
     if isinstance(match, Mapping) and any(labels.get(k) != v for k, v in match.items()):
         problems.append("spec.template.metadata.labels must include every label of spec.selector.matchLabels")
-    pod = template.get("spec")
-    containers = pod.get("containers") if isinstance(pod, Mapping) else None
-    if not isinstance(containers, list) or not containers:
-        return [*problems, "spec.template.spec.containers: at least one container is required"]
-    for i, c in enumerate(containers):
-        where = f"spec.template.spec.containers[{i}]"
-        if not isinstance(c, Mapping) or not c.get("name"):
-            problems.append(f"{where}.name is required")
-        elif not c.get("image"):
-            problems.append(f"{where}.image is required")
-        for field in ("command", "args"):
-            if c.get(field) is not None and not (
-                isinstance(c.get(field), list) and all(isinstance(a, str) for a in c[field])
-            ):
-                problems.append(f"{where}.{field} must be a list of strings")
-    return problems
+    return [*problems, *check_pod_template(template)]
 
 
 def _check_configmap(obj: Mapping[str, Any]) -> list[str]:
-    data = obj.get("data")
-    if data is not None and not (isinstance(data, Mapping) and all(isinstance(v, str) for v in data.values())):
-        return ["data must map file names to strings"]
+    problems: list[str] = []
+    seen: set[str] = set()
+    for field in ("data", "binaryData"):
+        data = obj.get(field)
+        if data is None:
+            continue
+        if not (isinstance(data, Mapping) and all(isinstance(v, str) for v in data.values())):
+            problems.append(f"{field} must map file names to strings")
+            continue
+        for k in data:
+            why = configmap_key_problem(k)
+            if why:
+                problems.append(f"{field}: {why}")
+            elif k in seen:
+                problems.append(f'{field}: key "{k}" is also in data: a key may appear once')
+            seen.add(str(k))
+    return problems
+
+
+def check_limits(obj: Any) -> list[str]:
+    """What no object may be: nested deeper than ``MAX_DEPTH``, or bigger than
+    ``MAX_OBJECT_BYTES`` as JSON (both checked without recursion)."""
+    depth = _depth(obj)
+    if depth > MAX_DEPTH:
+        return [f"the object is nested more than {MAX_DEPTH} levels deep: at most {MAX_DEPTH} are accepted"]
+    try:
+        size = len(json.dumps(obj, allow_nan=False, separators=(",", ":")).encode())
+    except (TypeError, ValueError) as e:
+        return [f"the object holds a value JSON cannot carry: {e}"]
+    if size > MAX_OBJECT_BYTES:
+        return [
+            f"the object is {size:,} bytes as JSON: at most {MAX_OBJECT_BYTES:,} (1 MiB) are accepted, "
+            "the size Kubernetes allows a ConfigMap and, in round figures, etcd allows any object "
+            "(its request limit is 1.5 MiB); split it into smaller objects"
+        ]
     return []
+
+
+def _depth(obj: Any) -> int:
+    deepest, todo = 0, [(obj, 1)]
+    while todo:
+        value, level = todo.pop()
+        deepest = max(deepest, level)
+        if level > MAX_DEPTH:
+            return level
+        if isinstance(value, Mapping):
+            todo.extend((v, level + 1) for v in value.values())
+        elif isinstance(value, list):
+            todo.extend((v, level + 1) for v in value)
+    return deepest
 
 
 _CHECKERS = {

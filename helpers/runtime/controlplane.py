@@ -4,9 +4,11 @@ It owns the store and the pod supervisor, and the two gateway halves: ``gloo.edg
 (discovery, VirtualService translation, the gateway proxy) and
 ``gatewayapi.kgateway`` (HTTPRoutes, a proxy per Gateway listener). It is driven
 through the admin API (``admin``). Every change, an applied object or a pod
-becoming ready, ends in ``rebuild``: each half translates anew and its proxies swap
-the new tables in before the change is reported done. So the very next request
-follows it.
+becoming ready, ends in ``rebuild``: each half translates anew (Gloo serves the
+translation its admission check just made, when nothing else changed since) and its
+proxies swap the new tables in before the change is reported done. So the very next
+request follows it. The proxies serve from their own thread (``proxy.dataplane``),
+so the work done here never stops the traffic.
 
 Its process is ``python -m helpers.runtime.admin --home DIR`` (``coalmine up`` starts it).
 """
@@ -14,6 +16,7 @@ Its process is ``python -m helpers.runtime.admin --home DIR`` (``coalmine up`` s
 from __future__ import annotations
 
 import logging
+import shutil
 from collections.abc import Mapping
 from typing import Any
 
@@ -24,6 +27,7 @@ from helpers.runtime import apiserver
 from helpers.runtime.gatewayapi import kgateway as kgw
 from helpers.runtime.gloo.edge import Gloo
 from helpers.runtime.home import LabHome
+from helpers.runtime.proxy.dataplane import DataPlane
 from helpers.runtime.proxy.stats import UpstreamStats
 from helpers.runtime.routes import Endpoint
 from helpers.runtime.store import Store
@@ -37,12 +41,15 @@ class ControlPlane:
 
     def __init__(self, home: LabHome) -> None:
         self.home = home
-        home.pods_dir.mkdir(parents=True, exist_ok=True)
         self.store = Store(home.store_file)
+        # Pods die with the control plane that ran them: what a killed one left is garbage.
+        shutil.rmtree(home.pods_dir, ignore_errors=True)
+        home.pods_dir.mkdir(parents=True, exist_ok=True)
         self.supervisor = Supervisor(home.pods_dir, self._configmap, self.rebuild)
         self.stats = UpstreamStats()
-        self.gloo = Gloo(self.store, self.stats, self._endpoints, self.rebuild)  # the Gloo Edge half
-        self.kgateway = kgw.Kgateway(self.store, self.stats)  # the Gateway API half
+        self.dataplane = DataPlane()  # the proxies' own loop and thread (``proxy.dataplane``)
+        self.gloo = Gloo(self.store, self.stats, self._endpoints, self.rebuild, self.dataplane)  # Gloo Edge
+        self.kgateway = kgw.Kgateway(self.store, self.stats, self.dataplane)  # the Gateway API half
         self._version = 0
 
     # ── lifecycle ────────────────────────────────────────────────────────────
@@ -61,6 +68,7 @@ class ControlPlane:
         await self.supervisor.close()
         await self.kgateway.close()
         await self.gloo.close()
+        await self.dataplane.close()
 
     @property
     def proxy_port(self) -> int | None:
@@ -117,6 +125,7 @@ class ControlPlane:
         action, _ = self.store.put(obj)
         if action != "unchanged":
             self._changed(kind.name)
+        self.gloo.forget_preview()
         return {"action": action, "warnings": warnings}
 
     def delete(self, refs: list[tuple[str, str, str]]) -> list[dict[str, Any]]:

@@ -7,9 +7,10 @@ is tested without sockets. Routes hold ``Matcher`` values; the proxy builds one
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass
+
+from helpers.runtime.regex import Pattern
 
 # ── requests as the matcher sees them ────────────────────────────────────────
 
@@ -48,7 +49,7 @@ class PathMatcher:
     kind: str
     value: str
     case_sensitive: bool = True
-    pattern: re.Pattern[str] | None = None
+    pattern: Pattern | None = None
 
     def matches(self, path: str) -> bool:
         if self.kind == "regex":
@@ -72,7 +73,7 @@ class HeaderMatcher:
 
     name: str
     value: str | None = None
-    pattern: re.Pattern[str] | None = None
+    pattern: Pattern | None = None
     invert: bool = False
 
     def matches(self, request: RequestView) -> bool:
@@ -94,7 +95,7 @@ class QueryMatcher:
 
     name: str
     value: str | None = None
-    pattern: re.Pattern[str] | None = None
+    pattern: Pattern | None = None
 
     def matches(self, request: RequestView) -> bool:
         actual = request.query.get(self.name)

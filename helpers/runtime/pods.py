@@ -13,7 +13,6 @@ import contextlib
 import hashlib
 import json
 import os
-import re
 import shutil
 import socket
 import string
@@ -23,6 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from helpers.runtime import regex
 from helpers.runtime.store import now_rfc3339
 
 ConfigMapLookup = Callable[[str, str], "dict[str, Any] | None"]
@@ -41,7 +41,7 @@ _LAUNCHER = (
     "    sys.exit(1)\n"
     "os.execv(sys.argv[2], sys.argv[2:])\n"
 )
-_PYTHON = re.compile(r"(.*/)?python(3(\.\d+)?)?")
+_PYTHON = regex.compile(r"(.*/)?python(3(\.\d+)?)?")
 NAME_CHARS = string.ascii_lowercase + string.digits
 
 
@@ -90,6 +90,8 @@ class Pod:
     message: str = ""
     last_exit: int | None = None
     terminating: bool = False
+    failures: int = 0  # in a row, for the back-off; a long enough run resets it
+    exposed: tuple[str, ...] = ()  # wildcard addresses it listens on (0.0.0.0:PORT)
     task: asyncio.Task[None] | None = None
     stop_event: asyncio.Event = field(default_factory=asyncio.Event)
 
@@ -133,6 +135,7 @@ class Pod:
             },
             "spec": self.template.get("spec", {}),
             "status": {
+                **self._exposure(),
                 "phase": "Running" if running else "Pending",
                 "hostIP": "127.0.0.1",
                 "podIP": "127.0.0.1",
@@ -155,6 +158,15 @@ class Pod:
                 "localPort": self.port,
                 "localPid": self.process.pid if running and self.process else None,
             },
+        }
+
+    def _exposure(self) -> dict[str, str]:
+        if not self.exposed:
+            return {}
+        return {
+            "reason": "ListensOnAllInterfaces",
+            "message": f"listens on {', '.join(self.exposed)}: other machines can reach it; "
+            "bind 127.0.0.1 (the HOST environment variable) instead",
         }
 
 
@@ -201,7 +213,7 @@ def prepare(pod: Pod, configmap: ConfigMapLookup) -> tuple[list[str], dict[str, 
         "PYTHONUNBUFFERED": "1",
     }
     for item in container.get("env") or []:
-        if "value" in item:
+        if item.get("value") is not None:  # valueFrom is not resolved locally
             env[str(item["name"])] = str(item["value"])
     env.update(HOST="127.0.0.1", PORT=str(pod.port))
     return [sys.executable, "-c", _LAUNCHER, str(os.getpid()), *argv], env
@@ -253,3 +265,87 @@ async def probe_once(probe: Mapping[str, Any], pod: Pod) -> bool:
         writer.close()
         with contextlib.suppress(OSError):
             await writer.wait_closed()
+
+
+# ── logs ─────────────────────────────────────────────────────────────────────
+
+# The kubelet rotates a container's log at containerLogMaxSize (default 10 MiB) and
+# keeps containerLogMaxFiles (default 5); a lab pod keeps ``log`` and ``log.1``, each
+# rotated at 1 MiB, so at most about 2 MiB per pod, removed with the pod.
+LOG_MAX_BYTES = 1024 * 1024
+
+
+class PodLog:
+    """A pod's stdout and stderr (all its restarts), rotated at ``max_bytes``."""
+
+    def __init__(self, path: Path, max_bytes: int = LOG_MAX_BYTES) -> None:
+        self.path, self.max_bytes = path, max_bytes
+        self._file: Any = None
+        self._size = 0
+
+    def write(self, chunk: bytes) -> None:
+        if self._file is None:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._file = open(self.path, "ab")
+            self._size = self._file.tell()
+        self._file.write(chunk)
+        self._file.flush()
+        self._size += len(chunk)
+        if self._size >= self.max_bytes:
+            self._file.close()
+            os.replace(self.path, self.path.with_name(self.path.name + ".1"))
+            self._file = None
+
+    def close(self) -> None:
+        if self._file is not None:
+            self._file.close()
+            self._file = None
+
+
+async def drain(stream: asyncio.StreamReader, log: PodLog) -> None:
+    """Copy a pod's output into its log until the pod closes it."""
+    while chunk := await stream.read(64 * 1024):
+        log.write(chunk)
+
+
+# ── exposure ─────────────────────────────────────────────────────────────────
+
+
+def exposed_addresses(pid: int) -> tuple[str, ...]:
+    """``ADDRESS:PORT`` of every TCP socket process ``pid`` listens on at a wildcard
+    address (0.0.0.0 or ::), read from Linux's /proc; empty elsewhere."""
+    inodes = set()
+    try:
+        for fd in os.listdir(f"/proc/{pid}/fd"):
+            with contextlib.suppress(OSError):
+                link = os.readlink(f"/proc/{pid}/fd/{fd}")
+                if link.startswith("socket:["):
+                    inodes.add(link[8:-1])
+    except OSError:
+        return ()
+    found: list[str] = []
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        with contextlib.suppress(OSError):
+            found += (
+                f"{address}:{port}"
+                for address, port in listeners(Path(table).read_text(), inodes)
+                if address in ("0.0.0.0", "::")
+            )
+    return tuple(found)
+
+
+def listeners(table: str, inodes: set[str]) -> list[tuple[str, int]]:
+    """(address, port) of the listening sockets of a /proc/net/tcp{,6} table whose
+    inode is in ``inodes``."""
+    found = []
+    for line in table.splitlines()[1:]:
+        parts = line.split()
+        if len(parts) < 10 or parts[3] != "0A" or parts[9] not in inodes:  # 0A: LISTEN
+            continue
+        address, _, port = parts[1].partition(":")
+        raw = bytes.fromhex(address)
+        # The kernel prints each 32-bit word of the address in host (little-endian) order.
+        raw = b"".join(raw[i : i + 4][::-1] for i in range(0, len(raw), 4))
+        family = socket.AF_INET if len(raw) == 4 else socket.AF_INET6
+        found.append((socket.inet_ntop(family, raw), int(port, 16)))
+    return found

@@ -14,11 +14,11 @@ without sockets.
 from __future__ import annotations
 
 import bisect
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from helpers.runtime.matching import Matcher, RequestView
+from helpers.runtime.regex import Pattern
 
 # ── upstreams as the proxy sees them ─────────────────────────────────────────
 
@@ -62,7 +62,7 @@ class RestCall:
     a compiled pattern whose named groups become template variables."""
 
     function: str
-    parameters: tuple[tuple[str, re.Pattern[str]], ...] = ()
+    parameters: tuple[tuple[str, Pattern], ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

@@ -9,12 +9,16 @@ tables are in ``gloo.schema``, the Gateway API's in ``gatewayapi.schema``.
 
 from __future__ import annotations
 
-import re
+import functools
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from helpers.runtime import regex
+
 IGNORED = "not supported by the local runtime; ignored"
+_WORD = regex.compile(r"[A-Za-z_][\w-]*")
+_NUMBER = regex.compile(r"-?\d+(\.\d+)?")
 
 
 @dataclass
@@ -34,9 +38,15 @@ class Found:
 def at(path: str, name: str) -> str:
     """The path of field ``name`` inside ``path`` (map keys that are not plain
     words are shown quoted, e.g. ``headers[":path"]``)."""
-    if not re.fullmatch(r"[A-Za-z_][\w-]*", name):
+    if not _plain(name):
         return f'{path}["{name}"]'
     return f"{path}.{name}" if path else name
+
+
+@functools.lru_cache(maxsize=4096)
+def _plain(name: str) -> bool:
+    # Field names repeat (every route has "matchers"): matched once each, not per use.
+    return _WORD.fullmatch(name) is not None
 
 
 def shown(value: Any) -> str:
@@ -113,7 +123,7 @@ class Scalar(Node):
         ok = isinstance(value, int) if self.kind == "int" else isinstance(value, (int, float))
         if not ok or isinstance(value, bool):
             what = "a whole number" if self.kind == "int" else "a number"
-            hint = " (remove the quotes)" if isinstance(value, str) and re.fullmatch(r"-?\d+(\.\d+)?", value) else ""
+            hint = " (remove the quotes)" if isinstance(value, str) and _NUMBER.fullmatch(value) else ""
             return found.error(path, f"expected {what}, got {shown(value)}{hint}")
         if (self.low is not None and value < self.low) or (self.high is not None and value > self.high):
             found.error(
@@ -138,11 +148,12 @@ class Regex(Node):
             compile_regex(value, path, found)
 
 
-def compile_regex(pattern: str, path: str, found: Found, flags: int = 0) -> re.Pattern[str] | None:
-    """``re.compile`` that reports a bad pattern at ``path`` instead of raising."""
+def compile_regex(pattern: str, path: str, found: Found, case_sensitive: bool = True) -> regex.Pattern | None:
+    """A learner's regex compiled as Envoy would (RE2, ``regex.user_pattern``); a
+    pattern RE2 refuses is reported at ``path`` instead of raising."""
     try:
-        return re.compile(pattern, flags)
-    except re.error as e:
+        return regex.user_pattern(pattern, case_sensitive)
+    except regex.RegexError as e:
         found.error(path, f'invalid regex "{pattern}": {e}')
         return None
 

@@ -15,8 +15,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from helpers.errors import LabStartError
 from helpers.kinds import key
-from helpers.runtime.home import write_json_atomic
+from helpers.runtime.home import write_text_atomic
 
 Key = tuple[str, str, str]
 _SERVER_FIELDS = ("uid", "creationTimestamp", "resourceVersion", "generation", "managedFields")
@@ -45,14 +46,33 @@ class Store:
     def __init__(self, path: Path) -> None:
         self.path = path
         self._objects: dict[Key, dict[str, Any]] = {}
+        self._texts: dict[Key, tuple[dict[str, Any], str]] = {}  # each object's JSON, for save
         self._version = 0
         self.extra: dict[str, Any] = {}  # runtime settings kept with the objects
         if path.exists():
-            data = json.loads(path.read_text())
+            self._load(path)
+
+    def _load(self, path: Path) -> None:
+        try:
+            data = json.loads(path.read_bytes())
+            if not isinstance(data, dict) or not isinstance(data.get("objects", []), list):
+                raise ValueError("it is not an object with a list of objects")
             self._version = int(data.get("resourceVersion", 0))
             self.extra = dict(data.get("extra") or {})
             for obj in data.get("objects", []):
+                if not isinstance(obj, dict) or not isinstance(obj.get("metadata"), dict):
+                    raise ValueError("one of its objects has no metadata")
                 self._objects[key(obj)] = obj
+        except (ValueError, TypeError, RecursionError) as e:  # JSONDecodeError and UnicodeDecodeError too
+            raise LabStartError(
+                f"the lab's store {path} is damaged ({e}): move it aside to start an empty lab "
+                f"(mv {path} {path}.damaged), or restore a copy"
+            ) from None
+
+    @property
+    def version(self) -> int:
+        """The store's resourceVersion: one more on every change."""
+        return self._version
 
     def get(self, k: Key) -> dict[str, Any] | None:
         return self._objects.get(k)
@@ -89,22 +109,29 @@ class Store:
             action = "configured"
         meta["resourceVersion"] = str(self._version)
         self._objects[k] = new
+        self._texts.pop(k, None)
         self.save()
         return action, new
 
     def delete(self, k: Key) -> dict[str, Any] | None:
         obj = self._objects.pop(k, None)
+        self._texts.pop(k, None)
         if obj is not None:
             self._version += 1
             self.save()
         return obj
 
     def save(self) -> None:
-        write_json_atomic(
-            self.path,
-            {
-                "resourceVersion": self._version,
-                "extra": self.extra,
-                "objects": list(self._objects.values()),
-            },
-        )
+        """Write every object and ``extra`` to ``path``, atomically. Each object's JSON
+        is encoded once, when it is put, so a save costs one join and one write however
+        big the store: the encoder, which holds the interpreter while it runs, never
+        works through megabytes on a change of a few bytes."""
+        texts = [self._text(k, obj) for k, obj in self._objects.items()]
+        head = json.dumps({"extra": self.extra}, sort_keys=True, separators=(",", ":"))[:-1]
+        write_text_atomic(self.path, f'{head},"objects":[{",".join(texts)}],"resourceVersion":{self._version}}}')
+
+    def _text(self, k: Key, obj: dict[str, Any]) -> str:
+        cached = self._texts.get(k)
+        if cached is None or cached[0] is not obj:
+            cached = self._texts[k] = (obj, json.dumps(obj, sort_keys=True, separators=(",", ":")))
+        return cached[1]

@@ -3,10 +3,14 @@
 Each replica of a Deployment is a pod: the container's command run as a local
 process, with the container's env, its ConfigMap volumes written to the pod's
 folder, and its own loopback port (given as ``HOST``/``PORT``; in a cluster the pod
-IP would differ instead). A pod that dies is restarted with back-off; readiness
-comes from the container's real probe. A changed pod template rolls out: new pods
-first, old ones stopped once the new are ready. Stopping takes a pod out of the
-endpoints *before* it is sent SIGTERM, so no new request reaches it.
+IP would differ instead). A pod that dies is restarted with back-off (lab-sized,
+see ``FIRST_BACKOFF_S``), and so is one that cannot even be prepared
+(``CreateContainerConfigError``); readiness comes from the container's real probe.
+Its output goes through a pipe into ``<pod folder>/log``, rotated as the kubelet
+rotates container logs (``pods.LOG_MAX_BYTES``); the folder goes with the pod.
+A changed pod template rolls out: new pods first, old ones stopped once the new
+are ready. Stopping takes a pod out of the endpoints *before* it is sent SIGTERM,
+so no new request reaches it.
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ import contextlib
 import random
 import shutil
 import signal
+import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
@@ -25,7 +30,10 @@ from helpers.runtime.pods import (
     ConfigMapLookup,
     NotYet,
     Pod,
+    PodLog,
     PodSpecError,
+    drain,
+    exposed_addresses,
     prepare,
     probe_once,
     template_hash,
@@ -33,12 +41,27 @@ from helpers.runtime.pods import (
 from helpers.runtime.routes import Endpoint
 from helpers.runtime.store import now_rfc3339
 
+# Restart back-off, lab-sized: the kubelet waits 10 s doubling to 5 min and forgets
+# after 10 min of running; a lab pod waits 0.25 s doubling to 10 s and forgets after
+# 10 s, so a pod killed by hand serves again within a second or two, and one that
+# crashes on start is retried ever more slowly instead of in a tight loop.
+FIRST_BACKOFF_S = 0.25
+MAX_BACKOFF_S = 10.0
+BACKOFF_RESET_S = 10.0
+
 
 class Supervisor:
     """Keeps each Deployment's pods running; tells ``on_change`` when endpoints move."""
 
-    def __init__(self, pods_dir: Path, configmap: ConfigMapLookup, on_change: Callable[[], None]) -> None:
+    def __init__(
+        self,
+        pods_dir: Path,
+        configmap: ConfigMapLookup,
+        on_change: Callable[[], None],
+        backoff_reset: float = BACKOFF_RESET_S,
+    ) -> None:
         self.pods_dir = pods_dir
+        self.backoff_reset = backoff_reset
         self.configmap = configmap
         self.on_change = on_change
         self._pods: dict[str, Pod] = {}
@@ -152,55 +175,81 @@ class Supervisor:
         pod.stop_event.set()
 
     async def _run(self, pod: Pod) -> None:
+        log = PodLog(pod.directory / "log")
         try:
             while not pod.stop_event.is_set():
                 try:
                     argv, env = prepare(pod, self.configmap)
-                except PodSpecError as e:
-                    pod.reason, pod.message = "CreateContainerConfigError", str(e)
-                    await _wait(pod.stop_event, 1.0)
-                    continue
                 except NotYet as e:
                     pod.reason, pod.message = "ContainerCreating", str(e)
                     await _wait(pod.stop_event, 0.5)
                     continue
-                log = open(pod.directory / "log", "ab")
+                except Exception as e:  # PodSpecError, or anything else the template makes fail
+                    await self._back_off(pod, 0.0, "CreateContainerConfigError", _why(e))
+                    continue
                 try:
                     pod.process = await asyncio.create_subprocess_exec(
                         *argv,
                         env=env,
                         cwd=pod.directory,
                         stdin=asyncio.subprocess.DEVNULL,
-                        stdout=log,
+                        stdout=asyncio.subprocess.PIPE,
                         stderr=asyncio.subprocess.STDOUT,
                     )
-                finally:
-                    log.close()
-                pod.started, pod.reason, pod.message = now_rfc3339(), "Running", ""
-                prober = asyncio.get_running_loop().create_task(self._probe(pod, pod.process))
-                stopper = asyncio.get_running_loop().create_task(pod.stop_event.wait())
-                waiter = asyncio.get_running_loop().create_task(pod.process.wait())
-                await asyncio.wait({waiter, stopper}, return_when=asyncio.FIRST_COMPLETED)
-                if not waiter.done():
-                    await self._stop_process(pod, waiter)
-                stopper.cancel()
-                prober.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await prober
-                pod.last_exit = pod.process.returncode
-                if pod.ready:
-                    pod.ready = False
-                    self.on_change()
+                except OSError as e:
+                    await self._back_off(pod, 0.0, "RunContainerError", _why(e))
+                    continue
+                started = time.monotonic()
+                await self._supervise(pod, pod.process, log)
                 if pod.stop_event.is_set():
                     break
                 pod.restarts += 1
-                pod.reason = "CrashLoopBackOff" if pod.restarts > 1 else "Error"
-                pod.message = f"exited with code {pod.last_exit}; see {pod.directory / 'log'}"
-                await _wait(pod.stop_event, min(10.0, 0.25 * 2 ** min(pod.restarts - 1, 6)))
+                message = f"exited with code {pod.last_exit}; see {pod.directory / 'log'}"
+                await self._back_off(pod, time.monotonic() - started, "Error", message)
         finally:
+            log.close()
             self._pods.pop(pod.name, None)
-            shutil.rmtree(pod.directory / "volumes", ignore_errors=True)
+            # A pod's folder (volumes, log) goes with it, as a pod's sandbox does.
+            shutil.rmtree(pod.directory, ignore_errors=True)
             self._reconcile()
+
+    async def _supervise(self, pod: Pod, process: asyncio.subprocess.Process, log: PodLog) -> None:
+        """Run one container until it exits or the pod is stopped."""
+        loop = asyncio.get_running_loop()
+        pod.started, pod.reason, pod.message, pod.exposed = now_rfc3339(), "Running", "", ()
+        assert process.stdout is not None
+        drainer = loop.create_task(drain(process.stdout, log))
+        prober = loop.create_task(self._probe(pod, process))
+        stopper = loop.create_task(pod.stop_event.wait())
+        waiter = loop.create_task(process.wait())
+        await asyncio.wait({waiter, stopper}, return_when=asyncio.FIRST_COMPLETED)
+        if not waiter.done():
+            await self._stop_process(pod, waiter)
+        stopper.cancel()
+        prober.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await prober
+        # The output until the exit; a child the pod left behind may hold the pipe open.
+        await asyncio.wait({drainer}, timeout=1.0)
+        drainer.cancel()
+        with contextlib.suppress(asyncio.CancelledError, OSError):
+            await drainer
+        pod.last_exit = process.returncode
+        if pod.ready:
+            pod.ready = False
+            self.on_change()
+
+    async def _back_off(self, pod: Pod, ran: float, reason: str, message: str) -> None:
+        """Wait before the next try: 0.25 s doubling to 10 s for failures in a row (the
+        kubelet: 10 s doubling to 5 min); a run of ``backoff_reset`` seconds or more
+        (the kubelet: 10 min) starts the count again."""
+        if ran >= self.backoff_reset:
+            pod.failures = 0
+        pod.failures += 1
+        if reason == "Error" and pod.failures > 1:
+            reason = "CrashLoopBackOff"
+        pod.reason, pod.message = reason, message
+        await _wait(pod.stop_event, min(MAX_BACKOFF_S, FIRST_BACKOFF_S * 2 ** min(pod.failures - 1, 10)))
 
     async def _stop_process(self, pod: Pod, waiter: asyncio.Task[int]) -> None:
         grace = float(pod.template.get("spec", {}).get("terminationGracePeriodSeconds", 30))
@@ -215,14 +264,16 @@ class Supervisor:
 
     async def _probe(self, pod: Pod, process: asyncio.subprocess.Process) -> None:
         probe = pod.container.get("readinessProbe") or {}
-        period = float(probe.get("periodSeconds", 10))
-        failures_allowed = int(probe.get("failureThreshold", 3))
+        period = float(probe.get("periodSeconds") or 10)  # 0 means the default, as in Kubernetes
+        failures_allowed = int(probe.get("failureThreshold") or 3)
         failures = 0
         while process.returncode is None:
             ok = await probe_once(probe, pod)
             failures = 0 if ok else failures + 1
             ready = ok or (pod.ready and failures < failures_allowed)
             if ready != pod.ready and not pod.terminating:
+                if ready and not pod.exposed:
+                    pod.exposed = exposed_addresses(process.pid)
                 pod.ready = ready
                 self.on_change()
                 self._reconcile()
@@ -249,3 +300,8 @@ def _serves(container: Mapping[str, Any], target: Any) -> bool:
     if not ports:
         return True
     return any(target in (p.get("containerPort"), p.get("name")) for p in ports)
+
+
+def _why(error: Exception) -> str:
+    text = str(error) or type(error).__name__
+    return text if isinstance(error, PodSpecError) else f"{type(error).__name__}: {text}"

@@ -9,11 +9,12 @@ request). Pure functions, shared by the Gloo translator and the proxy.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 
-_PLACEHOLDER = re.compile(r"\{\{\s*(?:default\(\s*([A-Za-z_][\w]*)\s*,\s*\"([^\"]*)\"\s*\)|([A-Za-z_][\w]*))\s*\}\}")
-PARAM = re.compile(r"\{([A-Za-z_][\w]*)\}")
+from helpers.runtime import regex
+
+_PLACEHOLDER = regex.compile(r"\{\{\s*(?:default\(\s*([A-Za-z_][\w]*)\s*,\s*\"([^\"]*)\"\s*\)|([A-Za-z_][\w]*))\s*\}\}")
+PARAM = regex.compile(r"\{([A-Za-z_][\w]*)\}")
 # Gloo's extractor accepts these characters in a path parameter.
 _PARAM_VALUE = r"[-._~%!$&'()*+,;=:@\w]+"
 
@@ -21,7 +22,7 @@ _PARAM_VALUE = r"[-._~%!$&'()*+,;=:@\w]+"
 def render(template: str, variables: Mapping[str, str]) -> str:
     """Fill ``{{ name }}`` and ``{{ default(name, "x") }}`` from ``variables``."""
 
-    def fill(m: re.Match[str]) -> str:
+    def fill(m: regex.Match) -> str:
         name = m.group(1) or m.group(3)
         fallback = m.group(2) if m.group(1) else ""
         value = variables.get(name)
@@ -30,17 +31,18 @@ def render(template: str, variables: Mapping[str, str]) -> str:
     return _PLACEHOLDER.sub(fill, template)
 
 
-def compile_parameter(template: str) -> re.Pattern[str]:
-    """Compile a route parameter template (``/findPetWithId/{id}``) into a pattern
-    whose named groups are the parameters. Raises ``re.error`` on a bad template."""
+def compile_parameter(template: str) -> regex.Pattern:
+    """Compile a route parameter template (``/findPetWithId/{id}``) into an RE2
+    pattern whose named groups are the parameters. Raises ``regex.RegexError`` on a
+    bad template."""
     parts, last = [], 0
     names: set[str] = set()
     for m in PARAM.finditer(template):
         if m.group(1) in names:
-            raise re.error(f"parameter {{{m.group(1)}}} appears twice")
+            raise regex.RegexError(f"parameter {{{m.group(1)}}} appears twice")
         names.add(m.group(1))
-        parts.append(re.escape(template[last : m.start()]))
+        parts.append(regex.escape(template[last : m.start()]))
         parts.append(f"(?P<{m.group(1)}>{_PARAM_VALUE})")
         last = m.end()
-    parts.append(re.escape(template[last:]))
-    return re.compile("".join(parts))
+    parts.append(regex.escape(template[last:]))
+    return regex.user_pattern("".join(parts))

@@ -7,19 +7,20 @@ a path match's value, a filter's fields). The tables that use them are in ``sche
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from typing import Any
 
+from helpers.runtime import regex
 from helpers.runtime.schema import STR, Found, ListOf, Node, Scalar, at
 
 NOT_LOCAL = "not supported by the local runtime"
 _DNS_NAME = r"[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*"
-_HOSTNAME = re.compile(r"(\*\.)?" + _DNS_NAME)
-_SECTION_NAME = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*")
-_HEADER_NAME = re.compile(r"[A-Za-z0-9!#$%&'*+\-.^_`|~]+")
-_PATH_CHARS = re.compile(r"(?:[-A-Za-z0-9/._~!$&'()*+,;=:@]|%[0-9a-fA-F]{2})+")
-_DURATION = re.compile(r"([0-9]{1,5}(h|m|s|ms)){1,4}")
+_HOSTNAME = regex.compile(r"(\*\.)?" + _DNS_NAME)
+_SECTION_NAME = regex.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*")
+_HEADER_NAME = regex.compile(r"[A-Za-z0-9!#$%&'*+\-.^_`|~]+")
+_PATH_CHARS = regex.compile(r"(?:[-A-Za-z0-9/._~!$&'()*+,;=:@]|%[0-9a-fA-F]{2})+")
+_DURATION = regex.compile(r"([0-9]{1,5}(h|m|s|ms)){1,4}")
+_DURATION_PART = regex.compile(r"([0-9]+)(ms|h|m|s)")
 _UNITS = {"h": 3600.0, "m": 60.0, "s": 1.0, "ms": 0.001}
 METHODS = ("GET", "HEAD", "POST", "PUT", "DELETE", "CONNECT", "OPTIONS", "TRACE", "PATCH")
 REDIRECT_CODES = (301, 302, 303, 307, 308)
@@ -29,14 +30,14 @@ def parse_duration(text: str) -> float:
     """Seconds in a Gateway API Duration (GEP-2257): ``"10s"``, ``"1m30s"``, ``"500ms"``."""
     if not _DURATION.fullmatch(text):
         raise ValueError(f'"{text}" is not a Gateway API duration: write e.g. "10s", "1m30s" or "500ms"')
-    return sum(float(n) * _UNITS[u] for n, u in re.findall(r"([0-9]+)(ms|h|m|s)", text))
+    return sum(float(n) * _UNITS[u] for n, u in _DURATION_PART.findall(text))
 
 
 # ── leaf nodes ───────────────────────────────────────────────────────────────
 
 
 class Pattern(Node):
-    def __init__(self, pattern: re.Pattern[str], what: str, max_length: int = 253) -> None:
+    def __init__(self, pattern: regex.Pattern, what: str, max_length: int = 253) -> None:
         self.pattern, self.what, self.max_length = pattern, what, max_length
 
     def check(self, value: Any, path: str, found: Found) -> None:
@@ -46,7 +47,7 @@ class Pattern(Node):
 
 
 HOSTNAME = Pattern(_HOSTNAME, "a valid hostname (lower-case DNS name, optionally starting with `*.`; no IPs, no port)")
-PRECISE_HOSTNAME = Pattern(re.compile(_DNS_NAME), "a valid hostname without wildcard (no IPs, no port)")
+PRECISE_HOSTNAME = Pattern(regex.compile(_DNS_NAME), "a valid hostname without wildcard (no IPs, no port)")
 SECTION_NAME = Pattern(_SECTION_NAME, "a valid name (lower-case letters, digits, '-' and '.')", 253)
 HEADER_NAME = Pattern(_HEADER_NAME, "a valid HTTP header name (pseudo-headers such as :path are not allowed)", 256)
 
@@ -120,8 +121,8 @@ def path_match(value: Mapping[str, Any], path: str, found: Found) -> None:
     where = at(path, "value")
     if kind == "RegularExpression":
         try:
-            re.compile(text)
-        except re.error as e:
+            regex.user_pattern(text)
+        except regex.RegexError as e:
             found.error(where, f'invalid regular expression "{text}": {e}')
         return
     if not text.startswith("/"):
@@ -138,8 +139,8 @@ def path_match(value: Mapping[str, Any], path: str, found: Found) -> None:
 def regex_value(value: Mapping[str, Any], path: str, found: Found) -> None:
     if value.get("type") == "RegularExpression" and isinstance(value.get("value"), str):
         try:
-            re.compile(value["value"])
-        except re.error as e:
+            regex.user_pattern(value["value"])
+        except regex.RegexError as e:
             found.error(at(path, "value"), f'invalid regular expression "{value["value"]}": {e}')
 
 

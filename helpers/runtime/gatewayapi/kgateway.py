@@ -18,6 +18,7 @@ from helpers.kinds import GATEWAY_NETWORKING_V1, KGATEWAY_NAMESPACE, key
 from helpers.runtime.gatewayapi import schema as gatewayapi_schema
 from helpers.runtime.gatewayapi.status import stamp
 from helpers.runtime.gatewayapi.translating import GatewayTranslation, ListenerKey, translate
+from helpers.runtime.proxy.dataplane import DataPlane, on
 from helpers.runtime.proxy.proxying import GatewayProxy
 from helpers.runtime.proxy.stats import UpstreamStats
 from helpers.runtime.routes import Endpoint
@@ -46,8 +47,8 @@ def gateway_class() -> dict[str, Any]:
 class Kgateway:
     """The Gateway API translation and the listeners' proxies of one lab."""
 
-    def __init__(self, store: Store, stats: UpstreamStats) -> None:
-        self.store, self.stats = store, stats
+    def __init__(self, store: Store, stats: UpstreamStats, dataplane: DataPlane | None = None) -> None:
+        self.store, self.stats, self.dataplane = store, stats, dataplane
         self.result = GatewayTranslation()
         self.proxies: dict[ListenerKey, GatewayProxy] = {}
         self._statuses: dict[tuple[str, str, str], dict[str, Any]] = {}
@@ -112,7 +113,7 @@ class Kgateway:
         """Start a proxy for every listener to serve, stop those no longer wanted."""
         wanted = self.result.listeners if self.installed else {}
         for lk in [lk for lk in self.proxies if lk not in wanted]:
-            await self.proxies.pop(lk).stop()
+            await on(self.dataplane, self.proxies.pop(lk).stop())
             self._ports().pop("/".join(lk), None)
         for lk, table in wanted.items():
             if lk not in self.proxies:
@@ -123,10 +124,10 @@ class Kgateway:
         remembered = self._ports().get("/".join(lk))
         proxy = GatewayProxy(table, self.stats)
         try:
-            port = await proxy.start("127.0.0.1", remembered or 0)
+            port = await on(self.dataplane, proxy.start("127.0.0.1", remembered or 0))
         except OSError:
             log.warning("listener %s: port %s is taken; using another", "/".join(lk), remembered)
-            port = await proxy.start("127.0.0.1", 0)
+            port = await on(self.dataplane, proxy.start("127.0.0.1", 0))
         self.proxies[lk] = proxy
         self._ports()["/".join(lk)] = port
 
@@ -136,7 +137,7 @@ class Kgateway:
 
     async def close(self) -> None:
         for proxy in self.proxies.values():
-            await proxy.stop()
+            await on(self.dataplane, proxy.stop())
         self.proxies.clear()
 
     def urls(self) -> dict[str, dict[str, str]]:

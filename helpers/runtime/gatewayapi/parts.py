@@ -3,10 +3,10 @@ operations and retry policies (as Envoy gets them from kgateway)."""
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from typing import Any
 
+from helpers.runtime import regex
 from helpers.runtime.gatewayapi.fields import parse_duration
 from helpers.runtime.matching import HeaderMatcher, Matcher, PathMatcher, QueryMatcher
 from helpers.runtime.routes import HeaderOps, RetryPolicy
@@ -18,7 +18,7 @@ def matcher(match: Mapping[str, Any]) -> Matcher:
     if kind == "Exact":
         pm = PathMatcher("exact", value)
     elif kind == "RegularExpression":
-        pm = PathMatcher("regex", value, pattern=re.compile(value))
+        pm = PathMatcher("regex", value, pattern=regex.user_pattern(value))
     else:
         pm = PathMatcher("path_prefix", value)
     headers, seen = [], set()
@@ -28,7 +28,7 @@ def matcher(match: Mapping[str, Any]) -> Matcher:
             continue
         seen.add(name)
         if h.get("type") == "RegularExpression":
-            headers.append(HeaderMatcher(name, pattern=re.compile(h["value"])))
+            headers.append(HeaderMatcher(name, pattern=regex.user_pattern(h["value"])))
         else:
             headers.append(HeaderMatcher(name, h["value"]))
     query, names = [], set()
@@ -36,8 +36,12 @@ def matcher(match: Mapping[str, Any]) -> Matcher:
         if q["name"] in names:
             continue
         names.add(q["name"])
-        regex = q.get("type") == "RegularExpression"
-        query.append(QueryMatcher(q["name"], None if regex else q["value"], re.compile(q["value"]) if regex else None))
+        is_regex = q.get("type") == "RegularExpression"
+        query.append(
+            QueryMatcher(
+                q["name"], None if is_regex else q["value"], regex.user_pattern(q["value"]) if is_regex else None
+            )
+        )
     methods = frozenset({match["method"]}) if match.get("method") else frozenset()
     return Matcher(pm, tuple(headers), tuple(query), methods)
 

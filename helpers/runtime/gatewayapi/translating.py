@@ -32,6 +32,7 @@ from helpers.runtime.gatewayapi.parts import header_ops, matcher, retries
 from helpers.runtime.gatewayapi.precedence import intersect, precedence
 from helpers.runtime.gatewayapi.schema import CONTROLLER
 from helpers.runtime.gatewayapi.status import Condition, gateway_status, parent_status
+from helpers.runtime.regex import RegexError
 from helpers.runtime.routes import (
     Action,
     Cluster,
@@ -192,9 +193,12 @@ class _Translation:
             for i, rule in enumerate(spec.get("rules") or [{}]):
                 action = self.action(k, rule)
                 for j, match in enumerate(rule.get("matches") or [{}]):
-                    ir = Route(
-                        (matcher(match),), action, rule.get("name") or "", f"{k[1]}/{k[2]} rules[{i}].matches[{j}]"
-                    )
+                    try:
+                        served = matcher(match)
+                    except RegexError as e:  # admission refuses it; an object stored before may hold one
+                        self.warn(k, f"rules[{i}].matches[{j}]: invalid regular expression: {e}; not served")
+                        continue
+                    ir = Route((served,), action, rule.get("name") or "", f"{k[1]}/{k[2]} rules[{i}].matches[{j}]")
                     for h in hostnames:
                         self.hosts[lk].setdefault(h, []).append((precedence(match, route, i, j), ir))
 

@@ -10,19 +10,19 @@ from __future__ import annotations
 
 import hashlib
 import json
-import re
 from collections.abc import Mapping
 from typing import Any
 
 import aiohttp
 
 from helpers.kinds import GLOO_NAMESPACE
+from helpers.runtime import regex
 from helpers.runtime.gloo.functions import transformations_from_swagger
 
 DISCOVERY_NAMESPACE = GLOO_NAMESPACE
 DISCOVERED_BY = "kubernetesplugin"
 SWAGGER_PATHS = ("/swagger.json", "/swagger/docs/v1", "/v2/api-docs")
-_UNSAFE = re.compile(r"[^a-z0-9-]")
+_UNSAFE = regex.compile(r"[^a-z0-9-]")
 
 
 def upstream_name(namespace: str, service: str, port: int) -> str:
@@ -89,18 +89,26 @@ def swagger_url(upstream: Mapping[str, Any], path: str) -> str:
 async def fetch_functions(session: aiohttp.ClientSession, host: str, port: int) -> tuple[str, dict[str, Any]] | None:
     """Look for a Swagger 2.0 document on an endpoint; return (path, transformations).
 
-    None when the service has none (it is then a plain upstream, as in Gloo).
+    None when the service has none (it is then a plain upstream, as in Gloo). Raises
+    ``ConnectionError`` when the endpoint answered none of the paths at all (a pod
+    stopping or not quite up): that says nothing about its functions.
     """
+    answered = False
     for path in SWAGGER_PATHS:
         try:
             async with session.get(f"http://{host}:{port}{path}") as resp:
+                answered = True
                 if resp.status != 200:
                     continue
                 spec = json.loads(await resp.read())
-        except (aiohttp.ClientError, ValueError, OSError, TimeoutError):
+        except ValueError:
+            continue
+        except (aiohttp.ClientError, OSError, TimeoutError):
             continue
         if isinstance(spec, dict) and str(spec.get("swagger", "")).startswith("2"):
             functions = transformations_from_swagger(spec)
             if functions:
                 return path, functions
+    if not answered:
+        raise ConnectionError(f"{host}:{port} did not answer")
     return None

@@ -11,6 +11,7 @@ its Gloo-shaped status. ``admit`` is strict validation at apply time.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
@@ -22,6 +23,7 @@ from helpers.kinds import GLOO_NAMESPACE, key, ref
 from helpers.runtime.gloo import discovering
 from helpers.runtime.gloo.status import Report, gloo_status
 from helpers.runtime.gloo.translating import translate, validate
+from helpers.runtime.proxy.dataplane import DataPlane, on
 from helpers.runtime.proxy.proxying import GatewayProxy
 from helpers.runtime.proxy.stats import UpstreamStats
 from helpers.runtime.routes import Endpoint, RouteTable
@@ -40,9 +42,14 @@ class Gloo:
     """
 
     def __init__(
-        self, store: Store, stats: UpstreamStats, endpoints: Callable[[], Endpoints], changed: Callable[[], None]
+        self,
+        store: Store,
+        stats: UpstreamStats,
+        endpoints: Callable[[], Endpoints],
+        changed: Callable[[], None],
+        dataplane: DataPlane | None = None,
     ) -> None:
-        self.store, self.stats = store, stats
+        self.store, self.stats, self.dataplane = store, stats, dataplane
         self._endpoints, self._changed = endpoints, changed
         self.proxy: GatewayProxy | None = None
         self.table = RouteTable()
@@ -52,6 +59,7 @@ class Gloo:
         self._fds_tasks: set[asyncio.Task[None]] = set()
         self._fds_recheck = False
         self._session: aiohttp.ClientSession | None = None
+        self._preview: tuple[int, Endpoints, RouteTable, dict[tuple[str, str, str], Report]] | None = None
 
     @property
     def installed(self) -> bool:
@@ -80,13 +88,13 @@ class Gloo:
     async def _start_proxy(self, port: int | None, strict: bool) -> None:
         proxy = GatewayProxy(self.table, self.stats)
         try:
-            bound = await proxy.start("127.0.0.1", port or 0)
+            bound = await on(self.dataplane, proxy.start("127.0.0.1", port or 0))
         except OSError as e:
             if strict:
                 raise PortInUse(
                     f"cannot listen on 127.0.0.1:{port}: {e.strerror or e}; free the port or pick another with --port"
                 ) from e
-            bound = await proxy.start("127.0.0.1", 0)
+            bound = await on(self.dataplane, proxy.start("127.0.0.1", 0))
         self.proxy = proxy
         self.store.extra["gloo"] = {"proxyPort": bound}
         self.store.save()
@@ -96,7 +104,7 @@ class Gloo:
             task.cancel()
         await asyncio.gather(*self._fds_tasks, return_exceptions=True)
         if self.proxy is not None:
-            await self.proxy.stop()
+            await on(self.dataplane, self.proxy.stop())
         if self._session is not None:
             await self._session.close()
 
@@ -109,17 +117,30 @@ class Gloo:
         if problems:
             raise ApplyRefused(_refusal(obj, problems))
         candidate = [o for o in self._inputs() if key(o) != key(obj)] + [dict(obj)]
-        _, reports = translate(candidate, self._endpoints())
+        endpoints = self._endpoints()
+        table, reports = translate(candidate, endpoints)
         report = reports.get(key(obj))
         if report is not None and report.errors:
             raise ApplyRefused(_refusal(obj, report.errors))
+        # What the store will hold once ``obj`` is put: the rebuild that follows at once
+        # serves this translation instead of making it again.
+        self._preview = (self.store.version + 1, endpoints, table, reports)
         return list(report.warnings) if report else []
+
+    def forget_preview(self) -> None:
+        """The admitted object was not stored (unchanged): its preview is not the store."""
+        self._preview = None
 
     def rebuild(self, version: int) -> None:
         """Bring discovery up to date, translate, and swap the new table in."""
         if self.installed:
             self._discover()
-        self.table, self.reports = translate(self._inputs(), self._endpoints(), version)
+        preview, self._preview = self._preview, None
+        endpoints = self._endpoints()
+        if preview is not None and preview[:2] == (self.store.version, endpoints):  # nothing changed since
+            self.table, self.reports = dataclasses.replace(preview[2], version=version), preview[3]
+        else:
+            self.table, self.reports = translate(self._inputs(), endpoints, version)
         if self.proxy is not None:
             self.proxy.swap(self.table)
 
@@ -205,7 +226,13 @@ class Gloo:
 
     async def _fds(self, name: str, endpoint: Endpoint) -> None:
         assert self._session is not None
-        found = await discovering.fetch_functions(self._session, endpoint.host, endpoint.port)
+        try:
+            found = await discovering.fetch_functions(self._session, endpoint.host, endpoint.port)
+        except ConnectionError:
+            # No answer at all (the pod is stopping, or not quite up): not "no functions";
+            # look again once the pause is over, while discovery stays pending.
+            asyncio.get_running_loop().call_later(_FDS_RETRY_SECONDS, self._changed)
+            return
         # None is remembered too: a service without swagger is a plain upstream.
         self._functions[name] = found
         self._changed()

@@ -7,17 +7,18 @@ not compile, a method in lower case...). The tables that use them are in ``schem
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from typing import Any
 
+from helpers.runtime import regex
+from helpers.runtime.regex import RegexError
 from helpers.runtime.schema import STR, Found, Node, at, compile_regex, shown
 from helpers.runtime.templating import compile_parameter
 
 # ── durations ────────────────────────────────────────────────────────────────
 
 _UNITS = {"h": 3600.0, "m": 60.0, "s": 1.0, "ms": 1e-3, "us": 1e-6, "µs": 1e-6, "ns": 1e-9}
-_DURATION_PART = re.compile(r"(\d+(?:\.\d*)?|\.\d+)(h|ms|us|µs|ns|m|s)")
+_DURATION_PART = regex.compile(r"(\d+(?:\.\d*)?|\.\d+)(h|ms|us|µs|ns|m|s)")
 
 
 def parse_duration(value: Any) -> float:
@@ -69,7 +70,7 @@ class ParamTemplate(Node):
         if isinstance(value, str):
             try:
                 compile_parameter(value)
-            except re.error as e:
+            except RegexError as e:
                 found.error(path, f'invalid parameter template "{value}": {e}')
 
 

@@ -3,10 +3,10 @@ the route action with its timeout, retries and faults (as Envoy gets them)."""
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from typing import Any
 
+from helpers.runtime import regex
 from helpers.runtime.gloo.fields import parse_duration
 from helpers.runtime.matching import HeaderMatcher, Matcher, PathMatcher, QueryMatcher
 from helpers.runtime.routes import Faults, HeaderOps, RetryPolicy, RouteAction, WeightedDestination
@@ -19,7 +19,7 @@ def matcher(m: Mapping[str, Any]) -> Matcher:
     if m.get("exact") is not None:
         path = PathMatcher("exact", m["exact"], case)
     elif m.get("regex") is not None:
-        path = PathMatcher("regex", m["regex"], case, re.compile(m["regex"], 0 if case else re.IGNORECASE))
+        path = PathMatcher("regex", m["regex"], case, regex.user_pattern(m["regex"], case))
     else:
         path = PathMatcher("prefix", m.get("prefix") or "/", case)
     # An absent or empty value means "present" (protobuf cannot tell the two apart).
@@ -31,10 +31,10 @@ def matcher(m: Mapping[str, Any]) -> Matcher:
     return Matcher(path, headers, query, frozenset(m.get("methods") or ()))
 
 
-def _value_or_pattern(spec: Mapping[str, Any]) -> tuple[str | None, re.Pattern[str] | None]:
+def _value_or_pattern(spec: Mapping[str, Any]) -> tuple[str | None, regex.Pattern | None]:
     value = spec.get("value") or None
     if value is not None and spec.get("regex"):
-        return None, re.compile(value)
+        return None, regex.user_pattern(value)
     return value, None
 
 

@@ -13,7 +13,6 @@ proxy answers the broken destinations with a 503 that names what is missing.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, TypeVar
 
@@ -24,6 +23,7 @@ from helpers.runtime.gloo.functions import function_from_transformation
 from helpers.runtime.gloo.parts import header_ops, matcher, route_action
 from helpers.runtime.gloo.schema import REDIRECT_CODES, validate
 from helpers.runtime.gloo.status import Report, gloo_status
+from helpers.runtime.regex import RegexError
 from helpers.runtime.routes import (
     Action,
     Cluster,
@@ -38,7 +38,7 @@ from helpers.runtime.routes import (
     VirtualHost,
     WeightedDestination,
 )
-from helpers.runtime.schema import at
+from helpers.runtime.schema import Found, at
 from helpers.runtime.templating import compile_parameter
 
 __all__ = ["Report", "ResourceKey", "gloo_status", "translate", "validate"]
@@ -63,6 +63,27 @@ def translate(
     return _Translation(resources, endpoints).run(version)
 
 
+# A stored object's schema check, by its key, uid and resourceVersion: the store gives
+# every change a new resourceVersion, so an entry never goes stale, and a big object is
+# checked once, not on every translation after each apply of something else.
+_CHECKED: dict[tuple[ResourceKey, str, str], Found] = {}
+_CHECKED_MAX = 1024
+
+
+def _checked(k: ResourceKey, obj: Mapping[str, Any]) -> Found:
+    meta = obj.get("metadata")
+    uid, version = (meta.get("uid"), meta.get("resourceVersion")) if isinstance(meta, Mapping) else (None, None)
+    if not (isinstance(uid, str) and isinstance(version, str)):
+        return gloo_schema.check(obj)  # not from the store: nothing says it is unchanged
+    cache_key = (k, uid, version)
+    found = _CHECKED.get(cache_key)
+    if found is None:
+        if len(_CHECKED) >= _CHECKED_MAX:
+            _CHECKED.clear()
+        found = _CHECKED[cache_key] = gloo_schema.check(obj)
+    return Found(list(found.errors), list(found.warnings))
+
+
 # ── the work of one translate() call ─────────────────────────────────────────
 
 
@@ -85,7 +106,7 @@ class _Translation:
             ok_version = obj.get("apiVersion") == "v1"  # check_object cannot take an unhashable one
             self.reports[k].errors += check_object(obj) if ok_version else ['Service is apiVersion "v1"']
             return
-        found = gloo_schema.check(obj)
+        found = _checked(k, obj)
         self.reports[k].errors += found.errors
         self.reports[k].warnings += found.warnings
 
@@ -217,7 +238,7 @@ class _Translation:
         for header, template in params.items():
             try:
                 compiled.append((str(header).lower(), compile_parameter(template)))
-            except re.error as e:  # validate() reports it too; kept so translate never raises
+            except RegexError as e:  # validate() reports it too; kept so translate never raises
                 report.errors.append(
                     f'{at(path + ".parameters.headers", str(header))}: invalid parameter template "{template}": {e}'
                 )

@@ -60,14 +60,17 @@ class UpstreamStats:
         Envoy and Prometheus do.
         """
         out: dict[str, Any] = {}
-        for name, c in sorted(self._clusters.items()):
+        # The proxies record on the data plane's thread while this runs on the control
+        # plane's: copy each dict in one step (atomic under the GIL) before walking it.
+        for name, c in sorted(list(self._clusters.items())):
+            by_status = dict(c.by_status)
             by_class: dict[str, int] = {}
-            for status, n in c.by_status.items():
+            for status, n in by_status.items():
                 key = f"{status // 100}xx"
                 by_class[key] = by_class.get(key, 0) + n
             out[name] = {
                 "requests": c.requests,
-                "by_status": {str(s): n for s, n in sorted(c.by_status.items())},
+                "by_status": {str(s): n for s, n in sorted(by_status.items())},
                 "by_class": dict(sorted(by_class.items())),
                 "latency_ms": {
                     "buckets": list(BUCKETS_MS),
