@@ -86,17 +86,7 @@ class Lab:
         installed gateways), so that the next ``up`` starts an empty lab; on a cluster
         that is ``reset()``: what the lab applied and installed is removed.
         """
-        if not isinstance(self.backend, LocalBackend):
-            if forget:
-                undone = self.backend.reset()
-                return f"undid what the lab did to the cluster ({len(undone)} changes) and stopped its port-forwards"
-            self.backend.down()
-            return "stopped the lab's port-forwards; the cluster keeps what the lab applied (forget=True removes it)"
-        was_running = self.backend.running()
-        self.backend.down(forget=forget)
-        where = self.backend.home.root
-        done = f"stopped the lab at {where}" if was_running else f"the lab at {where} was not running"
-        return done + (", and forgot its objects and gateways" if forget else "")
+        return self.backend.down(forget=forget)
 
     def status(self) -> dict[str, Any]:
         """The lab at a glance: home, gateway URL, objects, pods."""

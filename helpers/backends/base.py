@@ -19,8 +19,9 @@ class Backend(Protocol):
         """Start the lab (idempotent); returns its status."""
         ...
 
-    def down(self) -> None:
-        """Stop the lab and everything it started."""
+    def down(self, forget: bool = False) -> str:
+        """Stop the lab and everything it started; with ``forget``, also remove what it
+        applied and installed. Returns one line saying what was done."""
         ...
 
     def status(self) -> dict[str, Any]:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import time
 import urllib.error
@@ -95,11 +96,12 @@ class LocalBackend:
             self.home.log_file
         )
 
-    def down(self, forget: bool = False) -> None:
+    def down(self, forget: bool = False) -> str:
         """Stop the control plane and its pods, whichever process started them. A
         control plane that has exited is gone even while it waits, a zombie, for the
         kernel that started it to reap it. With ``forget``, the objects and installed
         gateways are removed too: the next ``up`` starts an empty lab."""
+        was_running = self.running()
         state = self.home.read_state()
         pid = int(state.get("pid", 0)) if state else 0
         if alive(pid):
@@ -119,10 +121,11 @@ class LocalBackend:
         if state:
             self.home.state_file.unlink(missing_ok=True)
         if forget:
-            import shutil
-
             self.home.store_file.unlink(missing_ok=True)
             shutil.rmtree(self.home.pods_dir, ignore_errors=True)
+        where = self.home.root
+        done = f"stopped the lab at {where}" if was_running else f"the lab at {where} was not running"
+        return done + (", and forgot its objects and gateways" if forget else "")
 
     # ── operations ───────────────────────────────────────────────────────────
 

@@ -80,13 +80,18 @@ class KubernetesBackend:
         self.api.request("GET", "/version", what="the API server's version")
         return self.status()
 
-    def down(self) -> None:
-        """Stop the lab's port-forwards. The cluster is left as it is (see ``reset``)."""
+    def down(self, forget: bool = False) -> str:
+        """Stop the lab's port-forwards. The cluster is left as it is, unless ``forget``:
+        then what the lab applied and installed is removed too (``reset``)."""
+        if forget:
+            undone = self.reset()
+            return f"undid what the lab did to the cluster ({len(undone)} changes) and stopped its port-forwards"
         for state in self.home.root.glob("forward-*.json"):
             _stop_forwarder(state)
         for forwarder, _ in self._pod_forwards.values():
             forwarder.close()
         self._pod_forwards.clear()
+        return "stopped the lab's port-forwards; the cluster keeps what the lab applied (forget=True removes it)"
 
     def reset(self) -> list[str]:
         """Delete what the lab applied, uninstall what it installed, stop its port-forwards:
