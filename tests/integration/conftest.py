@@ -9,12 +9,15 @@ from __future__ import annotations
 import http.client
 import json
 import os
+import threading
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
 
 import psutil
 import pytest
+import yaml
 
 from helpers import Lab
 
@@ -105,3 +108,57 @@ def gateway(petstore_lab: Lab) -> Iterator[Client]:
 
 def env_without_coalmine() -> dict[str, str]:
     return {k: v for k, v in os.environ.items() if not k.startswith("COALMINE_")}
+
+
+def weighted(v1: int, v2: int) -> dict[str, Any]:
+    """The 10/90 manifest with other weights on every weighted route."""
+    vs: dict[str, Any] = yaml.safe_load((MANIFESTS / "gloo" / "3-weighted-10-90.yaml").read_text())
+    for route in vs["spec"]["virtualHost"]["routes"]:
+        for d in route.get("routeAction", {}).get("multi", {}).get("destinations", []):
+            d["weight"] = v2 if d["destination"]["upstream"]["name"].endswith("v2-8080") else v1
+    return vs
+
+
+class Hammer:
+    """Closed-loop load for the length of a ``with`` block: ``workers`` threads, each
+    sending GET ``path`` again and again on a keep-alive connection (a new one after
+    an error). ``failures`` lists every answer that is not the v1 or v2 pets;
+    ``requests`` counts the good ones."""
+
+    def __init__(self, url: str, workers: int, path: str = "/petstore") -> None:
+        self.url, self.path = url, path
+        self.failures: list[str] = []
+        self._counts = [0] * workers
+        self._stop = threading.Event()
+        self._threads = [threading.Thread(target=self._run, args=(i,)) for i in range(workers)]
+
+    @property
+    def requests(self) -> int:
+        return sum(self._counts)
+
+    def __enter__(self) -> Hammer:
+        for thread in self._threads:
+            thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        for thread in self._threads:
+            thread.join()
+
+    def _run(self, worker: int) -> None:
+        client = Client(self.url)
+        try:
+            while not self._stop.is_set():
+                try:
+                    status, body = client.get(self.path)
+                except Exception as e:
+                    self.failures.append(repr(e))
+                    client.close()
+                    client = Client(self.url)
+                    continue
+                self._counts[worker] += 1
+                if status != 200 or body not in (V1_PETS, V2_PETS):
+                    self.failures.append(f"{status} {body[:80]}")
+        finally:
+            client.close()

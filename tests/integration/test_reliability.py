@@ -14,8 +14,8 @@ import socket
 import stat
 import subprocess
 import sys
-import threading
 import time
+from contextlib import closing
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +25,16 @@ import yaml
 from helpers import ApplyRefused, Lab, ManifestError
 from tests.conftest import wait_for
 
-from .conftest import MANIFESTS, V1_PETS, V2_PETS, Client, env_without_coalmine, lab_processes, version_of
+from .conftest import (
+    MANIFESTS,
+    V1_PETS,
+    Client,
+    Hammer,
+    env_without_coalmine,
+    lab_processes,
+    version_of,
+    weighted,
+)
 
 pytestmark = pytest.mark.integration
 ROOT = Path(__file__).resolve().parents[2]
@@ -166,53 +175,17 @@ def test_flips_under_load_with_a_big_store_fail_no_request(petstore_lab: Lab) ->
     lab = petstore_lab
     lab.apply([configmap(f"bulk-{i}", blob=f"{i}" * (900 * 1024)) for i in range(6)])
     lab.apply(direct_vs("bulk", "bulk.example", [answer(f"/bulk/{i}", "x") for i in range(6000)]))
-    vs = yaml.safe_load((MANIFESTS / "gloo" / "3-weighted-10-90.yaml").read_text())
-
-    def weighted(v2: int) -> dict[str, Any]:
-        flipped = copy.deepcopy(vs)
-        for route in flipped["spec"]["virtualHost"]["routes"]:
-            for d in route.get("routeAction", {}).get("multi", {}).get("destinations", []):
-                d["weight"] = v2 if d["destination"]["upstream"]["name"].endswith("v2-8080") else 100 - v2
-        return flipped
-
-    lab.apply(weighted(0))
-    url, stop, failures, count = lab.proxy_url(), threading.Event(), [], [0]
-
-    def hammer() -> None:
-        client = Client(url)
-        try:
-            while not stop.is_set():
-                try:
-                    status, body = client.get("/petstore")
-                except Exception as e:
-                    failures.append(repr(e))
-                    client.close()
-                    client = Client(url)
-                    continue
-                count[0] += 1
-                if status != 200 or body not in (V1_PETS, V2_PETS):
-                    failures.append(f"{status} {body[:80]}")
-        finally:
-            client.close()
-
-    workers = [threading.Thread(target=hammer) for _ in range(4)]
-    for w in workers:
-        w.start()
-    probe, followed, flips = Client(url), 0, 0
-    try:
+    lab.apply(weighted(100, 0))
+    url, followed, flips = lab.proxy_url(), 0, 0
+    with Hammer(url, workers=4) as load, closing(Client(url)) as probe:
         deadline = time.monotonic() + 3.0
         while time.monotonic() < deadline:
             target = "v2" if flips % 2 == 0 else "v1"
-            lab.apply(weighted(100 if target == "v2" else 0))
+            lab.apply(weighted(0, 100) if target == "v2" else weighted(100, 0))
             status, body = probe.get("/petstore")  # the very next request follows the flip
             followed += status == 200 and version_of(body) == target
             flips += 1
-    finally:
-        stop.set()
-        for w in workers:
-            w.join()
-        probe.close()
-    assert failures == [] and count[0] > 50
+    assert load.failures == [] and load.requests > 50
     assert flips >= 3 and followed == flips
 
 

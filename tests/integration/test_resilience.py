@@ -5,8 +5,8 @@ from __future__ import annotations
 import copy
 import os
 import signal
-import threading
 import time
+from contextlib import closing
 
 import pytest
 import yaml
@@ -14,52 +14,18 @@ import yaml
 from helpers import ApplyRefused, Lab, NotFound
 from tests.conftest import wait_for
 
-from .conftest import MANIFESTS, V1_PETS, V2_PETS, Client, version_of
+from .conftest import MANIFESTS, V1_PETS, Client, Hammer, version_of, weighted
 
 pytestmark = pytest.mark.integration
 GLOO = MANIFESTS / "gloo"
-
-
-def weighted(v1: int, v2: int) -> dict:
-    """The 10/90 manifest with other weights on every weighted route."""
-    vs = yaml.safe_load((GLOO / "3-weighted-10-90.yaml").read_text())
-    for route in vs["spec"]["virtualHost"]["routes"]:
-        for d in route.get("routeAction", {}).get("multi", {}).get("destinations", []):
-            d["weight"] = v2 if d["destination"]["upstream"]["name"].endswith("v2-8080") else v1
-    return vs
 
 
 def test_flipping_weights_every_100ms_under_load_fails_no_request(petstore_lab: Lab):
     url = petstore_lab.proxy_url()
     all_v1, all_v2 = weighted(100, 0), weighted(0, 100)
     petstore_lab.apply(all_v1)
-    stop = threading.Event()
-    failures: list[str] = []
-    counts = {"requests": 0}
-
-    def hammer() -> None:
-        client = Client(url)
-        try:
-            while not stop.is_set():
-                try:
-                    status, body = client.get("/petstore")
-                except Exception as e:
-                    failures.append(repr(e))
-                    client.close()
-                    client = Client(url)
-                    continue
-                counts["requests"] += 1
-                if status != 200 or body not in (V1_PETS, V2_PETS):
-                    failures.append(f"{status} {body[:80]}")
-        finally:
-            client.close()
-
-    workers = [threading.Thread(target=hammer) for _ in range(8)]
-    for w in workers:
-        w.start()
-    probe = Client(url)
     followed = 0
-    try:
+    with Hammer(url, workers=8) as load, closing(Client(url)) as probe:
         deadline = time.monotonic() + 3.0
         flips = 0
         while time.monotonic() < deadline:
@@ -70,14 +36,9 @@ def test_flipping_weights_every_100ms_under_load_fails_no_request(petstore_lab: 
             followed += status == 200 and version_of(body) == target
             flips += 1
             next_flip = time.monotonic() + 0.1
-            stop.wait(max(0.0, next_flip - time.monotonic()))  # the flip cadence, not synchronisation
-    finally:
-        stop.set()
-        for w in workers:
-            w.join()
-        probe.close()
-    assert failures == []
-    assert counts["requests"] > 100
+            time.sleep(max(0.0, next_flip - time.monotonic()))  # the flip cadence, not synchronisation
+    assert load.failures == []
+    assert load.requests > 100
     assert followed == flips
 
 
