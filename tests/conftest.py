@@ -32,6 +32,20 @@ def run(request: pytest.FixtureRequest) -> Callable[[Coroutine[Any, Any, T]], T]
     return runner
 
 
+async def until(condition: Callable[[], T], what: str, timeout: float, interval: float = 0.02) -> T:
+    """``wait_for`` on a running event loop: poll ``condition`` every ``interval`` seconds
+    until it returns something truthy, letting the loop run in between; fail naming
+    ``what`` when ``timeout`` seconds pass first."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = condition()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            pytest.fail(f"timed out after {timeout:g}s waiting for {what}")
+        await asyncio.sleep(interval)
+
+
 def wait_for(condition: Callable[[], T], timeout: float = 30.0, what: str = "condition", interval: float = 0.02) -> T:
     """Poll ``condition`` until it returns something truthy; fail the test naming
     ``what`` when ``timeout`` seconds pass first."""

@@ -12,9 +12,9 @@ from __future__ import annotations
 import asyncio
 import copy
 import os
-import time
-from collections.abc import AsyncIterator, Callable, Coroutine
+from collections.abc import AsyncIterator, Coroutine
 from contextlib import asynccontextmanager
+from functools import partial
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -25,6 +25,7 @@ from helpers.errors import InvalidArgument, UnknownKind
 from helpers.loading import load_manifests, manifests_dir
 from helpers.runtime.controlplane import ControlPlane
 from helpers.runtime.home import LabHome
+from tests.conftest import until as until_polled
 
 from .test_proxying import fetch
 
@@ -40,16 +41,7 @@ def run(coro: Coroutine[Any, Any, T]) -> T:
     return asyncio.run(asyncio.wait_for(coro, 45))
 
 
-async def until(condition: Callable[[], T], what: str, timeout: float = DEADLINE_S) -> T:
-    """Poll ``condition`` every 20 ms until it is truthy; fail naming ``what`` at the deadline."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = condition()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            pytest.fail(f"timed out after {timeout:g}s waiting for {what}")
-        await asyncio.sleep(0.02)
+until = partial(until_polled, timeout=DEADLINE_S)
 
 
 @asynccontextmanager

@@ -19,6 +19,7 @@ import time
 from collections import Counter, deque
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any, TypeVar
 
 import httptools
@@ -46,6 +47,7 @@ from helpers.runtime.routes import (
     WeightedDestination,
 )
 from helpers.runtime.templating import compile_parameter
+from tests.conftest import until as until_polled
 
 T = TypeVar("T")
 IO_TIMEOUT_S = 10.0
@@ -57,13 +59,7 @@ except ImportError:  # pragma: no cover - uvloop is a dependency where it builds
     uvloop = None  # type: ignore[assignment]
 
 
-async def wait_until(condition: Callable[[], object], what: str, timeout: float = IO_TIMEOUT_S) -> None:
-    """Poll ``condition`` on the loop until it holds; fail naming ``what`` at the deadline."""
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            pytest.fail(f"timed out waiting for {what}")
-        await asyncio.sleep(0.005)
+wait_until = partial(until_polled, timeout=IO_TIMEOUT_S, interval=0.005)
 
 
 # ── tiny upstreams ───────────────────────────────────────────────────────────

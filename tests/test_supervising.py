@@ -21,6 +21,7 @@ import string
 import sys
 import time
 from collections.abc import AsyncIterator, Callable, Coroutine
+from functools import partial
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -30,6 +31,7 @@ import pytest
 from helpers.runtime.pods import NotYet, Pod, PodSpecError, free_port, prepare, probe_once, template_hash
 from helpers.runtime.routes import Endpoint
 from helpers.runtime.supervising import Supervisor
+from tests.conftest import until as until_polled
 
 T = TypeVar("T")
 DEADLINE_S = 10.0
@@ -116,16 +118,7 @@ def run(coro: Coroutine[Any, Any, T]) -> T:
     return asyncio.run(asyncio.wait_for(coro, 30))
 
 
-async def until(condition: Callable[[], T], what: str, timeout: float = DEADLINE_S) -> T:
-    """Poll ``condition`` every 20 ms until it is truthy; fail naming ``what`` at the deadline."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = condition()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            pytest.fail(f"timed out after {timeout:g}s waiting for {what}")
-        await asyncio.sleep(0.02)
+until = partial(until_polled, timeout=DEADLINE_S)
 
 
 async def http_get(port: int, path: str = "/") -> tuple[int, bytes]:

@@ -11,15 +11,16 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import socket
-import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any, TypeVar
 
 import pytest
 
 from helpers.runtime.proxy.upstreams import MAX_IDLE_PER_ENDPOINT, UpstreamConnection, UpstreamPool, UpstreamReset
 from helpers.runtime.routes import Endpoint
+from tests.conftest import until as until_polled
 
 T = TypeVar("T")
 IO_TIMEOUT_S = 5.0
@@ -30,12 +31,7 @@ def run(coro: Coroutine[Any, Any, T]) -> T:
     return asyncio.run(asyncio.wait_for(coro, 20))
 
 
-async def wait_until(condition: Callable[[], object], what: str, timeout: float = IO_TIMEOUT_S) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            pytest.fail(f"timed out waiting for {what}")
-        await asyncio.sleep(0.005)
+wait_until = partial(until_polled, timeout=IO_TIMEOUT_S, interval=0.005)
 
 
 def ok(body: bytes = b"ok", *extra: str) -> bytes:
