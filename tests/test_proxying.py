@@ -26,6 +26,7 @@ import httptools
 import psutil
 import pytest
 
+from helpers.apps.petstore import swagger
 from helpers.runtime.gloo.functions import function_from_transformation, transformations_from_swagger
 from helpers.runtime.matching import HeaderMatcher, Matcher, PathMatcher
 from helpers.runtime.proxy import downstreams, proxying
@@ -572,20 +573,8 @@ def test_prefix_rewrite_keeps_the_rest_and_the_query(run: Callable[..., Any]) ->
     assert seen[0]["headers"]["x-envoy-original-path"] == "/petstore/7?x=1&y=2"
 
 
-SWAGGER = {
-    "swagger": "2.0",
-    "basePath": "/api",
-    "paths": {
-        "/pets": {
-            "get": {
-                "operationId": "findPets",
-                "parameters": [{"name": "tags", "in": "query"}, {"name": "limit", "in": "query"}],
-            },
-            "post": {"operationId": "addPet", "parameters": [{"name": "pet", "in": "body"}]},
-        },
-        "/pets/{id}": {"get": {"operationId": "findPetById", "parameters": [{"name": "id", "in": "path"}]}},
-    },
-}
+# The petstore's own swagger, as discovery reads it from a pod.
+SWAGGER = swagger("v1")
 
 
 def test_rest_function_destinations_render_method_path_and_body(run: Callable[..., Any]) -> None:

@@ -13,6 +13,7 @@ from collections.abc import Mapping
 
 import pytest
 
+from helpers.apps.petstore import swagger
 from helpers.runtime.gloo.functions import function_from_transformation, transformations_from_swagger
 from helpers.runtime.matching import Matcher, PathMatcher, RequestView
 from helpers.runtime.proxy.downstreams import Request
@@ -269,22 +270,8 @@ def test_the_clients_headers_are_not_changed_by_a_rewrite() -> None:
 
 # ── REST function calls (Gloo's transformation) ──────────────────────────────
 
-SWAGGER = {
-    "basePath": "/api",
-    "paths": {
-        "/pets": {
-            "get": {
-                "operationId": "findPets",
-                "parameters": [{"name": "tags", "in": "query"}, {"name": "limit", "in": "query"}],
-            },
-            "post": {"operationId": "addPet", "parameters": [{"name": "pet", "in": "body"}]},
-        },
-        "/pets/{id}": {
-            "get": {"operationId": "findPetById", "parameters": [{"name": "id", "in": "path"}]},
-            "delete": {"operationId": "deletePet", "parameters": [{"name": "id", "in": "path"}]},
-        },
-    },
-}
+# The petstore's own swagger, as discovery reads it from a pod.
+SWAGGER = swagger("v1")
 FUNCTIONS = {name: function_from_transformation(name, t) for name, t in transformations_from_swagger(SWAGGER).items()}
 
 
