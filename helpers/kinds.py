@@ -16,10 +16,11 @@ from typing import Any
 from helpers.errors import UnknownKind
 
 # apiVersions (group/version) of the custom kinds.
-GLOO_GATEWAY_V1 = "gateway.solo.io/v1"  # VirtualService
+GLOO_GATEWAY_V1 = "gateway.solo.io/v1"  # VirtualService, RouteTable
 GLOO_V1 = "gloo.solo.io/v1"  # Upstream, UpstreamGroup
 GATEWAY_NETWORKING_GROUP = "gateway.networking.k8s.io"  # the Kubernetes Gateway API
 GATEWAY_NETWORKING_V1 = f"{GATEWAY_NETWORKING_GROUP}/v1"
+FLAGGER_V1BETA1 = "flagger.app/v1beta1"  # Canary
 
 GLOO_NAMESPACE = "gloo-system"  # where Gloo runs, keeps its Upstreams and writes statuses
 KGATEWAY_NAMESPACE = "kgateway-system"  # where kgateway runs and the lab's Gateway lives
@@ -39,6 +40,7 @@ class Kind:
     gloo: bool = False  # needs `coalmine install gloo` (its CRDs) first
     readonly: bool = False  # made by the runtime, not applied
     gateway_api: bool = False  # needs `coalmine install kgateway` (the Gateway API CRDs) first
+    flagger: bool = False  # needs `coalmine install flagger` (its CRDs and controller) first
 
     @property
     def group(self) -> str:
@@ -59,6 +61,7 @@ KINDS: tuple[Kind, ...] = (
     Kind("Upstream", GLOO_V1, "upstreams", ("us",), gloo=True),
     Kind("UpstreamGroup", GLOO_V1, "upstreamgroups", ("ug",), gloo=True),
     Kind("VirtualService", GLOO_GATEWAY_V1, "virtualservices", ("vs",), gloo=True),
+    Kind("RouteTable", GLOO_GATEWAY_V1, "routetables", ("rt", "grt"), gloo=True),
     Kind(
         "GatewayClass",
         GATEWAY_NETWORKING_V1,
@@ -69,6 +72,7 @@ KINDS: tuple[Kind, ...] = (
     ),
     Kind("Gateway", GATEWAY_NETWORKING_V1, "gateways", ("gtw",), gateway_api=True),
     Kind("HTTPRoute", GATEWAY_NETWORKING_V1, "httproutes", ("httproute",), gateway_api=True),
+    Kind("Canary", FLAGGER_V1BETA1, "canaries", ("canary",), flagger=True),
 )
 BY_NAME = {k.name: k for k in KINDS}
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any, cast
 
 import yaml
@@ -191,6 +191,21 @@ class Lab:
         """Wait until deployments are ready and the gateway serves (``WaitTimeout`` if not)."""
         return self.backend.wait(timeout)
 
+    def wait_in_force(self, served: Callable[[], bool], timeout: float = 60.0) -> bool:
+        """Wait until the route change you just applied is what the gateway serves.
+
+        ``apply`` returns when the change is stored and validated. On a cluster, Gloo
+        (or kgateway) then translates it and pushes it to Envoy over xDS, a moment
+        later: a request sent at once may still follow the old route. So the lessons
+        call this after every route change they measure or build on. ``served`` asks
+        the gateway whether it serves the change (``helpers.lessons.inforce.serves``
+        builds one from a path and the versions that should answer). Locally it returns
+        at once without asking: the local control plane swaps the route table before
+        ``apply`` returns. On a cluster it asks every half second and raises
+        ``WaitTimeout`` after ``timeout`` seconds. Returns whether it had to wait.
+        """
+        return self.backend.wait_in_force(served, timeout)
+
     def routes(self) -> list[dict[str, Any]]:
         """The route table the gateway serves, one row per route (local runtime)."""
         return self.backend.routes()
@@ -205,6 +220,15 @@ class Lab:
     def stats(self) -> dict[str, Any]:
         """Requests per upstream, by status, with latency percentiles."""
         return self.backend.stats()
+
+    def events(self, namespace: str | None = None) -> pd.DataFrame:
+        """Events as ``kubectl get events`` lists them (LAST SEEN, TYPE, REASON, OBJECT,
+        MESSAGE), oldest first: every phase change and failed check of a Canary is one.
+        ``namespace`` None means every namespace (a NAMESPACE column is added)."""
+        import pandas as pd
+
+        table = rows("Event", self.backend.events(namespace), with_namespace=namespace is None)
+        return pd.DataFrame(table, columns=list(table[0]) if table else None)
 
 
 class Applied(list[str]):

@@ -14,6 +14,8 @@ from typing import Any
 import yaml
 
 GLOO_KINDS = ("Upstream", "UpstreamGroup", "VirtualService")
+# Kinds whose columns are all their own (a CRD's printer columns, kubectl's events): no AGE added.
+_OWN_COLUMNS = ("Canary", "Event")
 
 
 def age(timestamp: str | None, now: datetime | None = None) -> str:
@@ -190,6 +192,57 @@ def _virtual_service(o: Mapping[str, Any], wide: bool) -> dict[str, Any]:
     }
 
 
+def _route_table(o: Mapping[str, Any], wide: bool) -> dict[str, Any]:
+    # Gloo's CRD has no printer columns: kubectl shows NAME and AGE only.
+    return {"NAME": _name(o)}
+
+
+def _cell(value: Any) -> str:
+    """A printer column's value as kubectl prints it: lists as JSON, missing as empty."""
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return str(value).lower()
+    return json.dumps(value, separators=(",", ":")) if isinstance(value, (list, dict)) else str(value)
+
+
+def _canary(o: Mapping[str, Any], wide: bool) -> dict[str, Any]:
+    # Flagger's CRD printer columns; those of priority 1 only with -o wide, as kubectl.
+    st, spec = o.get("status") or {}, o.get("spec") or {}
+    analysis = spec.get("analysis") or {}
+    row = {"NAME": _name(o), "STATUS": _cell(st.get("phase")), "WEIGHT": _cell(st.get("canaryWeight"))}
+    if wide:
+        row.update(
+            {
+                "SUSPENDED": _cell(spec.get("suspend")),
+                "FAILEDCHECKS": _cell(st.get("failedChecks")),
+                "INTERVAL": _cell(analysis.get("interval")),
+                "MIRROR": _cell(analysis.get("mirror")),
+                "STEPWEIGHT": _cell(analysis.get("stepWeight")),
+                "STEPWEIGHTS": _cell(analysis.get("stepWeights")),
+                "MAXWEIGHT": _cell(analysis.get("maxWeight")),
+            }
+        )
+    row["LASTTRANSITIONTIME"] = _cell(st.get("lastTransitionTime"))
+    return row
+
+
+def _event(o: Mapping[str, Any], wide: bool) -> dict[str, Any]:
+    # kubectl get events: LAST SEEN, TYPE, REASON, OBJECT (kind/name, lower case), MESSAGE.
+    involved = o.get("involvedObject") or {}
+    seen = o.get("lastTimestamp") or o.get("eventTime") or (o.get("metadata") or {}).get("creationTimestamp")
+    row = {
+        "LAST SEEN": age(seen),
+        "TYPE": o.get("type", ""),
+        "REASON": o.get("reason", ""),
+        "OBJECT": f"{str(involved.get('kind', '')).lower()}/{involved.get('name', '')}",
+        "MESSAGE": o.get("message", ""),
+    }
+    if wide:
+        row["COUNT"] = int(o.get("count") or 1)
+    return row
+
+
 def _condition(o: Mapping[str, Any], kind: str) -> str:
     """The status of condition ``kind`` of an object (or of one ``status.parents`` entry)."""
     conds = o["conditions"] if "conditions" in o else (o.get("status") or {}).get("conditions") or []
@@ -243,9 +296,12 @@ _ROWS = {
     "Upstream": _upstream,
     "UpstreamGroup": _upstream_group,
     "VirtualService": _virtual_service,
+    "RouteTable": _route_table,
     "GatewayClass": _gateway_class,
     "Gateway": _gateway,
     "HTTPRoute": _http_route,
+    "Canary": _canary,
+    "Event": _event,
 }
 
 
@@ -262,7 +318,7 @@ def rows(
         row = _ROWS[kind](o, wide)
         if with_namespace and o["metadata"].get("namespace"):
             row = {"NAMESPACE": o["metadata"]["namespace"], **row}
-        if with_age and kind not in GLOO_KINDS:
+        if with_age and kind not in GLOO_KINDS + _OWN_COLUMNS:
             row["AGE"] = age(o["metadata"].get("creationTimestamp"))
         out.append(row)
     return out

@@ -252,8 +252,11 @@ def test_install_gloo_discovers_upstreams_and_serves_the_route(tmp_path: Path) -
             assert {"findPets", "findPetById"} <= set(functions)
             assert upstream["status"]["statuses"]["gloo-system"]["state"] == "Accepted"
 
+            with pytest.raises(ConnectionRefusedError):  # as Gloo: no VirtualService, no listener
+                await fetch(port, "/findPets")
             (result,) = cp.apply(ROUTE)
             assert (result["action"], result["warnings"]) == ("created", [])
+            await cp.settle()  # as the admin API does after each apply
             (vs,) = cp.get("VirtualService", "gloo-system", "coalmine")
             assert vs["status"]["statuses"]["gloo-system"]["state"] == "Accepted"
             rows = cp.route_summary()

@@ -101,7 +101,7 @@ def test_an_installed_package_runs_the_lab_outside_the_checkout(tmp_path: Path) 
     try:
         cli("up")
         assert "created" in cli("apply", "-f", str(manifests / "petstore-v1.yaml"))
-        assert "gateway-proxy listening" in cli("install", "gloo")
+        assert "gateway-proxy at http://127.0.0.1:" in cli("install", "gloo")
         cli("wait", "--timeout", "60")
         cli("apply", "-f", str(manifests / "gloo" / "1-route-to-v1.yaml"))
         with urllib.request.urlopen(cli("proxy", "url").strip() + "/petstore", timeout=10) as answer:

@@ -327,7 +327,7 @@ def test_latency_is_added_to_api_requests(start: Callable[..., Petstore]) -> Non
 @pytest.mark.parametrize(
     ("name", "value"),
     [
-        ("VERSION", "v3"),
+        ("VERSION", "v4"),
         ("PORT", "http"),
         ("PORT", "70000"),
         ("ERROR_RATE", "1.5"),

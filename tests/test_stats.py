@@ -59,3 +59,52 @@ def test_reset_forgets_everything() -> None:
     assert stats.snapshot() == {}
     stats.record("c", 500, 0.001)
     assert stats.snapshot()["c"]["by_status"] == {"500": 1}
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_window_counts_only_the_last_seconds() -> None:
+    clock = FakeClock()
+    stats = UpstreamStats(clock=clock)
+    stats.record("c", 200, 0.003)
+    clock.now += 10
+    for status in (200, 500, 503, 404):
+        stats.record("c", status, 0.003)
+    last5 = stats.window("c", 5)
+    assert last5["requests"] == 4
+    assert last5["by_class"] == {"2xx": 1, "4xx": 1, "5xx": 2}
+    assert stats.window("c", 11)["requests"] == 5  # the first request is 10 s old
+    assert stats.snapshot()["c"]["requests"] == 5  # the totals are untouched
+
+
+def test_window_histogram_and_p99() -> None:
+    clock = FakeClock()
+    stats = UpstreamStats(clock=clock)
+    for _ in range(99):
+        stats.record("c", 200, 0.003)
+    stats.record("c", 200, 0.2)
+    window = stats.window("c", 30)
+    assert window["latency_ms"]["buckets"] == list(BUCKETS_MS)
+    assert sum(window["latency_ms"]["counts"]) == 100
+    assert 1 < window["p99_ms"] <= 5
+    clock.now += 31
+    empty = stats.window("c", 30)
+    assert (empty["requests"], empty["by_class"], empty["p99_ms"]) == (0, {}, None)
+    assert stats.window("unknown", 30)["requests"] == 0
+
+
+def test_window_slots_are_reused_after_the_kept_span() -> None:
+    from helpers.runtime.proxy.stats import WINDOW_KEPT_S
+
+    clock = FakeClock()
+    stats = UpstreamStats(clock=clock)
+    stats.record("c", 500, 0.001)
+    clock.now += WINDOW_KEPT_S  # the same slot of the ring, a new second
+    stats.record("c", 200, 0.001)
+    assert stats.window("c", WINDOW_KEPT_S)["by_class"] == {"2xx": 1}

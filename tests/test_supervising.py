@@ -513,7 +513,11 @@ def test_prepare_passes_env_values_and_sets_its_own(tmp_path: Path) -> None:
     assert env["VERSION"] == "v2" and env["N"] == "3" and "FROM_SECRET" not in env
     assert env["HOST"] == "127.0.0.1"  # loopback only, whatever the template says
     assert env["HOSTNAME"] == pod.name and env["HOME"] == str(pod.directory) and env["PYTHONUNBUFFERED"] == "1"
-    assert set(env) == {"PATH", "HOME", "HOSTNAME", "PYTHONUNBUFFERED", "VERSION", "N", "HOST", "PORT"}
+    assert env["POD_NAMESPACE"] == pod.namespace  # the in-lab DNS resolves bare names there
+    assert set(env) == {
+        *("PATH", "HOME", "HOSTNAME", "PYTHONUNBUFFERED", "VERSION", "N", "HOST", "PORT"),
+        *("POD_NAMESPACE", "COALMINE_SERVICES"),
+    }
 
 
 def test_prepare_keeps_a_free_preferred_port(tmp_path: Path) -> None:

@@ -499,8 +499,8 @@ def test_direct_response_and_redirect() -> None:
             "graphqlApiRef may be set, found routeAction and directResponseAction",
         ),
         (
-            {"delegateAction": {"ref": {"name": "rt"}}},
-            "spec.virtualHost.routes[0].delegateAction: not supported by the local runtime",
+            {"matchers": [{"exact": "/rt"}], "delegateAction": {"ref": {"name": "rt", "namespace": NS}}},
+            "spec.virtualHost.routes[0].matchers: invalid route: routes with delegate actions must use a prefix",
         ),
         ({"routeAction": {}}, "spec.virtualHost.routes[0].routeAction: routeAction needs one of"),
     ],
@@ -903,8 +903,9 @@ def test_validate_names_the_field_path(mutate: Any, error: str) -> None:
 
 def test_validate_leaves_other_kinds_alone() -> None:
     assert validate(service("petstore-v1")) == []
-    assert validate({"apiVersion": "gateway.solo.io/v1", "kind": "RouteTable", "metadata": {"name": "x"}}) == [
-        "kind: RouteTable is not supported by the local runtime (it serves VirtualService, Upstream, UpstreamGroup)"
+    assert validate({"apiVersion": "gateway.solo.io/v1", "kind": "RouteOption", "metadata": {"name": "x"}}) == [
+        "kind: RouteOption is not supported by the local runtime "
+        "(it serves VirtualService, Upstream, RouteTable, UpstreamGroup)"
     ]
     assert validate(petstore_upstream("v1")) == []
 

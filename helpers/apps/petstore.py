@@ -1,7 +1,8 @@
-"""petstore: the two-version pet store that the coalmine lab routes canary traffic to.
+"""petstore: the versioned pet store that the coalmine lab routes canary traffic to.
 
 A small re-implementation of the go-swagger petstore example used by the 2019 post
-"Canary Deployments with Solo.io Gloo": v1 has two pets, v2 three (status "v2"), and
+"Canary Deployments with Solo.io Gloo": v1 has two pets, v2 three (status "v2"), v3 the
+same three (status "v3", the lab's third release for automated canary analysis), and
 ``/swagger.json`` describes the API so that Gloo's function discovery finds the REST
 functions findPets, findPetById, addPet and deletePet.
 
@@ -11,7 +12,7 @@ and the local runtime runs the very same file as a process. No third-party impor
 
 Settings come from the environment:
 
-    VERSION            v1 | v2 (default v1)
+    VERSION            v1 | v2 | v3 (default v1)
     HOST, PORT         where to listen (default 0.0.0.0 and 8080; PORT=0 picks a free port)
     ERROR_RATE         fraction 0..1 of API requests (/api/...) answered 500 (default 0)
     LATENCY_MS         milliseconds added to every API request (default 0)
@@ -56,8 +57,13 @@ PETS: dict[str, tuple[dict[str, Any], ...]] = {
         {"id": 2, "name": "Cat", "status": "v2"},
         {"id": 3, "name": "Parrot", "status": "v2"},
     ),
+    "v3": (
+        {"id": 1, "name": "Dog", "status": "v3"},
+        {"id": 2, "name": "Cat", "status": "v3"},
+        {"id": 3, "name": "Parrot", "status": "v3"},
+    ),
 }
-DEFAULT_STATUS = {"v1": "available", "v2": "v2"}  # for pets added without a status
+DEFAULT_STATUS = {"v1": "available", "v2": "v2", "v3": "v3"}  # for pets added without a status
 
 _TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
 _HTTP_VERSION = re.compile(r"HTTP/([0-9])\.([0-9])")

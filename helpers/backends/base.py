@@ -7,6 +7,7 @@ what does that job there. ``Lab`` calls these and nothing else.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any, Protocol
 
 
@@ -41,7 +42,7 @@ class Backend(Protocol):
         ...
 
     def install(self, component: str, port: int | None = None) -> dict[str, Any]:
-        """Install a gateway (``gloo``, or ``kgateway`` for the Gateway API)."""
+        """Install a gateway (``gloo``, or ``kgateway`` for the Gateway API), or ``flagger``."""
         ...
 
     def uninstall(self, component: str) -> list[str]:
@@ -60,6 +61,12 @@ class Backend(Protocol):
         """Block until ``ready()`` says ready; raise ``WaitTimeout`` naming what is not."""
         ...
 
+    def wait_in_force(self, served: Callable[[], bool], timeout: float) -> bool:
+        """Block until a route change just applied is in force: ``served()`` asks the
+        gateway. True if it had to wait, False if the change was in force when ``apply``
+        returned; ``WaitTimeout`` (naming ``str(served)``) past ``timeout`` seconds."""
+        ...
+
     def proxy_url(self, gateway: str | None = None) -> str:
         """The gateway's base URL, like ``glooctl proxy url``; with ``gateway``
         ("namespace/name"), that Gateway API Gateway's first listener."""
@@ -71,6 +78,11 @@ class Backend(Protocol):
 
     def stats(self) -> dict[str, Any]:
         """Per-upstream request counts and latency."""
+        ...
+
+    def events(self, namespace: str | None = None) -> list[dict[str, Any]]:
+        """Events as core/v1 Event objects (the canary controller's, locally), oldest
+        first; ``namespace`` None means every namespace."""
         ...
 
 

@@ -15,6 +15,7 @@ import time
 import urllib.error
 import urllib.parse
 import urllib.request
+from collections.abc import Callable
 from typing import Any
 
 from helpers.backends.base import describe_not_ready
@@ -156,6 +157,10 @@ class LocalBackend:
     def routes(self) -> list[dict[str, Any]]:
         return _items(self._call("GET", "/v1/routes"), "routes")
 
+    def events(self, namespace: str | None = None) -> list[dict[str, Any]]:
+        query = f"?{urllib.parse.urlencode({'namespace': namespace})}" if namespace else ""
+        return _items(self._call("GET", f"/v1/events{query}"), "items")
+
     def uninstall(self, component: str) -> list[str]:
         raise Unsupported(_FOR_A_CLUSTER.format(verb="uninstall"))
 
@@ -180,6 +185,12 @@ class LocalBackend:
             if time.monotonic() >= deadline:
                 raise WaitTimeout(f"not ready after {timeout:g}s: {describe_not_ready(state)}")
             time.sleep(0.1)
+
+    def wait_in_force(self, served: Callable[[], bool], timeout: float = 60.0) -> bool:
+        """Nothing to wait for: the control plane swaps the gateway's route table before
+        ``apply`` returns, so the next request already follows the change (``served``
+        is not even asked). False."""
+        return False
 
     # ── transport ────────────────────────────────────────────────────────────
 

@@ -83,6 +83,12 @@ def install(lab: Lab, args: argparse.Namespace) -> int:
     if result.get("message"):  # a cluster says what it did
         print(result["message"])
         return 0
+    if args.component == "flagger":
+        print(
+            f"flagger installed in {result['namespace']} (provider gloo): apply a Canary "
+            "(apiVersion flagger.app/v1beta1) and watch it with `coalmine get canaries` and `coalmine events`"
+        )
+        return 0
     if args.component == "kgateway":
         print(
             "kgateway installed: GatewayClass kgateway, namespace kgateway-system; each Gateway listener "
@@ -92,7 +98,23 @@ def install(lab: Lab, args: argparse.Namespace) -> int:
             for listener, url in listeners.items():
                 print(f"gateway {gateway} listener {listener} serving on {url}")
         return 0
-    print(f"{args.component} installed; gateway-proxy listening on http://127.0.0.1:{result['proxyPort']}")
+    print(
+        f"{args.component} installed; gateway-proxy at http://127.0.0.1:{result['proxyPort']} "
+        "(it listens once a VirtualService exists, as Gloo's Envoy does)"
+    )
+    return 0
+
+
+def events(lab: Lab, args: argparse.Namespace) -> int:
+    namespace = None if args.all_namespaces else (args.namespace or "default")
+    found = lab.backend.events(namespace)
+    if not found:
+        print(
+            f"No resources found in {'any namespace' if namespace is None else namespace + ' namespace'}.",
+            file=sys.stderr,
+        )
+        return 0
+    print(render("Event", rows("Event", found, with_namespace=namespace is None)))
     return 0
 
 

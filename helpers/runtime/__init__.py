@@ -16,6 +16,8 @@ The core, shared by both gateway halves:
 - ``routes`` and ``matching``: the one API-neutral route table the proxies serve
   (virtual hosts, routes, matchers, weighted destinations, clusters);
 - ``templating``: REST function templates, compiled at translation, rendered per request.
+- ``servicedns``: in-lab DNS, Service names to ready pods on loopback (the file services.json
+  in the lab home, read by pods and the canary controller's webhooks).
 
 ``gloo``: the Gloo Edge half (after ``install gloo``):
 
@@ -24,7 +26,10 @@ The core, shared by both gateway halves:
   (``gloo.functions`` reads them);
 - ``gloo.schema`` and ``gloo.fields``: strict validation, as Gloo's CRDs and webhook;
 - ``gloo.translating``, ``gloo.parts``, ``gloo.status``: VirtualServices, Upstreams and
-  UpstreamGroups into a route table, with a Gloo-shaped status per resource.
+  UpstreamGroups into a route table, with a Gloo-shaped status per resource;
+- ``gloo.delegating`` and ``gloo.selectors``: ``delegateAction`` to RouteTables (by ref
+  or selector), Gloo's rules; ``gloo.listening``: the gateway's listener, open only
+  while a VirtualService exists.
 
 ``gatewayapi``: the Gateway API half (after ``install kgateway``):
 
@@ -32,7 +37,19 @@ The core, shared by both gateway halves:
 - ``gatewayapi.schema`` and ``gatewayapi.fields``: the CRDs' schema and CEL rules;
 - ``gatewayapi.translating``, ``gatewayapi.parts``, ``gatewayapi.precedence``: HTTPRoutes
   into one table per listener, matches sorted by the specification's precedence;
+- ``gatewayapi.delegating``: kgateway's route delegation: a parent HTTPRoute hands a
+  path prefix to child HTTPRoutes (by name, ``"*"`` or label), flattened into its table;
 - ``gatewayapi.status``: ``status.parents[]`` and listener conditions.
+
+``flagger``: Flagger's canary analysis (after ``install flagger``; provider gloo):
+
+- ``flagger.controller``: a task per Canary, stepping ``flagger.analysis`` (the pure
+  state machine, with ``flagger.status`` and ``flagger.weights``) every interval
+  through a ``flagger.world`` (its interface) that does the I/O;
+- ``flagger.schema``: what a Canary may say; ``flagger.objects``: the primary Deployment,
+  Services, Upstreams and RouteTable it makes; ``flagger.metrics``: the built-in checks
+  from the gateway's stats windows; ``flagger.webhooks``: the hooks, as Flagger calls
+  them; ``flagger.events``: what happened, as Kubernetes Events.
 
 ``proxy``: the data plane, serving one route table (swapped atomically):
 

@@ -10,10 +10,11 @@ in ``helpers.errors`` declares; anything else is a bug, answered 500.
     POST /v1/apply     {objects}     apply, kubectl-style results
     POST /v1/delete    {refs}        delete by kind/namespace/name
     GET  /v1/objects/{kind}          ?namespace=&name=
-    POST /v1/install/{component}     {port?}
+    POST /v1/install/{component}     {port?}: gloo, kgateway or flagger
     GET  /v1/ready                   what `coalmine wait` waits for
     GET  /v1/stats                   per-upstream request counts and latency
     GET  /v1/routes                  the served route table, one row per route
+    GET  /v1/events                  ?namespace= : events (the canary controller's), oldest first
     POST /v1/shutdown                stop every pod and exit
 """
 
@@ -156,6 +157,10 @@ async def _routes(request: web.Request) -> web.Response:
     return web.json_response({"routes": _cp(request).route_summary()})
 
 
+async def _events(request: web.Request) -> web.Response:
+    return web.json_response({"items": _cp(request).events_of(request.query.get("namespace") or None)})
+
+
 async def _shutdown(request: web.Request) -> web.Response:
     request.app[STOP].set()
     return web.json_response({"stopping": True})
@@ -175,6 +180,7 @@ def make_app(cp: ControlPlane, token: str, stop: asyncio.Event) -> web.Applicati
     app.router.add_get("/v1/ready", _ready)
     app.router.add_get("/v1/stats", _stats)
     app.router.add_get("/v1/routes", _routes)
+    app.router.add_get("/v1/events", _events)
     app.router.add_post("/v1/shutdown", _shutdown)
     return app
 

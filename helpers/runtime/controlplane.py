@@ -2,13 +2,16 @@
 
 It owns the store and the pod supervisor, and the two gateway halves: ``gloo.edge``
 (discovery, VirtualService translation, the gateway proxy) and
-``gatewayapi.kgateway`` (HTTPRoutes, a proxy per Gateway listener). It is driven
+``gatewayapi.kgateway`` (HTTPRoutes, a proxy per Gateway listener), and, after
+``install flagger``, the canary controller (``flagger.controller``), one more client
+of the store that applies through the same path as a user. It is driven
 through the admin API (``admin``). Every change, an applied object or a pod
 becoming ready, ends in ``rebuild``: each half translates anew (Gloo serves the
 translation its admission check just made, when nothing else changed since) and its
 proxies swap the new tables in before the change is reported done. So the very next
 request follows it. The proxies serve from their own thread (``proxy.dataplane``),
-so the work done here never stops the traffic.
+so the work done here never stops the traffic. Each rebuild also refreshes the
+in-lab DNS table the pods read (``servicedns``).
 
 Its process is ``python -m helpers.runtime.admin --home DIR`` (``coalmine up`` starts it).
 """
@@ -17,13 +20,16 @@ from __future__ import annotations
 
 import logging
 import shutil
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from helpers import kinds
 from helpers.errors import ApplyRefused, InvalidArgument
 from helpers.kinds import BUILTIN_NAMESPACES, BY_NAME, GLOO_NAMESPACE, KGATEWAY_NAMESPACE, key, ref
-from helpers.runtime import apiserver
+from helpers.runtime import apiserver, servicedns
+from helpers.runtime.flagger.controller import CanaryController
+from helpers.runtime.flagger.events import EventLog
+from helpers.runtime.flagger.schema import check_canary
 from helpers.runtime.gatewayapi import kgateway as kgw
 from helpers.runtime.gloo.edge import Gloo
 from helpers.runtime.home import LabHome
@@ -50,6 +56,9 @@ class ControlPlane:
         self.dataplane = DataPlane()  # the proxies' own loop and thread (``proxy.dataplane``)
         self.gloo = Gloo(self.store, self.stats, self._endpoints, self.rebuild, self.dataplane)  # Gloo Edge
         self.kgateway = kgw.Kgateway(self.store, self.stats, self.dataplane)  # the Gateway API half
+        self.services = servicedns.ServiceTable(servicedns.services_file(home.root))
+        self.events = EventLog()
+        self.flagger = CanaryController(self.store, self, self.stats, lambda: self.services.table, self.events)
         self._version = 0
 
     # ── lifecycle ────────────────────────────────────────────────────────────
@@ -59,12 +68,16 @@ class ControlPlane:
         await self.gloo.start()
         self.rebuild()
         await self.settle()
+        await self.flagger.start()
 
     async def settle(self) -> None:
-        """After a change: start or stop the Gateway listeners' proxies."""
+        """After a change: open or close Gloo's listener (only while a VirtualService
+        exists) and start or stop the Gateway listeners' proxies."""
+        await self.gloo.settle()
         await self.kgateway.sync()
 
     async def close(self) -> None:
+        await self.flagger.close()
         await self.supervisor.close()
         await self.kgateway.close()
         await self.gloo.close()
@@ -77,7 +90,7 @@ class ControlPlane:
 
     # ── apply / delete ───────────────────────────────────────────────────────
 
-    def apply(self, objects: list[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    def apply(self, objects: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
         """Apply each object in order, as ``kubectl apply`` does.
 
         Each result is ``{"ref", "action"}`` (created / configured / unchanged, plus
@@ -109,6 +122,11 @@ class ControlPlane:
                 f'no matches for kind "{kind.name}" in version "{kind.api_version}": '
                 "the Gateway API CRDs are not installed; run `coalmine install kgateway` first"
             )
+        if kind.flagger and not self.flagger.installed:
+            raise ApplyRefused(
+                f'no matches for kind "{kind.name}" in version "{kind.api_version}": '
+                "Flagger's CRDs are not installed; run `coalmine install flagger` first"
+            )
         ns = obj["metadata"].get("namespace")
         if ns and ns not in self.namespaces():
             raise ApplyRefused(f'namespaces "{ns}" not found: create it first (apiVersion: v1, kind: Namespace)')
@@ -122,9 +140,15 @@ class ControlPlane:
                     f"{ref(obj)} is invalid: {'; '.join(problems)}. The running configuration is unchanged."
                 )
             warnings = kgw.preview(self.kgateway, list(self.store), self._endpoints(), obj)
+        if kind.flagger:
+            problems, warnings = check_canary(obj)
+            if problems:
+                raise ApplyRefused(f"{ref(obj)} is invalid: {'; '.join(problems)}")
         action, _ = self.store.put(obj)
         if action != "unchanged":
             self._changed(kind.name)
+        if kind.flagger:
+            self.flagger.sync(applied=(obj["metadata"]["namespace"], obj["metadata"]["name"]))
         self.gloo.forget_preview()
         return {"action": action, "warnings": warnings}
 
@@ -157,19 +181,32 @@ class ControlPlane:
         if kind_name in ("Deployment", "Namespace"):
             self.supervisor.set_deployments(self.store.list("Deployment"))
         self.rebuild()
+        if kind_name in ("Canary", "Namespace"):
+            self.flagger.sync()  # a deleted Canary's objects go with it
 
     # ── install ──────────────────────────────────────────────────────────────
 
     async def install(self, component: str, port: int | None = None) -> dict[str, Any]:
-        """Install Gloo (its namespace, discovery and the gateway proxy) or kgateway
-        (the Gateway API: its namespace, the GatewayClass, a proxy per listener)."""
+        """Install Gloo (its namespace, discovery and the gateway proxy), kgateway
+        (the Gateway API: its namespace, the GatewayClass, a proxy per listener) or
+        Flagger (the Canary kind and its controller; it needs Gloo, its provider here)."""
+        if component == "flagger":
+            if not self.gloo.installed:
+                raise InvalidArgument(
+                    "flagger needs Gloo first: the local runtime runs Flagger with provider gloo, which routes "
+                    "through Gloo's RouteTables and Upstreams; run `coalmine install gloo`, then `install flagger`"
+                )
+            self.flagger.install()
+            return {"component": "flagger", "namespace": GLOO_NAMESPACE}
         if component == "kgateway":
             self.kgateway.install()
             self.rebuild()
             await self.settle()
             return {"component": "kgateway", "gateways": self.kgateway.urls()}
         if component != "gloo":
-            raise InvalidArgument(f'unknown component "{component}": the local runtime installs "gloo" or "kgateway"')
+            raise InvalidArgument(
+                f'unknown component "{component}": the local runtime installs "gloo", "kgateway" or "flagger"'
+            )
         await self.gloo.install(port)
         self.rebuild()
         return {"component": "gloo", "proxyPort": self.proxy_port}
@@ -180,7 +217,24 @@ class ControlPlane:
         """Translate everything anew; each half swaps its proxies' tables."""
         self._version += 1
         self.gloo.rebuild(self._version)
-        self.kgateway.rebuild(self.store, self._endpoints(), self._version)
+        endpoints = self._endpoints()
+        self.kgateway.rebuild(self.store, endpoints, self._version)
+        self.services.update(servicedns.build_table(self.store.list("Service"), endpoints, self._gateways()))
+
+    def _gateways(self) -> dict[str, dict[int, int]]:
+        """Each gateway as the Service a cluster has for it: Gloo's ``gateway-proxy``
+        on port 80, each kgateway Gateway on its listeners' ports."""
+        found: dict[str, dict[int, int]] = {}
+        if self.proxy_port:
+            found[servicedns.GLOO_GATEWAY] = {80: self.proxy_port}
+        for name, listeners in self.kgateway.urls().items():
+            ns, gw = name.split("/", 1)
+            spec = (self.store.get(("Gateway", ns, gw)) or {}).get("spec") or {}
+            ports = {li.get("name"): li.get("port") for li in spec.get("listeners") or []}
+            for listener, url in listeners.items():
+                if isinstance(ports.get(listener), int):
+                    found.setdefault(f"{gw}.{ns}", {})[ports[listener]] = int(url.rsplit(":", 1)[1])
+        return found
 
     def _endpoints(self) -> dict[tuple[str, str, int], tuple[Endpoint, ...]]:
         found = {}
@@ -189,6 +243,10 @@ class ControlPlane:
             for port, eps in self.supervisor.endpoints(svc).items():
                 found[(ns, name, port)] = eps
         return found
+
+    def deployment_status(self, namespace: str, name: str) -> dict[str, int]:
+        """How a Deployment's pods are doing (replicas, updated, ready, available)."""
+        return self.supervisor.deployment_status(namespace, name)
 
     def _configmap(self, namespace: str, name: str) -> dict[str, Any] | None:
         return self.store.get(("ConfigMap", namespace, name))
@@ -234,6 +292,8 @@ class ControlPlane:
                 "loadBalancer": {},
                 "localEndpoints": {str(p): [f"{e.host}:{e.port}" for e in es] for p, es in eps.items()},
             }
+        elif obj["kind"] == "Canary":
+            status = self.flagger.status_of(k[1], k[2])
         elif BY_NAME[obj["kind"]].gateway_api:
             status = self.kgateway.status_of(k)
         elif BY_NAME[obj["kind"]].gloo:
@@ -241,6 +301,10 @@ class ControlPlane:
         if status is not None:
             obj["status"] = status
         return obj
+
+    def events_of(self, namespace: str | None) -> list[dict[str, Any]]:
+        """Events (core/v1 shape), oldest first; ``namespace`` None means all."""
+        return self.events.list(namespace)
 
     def ready(self) -> dict[str, Any]:
         """What ``coalmine wait`` waits for: deployments ready, gateway serving,

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from helpers.runtime import regex
+from helpers.runtime.servicedns import services_file
 from helpers.runtime.store import now_rfc3339
 
 ConfigMapLookup = Callable[[str, str], "dict[str, Any] | None"]
@@ -215,7 +216,10 @@ def prepare(pod: Pod, configmap: ConfigMapLookup) -> tuple[list[str], dict[str, 
     for item in container.get("env") or []:
         if item.get("value") is not None:  # valueFrom is not resolved locally
             env[str(item["name"])] = str(item["value"])
-    env.update(HOST="127.0.0.1", PORT=str(pod.port))
+    env.update(HOST="127.0.0.1", PORT=str(pod.port), POD_NAMESPACE=pod.namespace)
+    # In-lab DNS (``servicedns``): the table the control plane keeps in the lab home,
+    # two folders up from the pod's own (``<home>/pods/<pod>``).
+    env["COALMINE_SERVICES"] = str(services_file(pod.directory.parent.parent))
     return [sys.executable, "-c", _LAUNCHER, str(os.getpid()), *argv], env
 
 

@@ -25,8 +25,13 @@ from helpers.runtime.regex import Pattern
 
 @dataclass(frozen=True, slots=True)
 class Endpoint:
+    """A ready pod's address; ``labels`` are its pod's labels (sorted pairs), which a
+    Gloo Upstream's ``kube.selector`` filters on. They do not take part in equality:
+    an address is one endpoint whatever labels it was listed with."""
+
     host: str
     port: int
+    labels: tuple[tuple[str, str], ...] = field(default=(), compare=False)
 
 
 @dataclass(frozen=True, slots=True)

@@ -138,7 +138,7 @@ class Supervisor:
                     if any(pod.labels.get(k) != v for k, v in selector.items()):
                         continue
                     if _serves(pod.container, target):
-                        found.append(Endpoint("127.0.0.1", pod.port))
+                        found.append(Endpoint("127.0.0.1", pod.port, tuple(sorted(pod.labels.items()))))
             result[int(p["port"])] = tuple(found)
         return result
 

@@ -15,18 +15,20 @@ import json
 import os
 import signal
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from helpers.backends.base import describe_not_ready
-from helpers.backends.kube.applying import apply_one, delete_one
+from helpers.backends.kube.applying import apply_one, delete_one, wait_served
 from helpers.backends.kube.connecting import KubeApi, connect
 from helpers.backends.kube.forwarding import Forwarder
 from helpers.backends.kube.gloo import GlooInstaller
 from helpers.backends.kube.installing import GATEWAY_DEPLOYMENTS, PROXIES, Installer
 from helpers.backends.kube.kgateway import KgatewayInstaller
 from helpers.backends.kube.ledger import Ledger
-from helpers.backends.kube.reading import FDS_LABEL, discovery_pending, get_objects, rollout
+from helpers.backends.kube.pins import FLAGGER_HELM
+from helpers.backends.kube.reading import FDS_LABEL, discovery_pending, get_events, get_objects, rollout
 from helpers.backends.kube.resources import Resources, by_kind
 from helpers.backends.kube.tools import Tools
 from helpers.backends.processes import alive, spawn_detached
@@ -180,6 +182,8 @@ class KubernetesBackend:
         install is recorded as pending, so running it again finishes it and ``reset`` undoes it."""
         if component in self.installers:
             return self.installers[component].install()
+        if component == "flagger":
+            raise Unsupported(f"the lab does not install Flagger on a cluster yet; install it with: {FLAGGER_HELM}")
         raise InvalidArgument(f'unknown component "{component}": the kubernetes backend installs "gloo" or "kgateway"')
 
     def uninstall(self, component: str) -> list[str]:
@@ -305,6 +309,11 @@ class KubernetesBackend:
                 raise WaitTimeout(f"not ready after {timeout:g}s: {describe_not_ready(state)}")
             time.sleep(1.0)
 
+    def wait_in_force(self, served: Callable[[], bool], timeout: float = 60.0) -> bool:
+        """Poll the gateway (``served()``) until a route change is in force: Gloo and
+        kgateway push it to Envoy a moment after the API server accepted it."""
+        return wait_served(served, timeout)
+
     def _write_upstreams(self, services: list[dict[str, Any]]) -> None:
         """Where Gloo's discovery is off: write the Upstreams it would have written, with
         REST functions read from the Service's swagger through the API server's proxy."""
@@ -334,6 +343,10 @@ class KubernetesBackend:
             "`glooctl proxy dump` (Gloo) or `kubectl -n gloo-system port-forward deploy/gateway-proxy "
             "19000` then http://127.0.0.1:19000/config_dump"
         )
+
+    def events(self, namespace: str | None = None) -> list[dict[str, Any]]:
+        """The cluster's core/v1 Events (Flagger's among them), oldest first."""
+        return get_events(self.api, namespace)
 
     def stats(self) -> dict[str, Any]:
         raise Unsupported(

@@ -26,6 +26,15 @@ GATEWAY_API_CRDS = (
     f"https://github.com/kubernetes-sigs/gateway-api/releases/download/{GATEWAY_API_RELEASE}/standard-install.yaml"
 )
 
+# The lab does not install Flagger on a cluster yet: the command Flagger's Gloo guide
+# gives (docs/gitbook/tutorials/gloo-progressive-delivery.md), at the chart the local
+# runtime follows (charts/flagger/Chart.yaml).
+FLAGGER_VERSION = "1.44.0"
+FLAGGER_HELM = (
+    "helm repo add flagger https://flagger.app && helm upgrade -i flagger flagger/flagger "
+    f"--version {FLAGGER_VERSION} --namespace gloo-system --set prometheus.install=true --set meshProvider=gloo"
+)
+
 # kgateway's docs, per minor: the Gateway API release its install steps apply
 # (kgateway.dev assets/kgw-docs/versions/k8s-gw-version.md) and the Gateway API
 # and Kubernetes minors it supports (assets/kgw-docs/pages/reference/versions.md).

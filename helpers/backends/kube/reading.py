@@ -92,6 +92,20 @@ def _add_endpoints(api: KubeApi, services: list[dict[str, Any]], namespace: str 
         svc.setdefault("status", {})["endpoints"] = {p: sorted(eps) for p, eps in found.items()}
 
 
+_EVENTS = Resource("v1", "Event", "events")
+
+
+def get_events(api: KubeApi, namespace: str | None) -> list[dict[str, Any]]:
+    """core/v1 Events in ``namespace`` (None: all), oldest first, as ``kubectl get events``
+    reads them; an event written with only ``eventTime`` (events.k8s.io) counts by it."""
+    items = (api.request("GET", _EVENTS.path(namespace), what="events") or {}).get("items") or []
+    events = [_tidy(e, _EVENTS) for e in items]
+    for e in events:
+        e.setdefault("lastTimestamp", e.get("eventTime") or (e.get("metadata") or {}).get("creationTimestamp"))
+        e["count"] = int(e.get("count") or 1)
+    return sorted(events, key=lambda e: str(e.get("lastTimestamp") or ""))
+
+
 def rollout(dep: Mapping[str, Any]) -> dict[str, Any]:
     """``{name, ready, desired, done}``: done as ``kubectl rollout status`` means it."""
     meta, spec, st = dep.get("metadata") or {}, dep.get("spec") or {}, dep.get("status") or {}

@@ -1,11 +1,12 @@
 """Gloo Edge in a box: the Gloo half of the control plane.
 
 ``coalmine install gloo`` turns it on: the namespace ``gloo-system`` appears, the
-gateway proxy listens on 127.0.0.1, and discovery writes one Upstream per Service
-port (with the REST functions read from ``/swagger.json``). On every rebuild the
-translator (``translating``) turns VirtualServices, Upstreams and UpstreamGroups
-into one route table, which the proxy swaps in, and keeps a report per resource for
-its Gloo-shaped status. ``admit`` is strict validation at apply time.
+gateway's port on 127.0.0.1 is chosen (it listens once a VirtualService exists, as
+Gloo's does: ``listening``), and discovery writes one Upstream per Service port
+(with the REST functions read from ``/swagger.json``). On every rebuild the
+translator (``translating``) turns VirtualServices, RouteTables, Upstreams and
+UpstreamGroups into one route table, which the proxy swaps in, and keeps a report
+per resource for its Gloo-shaped status. ``admit`` is strict validation at apply time.
 """
 
 from __future__ import annotations
@@ -21,16 +22,17 @@ import aiohttp
 from helpers.errors import ApplyRefused, PortInUse
 from helpers.kinds import GLOO_NAMESPACE, key, ref
 from helpers.runtime.gloo import discovering
+from helpers.runtime.gloo.listening import Listener, reserve
 from helpers.runtime.gloo.status import Report, gloo_status
 from helpers.runtime.gloo.translating import translate, validate
-from helpers.runtime.proxy.dataplane import DataPlane, on
+from helpers.runtime.proxy.dataplane import DataPlane
 from helpers.runtime.proxy.proxying import GatewayProxy
 from helpers.runtime.proxy.stats import UpstreamStats
 from helpers.runtime.routes import Endpoint, RouteTable
 from helpers.runtime.store import Store
 
 Endpoints = Mapping[tuple[str, str, int], Sequence[Endpoint]]
-KINDS = ("VirtualService", "Upstream", "UpstreamGroup", "Service")
+KINDS = ("VirtualService", "RouteTable", "Upstream", "UpstreamGroup", "Service")
 _FDS_RETRY_SECONDS = 2.0
 
 
@@ -51,12 +53,13 @@ class Gloo:
     ) -> None:
         self.store, self.stats, self.dataplane = store, stats, dataplane
         self._endpoints, self._changed = endpoints, changed
-        self.proxy: GatewayProxy | None = None
+        self.listener: Listener | None = None
         self.table = RouteTable()
         self.reports: dict[tuple[str, str, str], Report] = {}
         self._functions: dict[str, tuple[str, dict[str, Any]] | None] = {}
         self._fds_tried: dict[str, float] = {}
         self._fds_tasks: set[asyncio.Task[None]] = set()
+        self._settling: set[asyncio.Task[None]] = set()
         self._fds_recheck = False
         self._session: aiohttp.ClientSession | None = None
         self._preview: tuple[int, Endpoints, RouteTable, dict[tuple[str, str, str], Report]] | None = None
@@ -66,8 +69,18 @@ class Gloo:
         return "gloo" in self.store.extra
 
     @property
+    def proxy(self) -> GatewayProxy | None:
+        """The gateway proxy once installed, listening or not (see ``listening``)."""
+        return self.listener.proxy if self.listener is not None else None
+
+    @property
+    def listening(self) -> bool:
+        """Whether the gateway port accepts connections: only while a VirtualService exists."""
+        return self.listener is not None and self.listener.open
+
+    @property
     def proxy_port(self) -> int | None:
-        return self.store.extra.get("gloo", {}).get("proxyPort") if self.proxy else None
+        return self.listener.port if self.listener is not None else None
 
     def proxy_url(self) -> str | None:
         return f"http://127.0.0.1:{self.proxy_port}" if self.proxy_port else None
@@ -75,36 +88,46 @@ class Gloo:
     # ── lifecycle ────────────────────────────────────────────────────────────
 
     async def start(self) -> None:
-        """After a restart: serve again where the proxy listened before, if installed."""
+        """After a restart: take the gateway's port again, if installed."""
         self._session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=3))
         if self.installed:
-            await self._start_proxy(self.store.extra["gloo"].get("proxyPort"), strict=False)
+            self._take_port(self.store.extra["gloo"].get("proxyPort"), strict=False)
 
     async def install(self, port: int | None) -> None:
-        """Record the install and start the gateway proxy (on ``port`` if given)."""
-        if self.proxy is None:
-            await self._start_proxy(port, strict=port is not None)
+        """Record the install and reserve the gateway's port (``port`` if given)."""
+        if self.listener is None:
+            self._take_port(port, strict=port is not None)
 
-    async def _start_proxy(self, port: int | None, strict: bool) -> None:
-        proxy = GatewayProxy(self.table, self.stats)
+    def _take_port(self, port: int | None, strict: bool) -> None:
         try:
-            bound = await on(self.dataplane, proxy.start("127.0.0.1", port or 0))
+            reservation = reserve(port or 0)
         except OSError as e:
             if strict:
                 raise PortInUse(
                     f"cannot listen on 127.0.0.1:{port}: {e.strerror or e}; free the port or pick another with --port"
                 ) from e
-            bound = await on(self.dataplane, proxy.start("127.0.0.1", 0))
-        self.proxy = proxy
-        self.store.extra["gloo"] = {"proxyPort": bound}
-        self.store.save()
+            reservation = reserve(0)
+        self.listener = Listener(reservation, self.stats, self.dataplane)
+        self.listener.swap(self.table)
+        self._record_port()
+
+    def _record_port(self) -> None:
+        if self.listener is not None and self.store.extra.get("gloo") != {"proxyPort": self.listener.port}:
+            self.store.extra["gloo"] = {"proxyPort": self.listener.port}
+            self.store.save()
+
+    async def settle(self) -> None:
+        """Open the listener if a VirtualService exists, close it if none does."""
+        if self.listener is not None:
+            await self.listener.set_open(bool(self.store.list("VirtualService")))
+            self._record_port()
 
     async def close(self) -> None:
-        for task in list(self._fds_tasks):
+        for task in [*self._fds_tasks, *self._settling]:
             task.cancel()
-        await asyncio.gather(*self._fds_tasks, return_exceptions=True)
-        if self.proxy is not None:
-            await on(self.dataplane, self.proxy.stop())
+        await asyncio.gather(*self._fds_tasks, *self._settling, return_exceptions=True)
+        if self.listener is not None:
+            await self.listener.close()
         if self._session is not None:
             await self._session.close()
 
@@ -122,6 +145,13 @@ class Gloo:
         report = reports.get(key(obj))
         if report is not None and report.errors:
             raise ApplyRefused(_refusal(obj, report.errors))
+        # Gloo's webhook refuses a change that leaves ANY resource in error, e.g. a
+        # RouteTable closing a delegation cycle; errors that were there before are
+        # not this change's doing.
+        for k, other in sorted(reports.items()):
+            caused = [e for e in other.errors if e not in (self.reports.get(k) or Report()).errors]
+            if caused:
+                raise ApplyRefused(_refusal(obj, caused, ref({"kind": k[0], "metadata": {"name": k[2]}})))
         # What the store will hold once ``obj`` is put: the rebuild that follows at once
         # serves this translation instead of making it again.
         self._preview = (self.store.version + 1, endpoints, table, reports)
@@ -141,8 +171,20 @@ class Gloo:
             self.table, self.reports = dataclasses.replace(preview[2], version=version), preview[3]
         else:
             self.table, self.reports = translate(self._inputs(), endpoints, version)
-        if self.proxy is not None:
-            self.proxy.swap(self.table)
+        if self.listener is not None:
+            self.listener.swap(self.table)
+            if self.listener.open != bool(self.store.list("VirtualService")):
+                self._settle_soon()
+
+    def _settle_soon(self) -> None:
+        # The control plane awaits ``settle`` after each change; this makes the
+        # listener follow the store even when a rebuild comes from elsewhere.
+        try:
+            task = asyncio.get_running_loop().create_task(self.settle())
+        except RuntimeError:  # no loop: a translator driven by a test, nothing listens
+            return
+        self._settling.add(task)
+        task.add_done_callback(self._settling.discard)
 
     def _inputs(self) -> list[dict[str, Any]]:
         return [o for o in self.store if o.get("kind") in KINDS]
@@ -238,9 +280,7 @@ class Gloo:
         self._changed()
 
 
-def _refusal(obj: Mapping[str, Any], problems: list[str]) -> str:
+def _refusal(obj: Mapping[str, Any], problems: list[str], other: str | None = None) -> str:
     joined = "; ".join(problems)
-    return (
-        f"admission refused by Gloo validation (strict): {ref(obj)} would be Rejected: {joined}. "
-        "The running configuration is unchanged."
-    )
+    what = f"{ref(obj)} would make {other} Rejected" if other else f"{ref(obj)} would be Rejected"
+    return f"admission refused by Gloo validation (strict): {what}: {joined}. The running configuration is unchanged."

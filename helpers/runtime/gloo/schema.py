@@ -32,6 +32,7 @@ from helpers.runtime.gloo.fields import (
     total_weight,
     unique_domains,
 )
+from helpers.runtime.gloo.selectors import DELEGATE_ACTION, WEIGHT
 from helpers.runtime.schema import (
     BOOL,
     STR,
@@ -51,7 +52,12 @@ from helpers.runtime.schema import (
     shown,
 )
 
-API_VERSIONS = {"VirtualService": GLOO_GATEWAY_V1, "Upstream": GLOO_V1, "UpstreamGroup": GLOO_V1}
+API_VERSIONS = {
+    "VirtualService": GLOO_GATEWAY_V1,
+    "RouteTable": GLOO_GATEWAY_V1,
+    "Upstream": GLOO_V1,
+    "UpstreamGroup": GLOO_V1,
+}
 REDIRECT_CODES = {
     "MOVED_PERMANENTLY": 301,
     "FOUND": 302,
@@ -239,13 +245,15 @@ _ROUTE = GlooObj(
             },
             rules=(one_of(("pathRedirect", "prefixRewrite", "regexRewrite")),),
         ),
-        "delegateAction": Refused("delegation to RouteTables is not implemented; put the routes in the VirtualService"),
+        "delegateAction": DELEGATE_ACTION,
         "graphqlApiRef": Refused(),
         "options": ROUTE_OPTIONS,
         "optionsConfigRefs": Ignored(),
         "name": STR,
     },
-    rules=(one_of(ACTIONS, "route has no action: add routeAction, directResponseAction or redirectAction"),),
+    rules=(
+        one_of(ACTIONS, "route has no action: add routeAction, directResponseAction, redirectAction or delegateAction"),
+    ),
 )
 
 _METADATA = GlooObj(
@@ -344,6 +352,7 @@ SCHEMAS: dict[str, Obj] = {
             rules=(_upstream_type,),
         )
     ),
+    "RouteTable": _top(GlooObj({"routes": ListOf(_ROUTE), "weight": WEIGHT, "namespacedStatuses": Anything()})),
     "UpstreamGroup": _top(
         GlooObj(
             {"destinations": ListOf(_WEIGHTED), "namespacedStatuses": Anything()},

@@ -2,7 +2,10 @@
 
     Upstream, Service (+ ready endpoints) ─► Cluster
     UpstreamGroup ─────────────────────────► weighted destinations
-    VirtualService ────────────────────────► VirtualHost ─► Route ─► action
+    VirtualService (+ RouteTables) ────────► VirtualHost ─► Route ─► action
+
+A VirtualService's ``delegateAction`` routes are replaced by their RouteTables'
+routes first (``delegating``, with Gloo's rules).
 
 Like Gloo's own translator, it never fails as a whole: every problem becomes an
 error or a warning on the resource that caused it, and the table is still built
@@ -19,6 +22,7 @@ from typing import Any, TypeVar
 from helpers.kinds import key
 from helpers.runtime.apiserver import check_object
 from helpers.runtime.gloo import schema as gloo_schema
+from helpers.runtime.gloo.delegating import Delegation
 from helpers.runtime.gloo.functions import function_from_transformation
 from helpers.runtime.gloo.parts import header_ops, matcher, route_action
 from helpers.runtime.gloo.schema import REDIRECT_CODES, validate
@@ -44,7 +48,7 @@ from helpers.runtime.templating import compile_parameter
 __all__ = ["Report", "ResourceKey", "gloo_status", "translate", "validate"]
 
 ResourceKey = tuple[str, str, str]  # (kind, namespace, name)
-TRANSLATED_KINDS = ("VirtualService", "Upstream", "UpstreamGroup", "Service")
+TRANSLATED_KINDS = ("VirtualService", "RouteTable", "Upstream", "UpstreamGroup", "Service")
 T = TypeVar("T")
 
 
@@ -55,7 +59,7 @@ def translate(
 ) -> tuple[RouteTable, dict[ResourceKey, Report]]:
     """Build the route table from applied resources, and a report for each one.
 
-    ``resources`` are plain dicts as applied (VirtualService, Upstream,
+    ``resources`` are plain dicts as applied (VirtualService, RouteTable, Upstream,
     UpstreamGroup and Service; other kinds are skipped). ``endpoints`` maps
     ``(namespace, service, port)`` to the ready endpoints of that Service port.
     Never raises on bad input.
@@ -153,6 +157,8 @@ class _Translation:
             kube = spec["kube"]
             where = (kube.get("serviceNamespace") or ns, kube["serviceName"], kube["servicePort"])
             eps = tuple(self.endpoints.get(where, ()))
+            if kube.get("selector"):  # only the Service's pods that also carry these labels
+                eps = tuple(e for e in eps if set(kube["selector"].items()) <= set(e.labels))
             service_spec = kube.get("serviceSpec") or {}
         else:
             eps = tuple(Endpoint(h["addr"], h["port"]) for h in spec["static"]["hosts"])
@@ -272,11 +278,18 @@ class _Translation:
         report, pending = self.reports[k], dict[str, Cluster]()
         vh_ops = header_ops((vh_spec.get("options") or {}).get("headerManipulation"))
         routes = []
-        for i, r in enumerate(vh_spec.get("routes") or []):
-            path = f"spec.virtualHost.routes[{i}]"
+        delegation = Delegation(k, self.of_kind("RouteTable"), self.reports)
+        for flat in delegation.routes(vs):
+            r = flat.route
             matchers = tuple(matcher(m) for m in r.get("matchers") or [])
-            action = self.action(r, path, k[1], report, pending, vh_ops)
-            routes.append(Route(matchers, action, r.get("name") or "", f"{k[1]}/{k[2]} routes[{i}]"))
+            found = report if flat.owner == k else Report()  # a RouteTable's: on it and on k
+            action = self.action(r, flat.path, flat.owner[1], found, pending, vh_ops)
+            if found is not report:
+                for problem in found.errors:
+                    delegation.report(flat.owner, problem, error=True)
+                for problem in found.warnings:
+                    delegation.report(flat.owner, problem, error=False)
+            routes.append(Route(matchers, action, r.get("name") or "", flat.source))
         if not report.errors:
             self.clusters.update(pending)  # kube-svc clusters only for installed hosts
         return VirtualHost(f"{k[1]}.{k[2]}", tuple(_domains(vs)), tuple(routes))

@@ -5,25 +5,47 @@ upstream, with the final status (its own 503/504 answers included) and the time
 from the end of the request to the end of the response. Recording is a few dict
 and list updates, cheap enough for the data path; percentiles are estimated from
 the latency histogram only when someone asks for a ``snapshot``.
+
+Beside the totals, each upstream keeps per-second buckets for the last
+``WINDOW_KEPT_S`` seconds, so ``window`` answers what Prometheus's ``rate(...[30s])``
+over Envoy's counters would: the canary controller's metrics read them.
 """
 
 from __future__ import annotations
 
+import time
 from bisect import bisect_left
+from collections.abc import Callable
 from typing import Any
 
 # Upper bounds (ms) of the latency histogram buckets, as Envoy's defaults.
 BUCKETS_MS: tuple[float, ...] = (0.5, 1, 5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000, 30000, 60000)
+# How far back ``window`` can look: 15 minutes of one-second buckets per upstream.
+WINDOW_KEPT_S = 900
+
+
+class _Second:
+    """What one upstream answered during one second of the clock."""
+
+    __slots__ = ("by_class", "counts", "requests", "second")
+
+    def __init__(self, second: int) -> None:
+        self.second = second
+        self.requests = 0
+        self.by_class = [0, 0, 0, 0, 0, 0]  # 0xx..5xx
+        self.counts = [0] * (len(BUCKETS_MS) + 1)
 
 
 class _Cluster:
-    __slots__ = ("by_status", "counts", "requests", "sum_ms")
+    __slots__ = ("by_status", "counts", "requests", "seconds", "sum_ms")
 
     def __init__(self) -> None:
         self.requests = 0
         self.by_status: dict[int, int] = {}
         self.counts = [0] * (len(BUCKETS_MS) + 1)  # the last bucket is "over 60 s"
         self.sum_ms = 0.0
+        # A ring indexed by second % WINDOW_KEPT_S: a slot holding an older second is reused.
+        self.seconds: list[_Second | None] = [None] * WINDOW_KEPT_S
 
 
 class UpstreamStats:
@@ -35,8 +57,9 @@ class UpstreamStats:
     {'2xx': 1}
     """
 
-    def __init__(self) -> None:
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
         self._clusters: dict[str, _Cluster] = {}
+        self._clock = clock
 
     def record(self, cluster: str, status: int, seconds: float) -> None:
         """Count one finished request to ``cluster``."""
@@ -47,7 +70,37 @@ class UpstreamStats:
         c.by_status[status] = c.by_status.get(status, 0) + 1
         ms = seconds * 1000.0
         c.sum_ms += ms
-        c.counts[bisect_left(BUCKETS_MS, ms)] += 1
+        bucket = bisect_left(BUCKETS_MS, ms)
+        c.counts[bucket] += 1
+        now = int(self._clock())
+        slot = c.seconds[now % WINDOW_KEPT_S]
+        if slot is None or slot.second != now:
+            slot = c.seconds[now % WINDOW_KEPT_S] = _Second(now)
+        slot.requests += 1
+        slot.by_class[min(max(status // 100, 0), 5)] += 1
+        slot.counts[bucket] += 1
+
+    def window(self, cluster: str, seconds: float) -> dict[str, Any]:
+        """What ``cluster`` answered over the last ``seconds`` (at most ``WINDOW_KEPT_S``):
+        ``{requests, by_class, latency_ms: {buckets, counts}, p99_ms}``, counted in whole
+        seconds, the current one included. ``p99_ms`` is None when nothing was answered,
+        as Prometheus has no value for a rate over no requests."""
+        now = int(self._clock())
+        span = max(1, min(round(seconds), WINDOW_KEPT_S))
+        requests, by_class, counts = 0, [0] * 6, [0] * (len(BUCKETS_MS) + 1)
+        c = self._clusters.get(cluster)
+        for slot in list(c.seconds) if c is not None else []:
+            if slot is None or not now - span < slot.second <= now:
+                continue
+            requests += slot.requests
+            by_class = [a + b for a, b in zip(by_class, list(slot.by_class), strict=True)]
+            counts = [a + b for a, b in zip(counts, list(slot.counts), strict=True)]
+        return {
+            "requests": requests,
+            "by_class": {f"{i}xx": n for i, n in enumerate(by_class) if n},
+            "latency_ms": {"buckets": list(BUCKETS_MS), "counts": counts},
+            "p99_ms": quantile(counts, 0.99),
+        }
 
     def snapshot(self) -> dict[str, Any]:
         """A JSON-able copy: ``{cluster: {requests, by_status, by_class, latency_ms,
@@ -78,17 +131,21 @@ class UpstreamStats:
                     "counts_are": "per-bucket",
                     "sum": round(c.sum_ms, 3),
                 },
-                "p50_ms": _quantile(c.counts, 0.50),
-                "p99_ms": _quantile(c.counts, 0.99),
+                "p50_ms": quantile(c.counts, 0.50),
+                "p99_ms": quantile(c.counts, 0.99),
             }
         return out
+
+    def names(self) -> list[str]:
+        """The clusters that answered at least once."""
+        return sorted(list(self._clusters))
 
     def reset(self) -> None:
         """Forget everything recorded so far."""
         self._clusters = {}
 
 
-def _quantile(counts: list[int], q: float) -> float | None:
+def quantile(counts: list[int], q: float) -> float | None:
     """The ``q`` quantile (ms) of a per-bucket histogram, interpolated linearly
     inside the bucket where it falls; None when nothing was recorded."""
     total = sum(counts)

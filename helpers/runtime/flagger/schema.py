@@ -1,0 +1,346 @@
+"""What a Canary may say in the local runtime, checked as Flagger's CRD checks it.
+
+On a cluster the API server checks a Canary against Flagger's CRD
+(artifacts/flagger/crd.yaml, 1.44: types, enums, required fields, the duration
+pattern ``^[0-9]+(m|s)``), with strict field validation refusing unknown fields.
+``check_canary`` does the same for one Canary and adds what the local runtime
+cannot honour: it refuses (one line naming the field) what would change the
+analysis (another provider, MetricTemplates, PromQL queries) and warns about known
+Flagger fields it ignores. It also refuses what Flagger would accept but never
+progress with (weights outside 0-100, decreasing ``stepWeights``, ``min`` above
+``max``), saying so. ``parse_duration`` reads durations as Go's time.ParseDuration.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Mapping
+from typing import Any
+from urllib.parse import urlsplit
+
+from helpers.kinds import FLAGGER_V1BETA1
+from helpers.runtime import regex
+from helpers.runtime.schema import (
+    BOOL,
+    STR,
+    Anything,
+    Found,
+    Ignored,
+    ListOf,
+    MapOf,
+    Node,
+    Obj,
+    Refused,
+    Scalar,
+    at,
+    compile_regex,
+    one_of,
+    shown,
+)
+
+BUILTIN_METRICS = ("request-success-rate", "request-duration")
+PROVIDERS = tuple(
+    "apisix appmesh appmesh:v1beta2 contour gatewayapi:v1 gatewayapi:v1beta1 gloo istio knative kubernetes "
+    "kuma linkerd nginx osm skipper smi:v1alpha1 smi:v1alpha2 smi:v1alpha3 traefik".split()
+)
+HOOK_TYPES = (
+    "",
+    "confirm-rollout",
+    "pre-rollout",
+    "rollout",
+    "confirm-promotion",
+    "post-rollout",
+    "event",
+    "rollback",
+    "confirm-traffic-increase",
+)
+
+_GO_UNITS = {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "μs": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0}
+_GO_PART = regex.compile(r"([0-9]*(?:\.[0-9]*)?)(ns|us|µs|μs|ms|s|m|h)")
+_GO_DURATION = regex.compile(r"(?:[0-9]*(?:\.[0-9]*)?(?:ns|us|µs|μs|ms|s|m|h))+")
+_CRD_DURATION = regex.compile(r"[0-9]+(m|s).*")  # the CRD's pattern, unanchored at the end as written
+
+
+def parse_duration(text: str) -> float:
+    """Seconds in a duration as Go's ``time.ParseDuration`` reads it: ``"10s"``,
+    ``"1m30s"``, ``"1.5h"``, ``"300ms"``, ``"-2s"`` or ``"0"``. ValueError otherwise.
+
+    >>> parse_duration("1m30s")
+    90.0
+    """
+    rest, sign = text, 1.0
+    if rest[:1] in ("-", "+"):
+        sign, rest = (-1.0 if rest[0] == "-" else 1.0), rest[1:]
+    if rest == "0":
+        return 0.0
+    if not rest:
+        raise ValueError(f'invalid duration "{text}": write e.g. "10s", "1m" or "1m30s"')
+    bad = ValueError(f'invalid duration "{text}": write e.g. "10s", "1m" or "1m30s"')
+    if not _GO_DURATION.fullmatch(rest):
+        if rest[-1:].isdigit():
+            raise ValueError(f'missing unit in duration "{text}": write e.g. "{text}s"')
+        raise bad
+    total = 0.0
+    for part in _GO_PART.finditer(rest):
+        number, unit = part.group(1), part.group(2)
+        if not number.strip("."):
+            raise bad
+        total += float(number) * _GO_UNITS[unit]
+    return sign * total
+
+
+class Duration(Node):
+    """A duration as the CRD's pattern and Go accept it; at least ``low`` seconds."""
+
+    def __init__(self, low: float = 0.0) -> None:
+        self.low = low
+
+    def check(self, value: Any, path: str, found: Found) -> None:
+        if not isinstance(value, str):
+            return found.error(path, f'expected a duration such as "10s" or "1m", got {shown(value)}')
+        if not _CRD_DURATION.fullmatch(value):
+            return found.error(path, f'"{value}" must start with whole seconds or minutes, e.g. "10s", "1m" or "1m30s"')
+        try:
+            seconds = parse_duration(value)
+        except ValueError as e:
+            return found.error(path, str(e))
+        if seconds < self.low:
+            found.error(path, f'"{value}" is too short: it must be at least {self.low:g}s')
+        return None
+
+
+class Url(Node):
+    def check(self, value: Any, path: str, found: Found) -> None:
+        STR.check(value, path, found)
+        if isinstance(value, str):
+            parts = urlsplit(value)
+            if parts.scheme not in ("http", "https") or not parts.netloc:
+                found.error(path, f'"{value}" is not an http:// URL, e.g. http://flagger-loadtester.test/')
+
+
+class HookType(Node):
+    def check(self, value: Any, path: str, found: Found) -> None:
+        STR.check(value, path, found)
+        if isinstance(value, str) and value not in HOOK_TYPES:
+            found.error(path, f'"{value}" is not one of {", ".join(HOOK_TYPES[1:])} (no type means rollout)')
+
+
+def _percent() -> Scalar:
+    return Scalar("int", 0, 100)
+
+
+_GLOO_UNUSED = "not used by Flagger's gloo provider; ignored (on a cluster too)"
+_LOCAL_UNUSED = "not supported by the local runtime; ignored"
+
+
+def _provider(value: Mapping[str, Any], path: str, found: Found) -> None:
+    provider = value.get("provider")
+    if isinstance(provider, str) and provider in PROVIDERS and provider != "gloo":
+        found.error(
+            at(path, "provider"),
+            f'"{provider}": the local runtime\'s Flagger supports provider gloo '
+            "(gatewayapi:v1 comes with a later lesson)",
+        )
+
+
+def _target(value: Mapping[str, Any], path: str, found: Found) -> None:
+    kind, version = value.get("kind"), value.get("apiVersion")
+    if kind in ("DaemonSet", "Service") or (kind == "Deployment" and version not in (None, "apps/v1")):
+        found.error(path, f"{version}/{kind}: the local runtime's Flagger targets Deployments (apiVersion apps/v1)")
+
+
+def _service_name(value: Mapping[str, Any], path: str, found: Found) -> None:
+    target = ((value.get("targetRef") or {}) if isinstance(value.get("targetRef"), Mapping) else {}).get("name")
+    service = value.get("service")
+    name = service.get("name") if isinstance(service, Mapping) else None
+    if name not in (None, "", target):
+        found.error(
+            at(at(path, "service"), "name"),
+            f'"{name}": the local runtime names the generated Services and RouteTable after targetRef.name; remove it',
+        )
+
+
+def _steps(value: Mapping[str, Any], path: str, found: Found) -> None:
+    steps = value.get("stepWeights")
+    numbers = isinstance(steps, list) and all(isinstance(s, int) and not isinstance(s, bool) for s in steps)
+    if numbers and isinstance(steps, list) and any(b <= a for a, b in itertools.pairwise(steps)):
+        found.error(at(path, "stepWeights"), f"{steps} must increase: each step a higher canary weight than the last")
+    if steps and value.get("stepWeight"):
+        found.warn(at(path, "stepWeights"), "ignored while stepWeight is set (as Flagger does)")
+    if not (value.get("stepWeight") or steps or value.get("iterations")):
+        found.warn(path, "no stepWeight, stepWeights or iterations: Flagger never shifts traffic to the canary")
+
+
+def _range(value: Mapping[str, Any], path: str, found: Found) -> None:
+    low, high = value.get("min"), value.get("max")
+    if isinstance(low, (int, float)) and isinstance(high, (int, float)) and low > high:
+        found.error(path, f"min {low:g} is above max {high:g}: every check would fail")
+
+
+def _metric(value: Mapping[str, Any], path: str, found: Found) -> None:
+    name = value.get("name")
+    if "templateRef" in value or "query" in value:
+        return
+    if isinstance(name, str) and name not in BUILTIN_METRICS:
+        found.error(
+            at(path, "name"),
+            f'"{name}" is not a built-in metric: the local runtime has {" and ".join(BUILTIN_METRICS)}',
+        )
+    elif "thresholdRange" not in value and "threshold" not in value:
+        found.warn(path, "no thresholdRange: this check fails only when the canary gets no traffic")
+
+
+def _header_match(value: Mapping[str, Any], path: str, found: Found) -> None:
+    if isinstance(value.get("regex"), str):
+        compile_regex(value["regex"], at(path, "regex"), found)
+    for how in ("prefix", "suffix"):
+        if how in value:
+            found.warn(
+                at(path, how),
+                "Flagger's gloo provider passes only exact and regex on: the route matches any request "
+                "carrying this header (on a cluster too)",
+            )
+
+
+_METRIC = Obj(
+    {
+        "name": STR,
+        "interval": Duration(),
+        "thresholdRange": Obj({"min": Scalar("number"), "max": Scalar("number")}, rules=(_range,)),
+        "threshold": Refused("deprecated in Flagger; use thresholdRange (min for success rate, max for duration)"),
+        "query": Refused("PromQL queries need Prometheus, which the local runtime does not run"),
+        "templateRef": Refused("MetricTemplates need Prometheus: not in the local runtime yet"),
+        "templateVariables": Ignored("used by MetricTemplates only; ignored"),
+    },
+    required=("name",),
+    rules=(_metric,),
+)
+_WEBHOOK = Obj(
+    {
+        "name": STR,
+        "type": HookType(),
+        "url": Url(),
+        "timeout": Duration(),
+        "retries": Scalar("int", 0),
+        "metadata": MapOf(STR),
+        "muteAlert": BOOL,
+        "disableTLS": BOOL,
+    },
+    required=("name", "url"),
+)
+_HEADER = Obj(
+    {"exact": STR, "prefix": STR, "suffix": STR, "regex": STR},
+    rules=(
+        one_of(("exact", "prefix", "suffix", "regex"), "a header match needs one of exact, prefix, suffix or regex"),
+        _header_match,
+    ),
+)
+_ANALYSIS = Obj(
+    {
+        "interval": Duration(low=1.0),
+        "iterations": Scalar("int", 0),
+        "threshold": Scalar("int", 0),
+        "maxWeight": _percent(),
+        "stepWeight": _percent(),
+        "stepWeights": ListOf(Scalar("int", 1, 100)),
+        "stepWeightPromotion": _percent(),
+        "match": ListOf(
+            Obj(
+                {"headers": MapOf(_HEADER), "queryParams": Ignored(_GLOO_UNUSED), "sourceLabels": Ignored(_GLOO_UNUSED)}
+            )
+        ),
+        "metrics": ListOf(_METRIC),
+        "webhooks": ListOf(_WEBHOOK),
+        "mirror": Ignored(_GLOO_UNUSED),
+        "mirrorWeight": Ignored(_GLOO_UNUSED),
+        "sessionAffinity": Ignored(_GLOO_UNUSED),
+        "primaryReadyThreshold": Ignored("the local runtime waits for every replica (100%); ignored"),
+        "canaryReadyThreshold": Ignored("the local runtime waits for every replica (100%); ignored"),
+        "alerts": Ignored("alerts are not sent by the local runtime; ignored (an `event` webhook sees every event)"),
+    },
+    rules=(_steps,),
+)
+
+
+def _target_port(service: Mapping[str, Any], path: str, found: Found) -> None:
+    value, path = service.get("targetPort"), at(path, "targetPort")
+    if value is None:
+        return
+    if isinstance(value, str):
+        if not value:
+            found.error(path, "must not be empty: a port number or a container port name")
+        return
+    Scalar("int", 1, 65535).check(value, path, found)
+
+
+_SERVICE = Obj(
+    {
+        "port": Scalar("int", 1, 65535),
+        "targetPort": Anything(),  # int or port name: checked by _target_port
+        "name": STR,
+        "portName": STR,
+        **{f: Ignored(_LOCAL_UNUSED) for f in "appProtocol trafficDistribution portDiscovery headless".split()},
+        **{f: Ignored(_LOCAL_UNUSED) for f in "apex primary canary unmanagedMetadata".split()},
+        **{
+            f: Ignored(_GLOO_UNUSED)
+            for f in (
+                "timeout backendTimeout meshName backends hosts delegation match retries rewrite mirror headers "
+                "gateways gatewayRefs corsPolicy trafficPolicy"
+            ).split()
+        },
+    },
+    required=("port",),
+    rules=(_target_port,),
+)
+
+
+_SPEC = Obj(
+    {
+        "provider": Scalar("string", choices=PROVIDERS),
+        "targetRef": Obj(
+            {"apiVersion": STR, "kind": Scalar("string", choices=("DaemonSet", "Deployment", "Service")), "name": STR},
+            required=("apiVersion", "kind", "name"),
+            rules=(_target,),
+        ),
+        "service": _SERVICE,
+        "analysis": _ANALYSIS,
+        "progressDeadlineSeconds": Scalar("int", 0, 2147483647),
+        "skipAnalysis": BOOL,
+        "suspend": BOOL,
+        "metricsServer": Ignored("the local runtime reads the gateway's own stats, not Prometheus; ignored"),
+        "autoscalerRef": Ignored("no autoscalers in the local runtime; ignored"),
+        "ingressRef": Ignored("used by the nginx provider only; ignored"),
+        "routeRef": Ignored("used by the apisix provider only; ignored"),
+        "upstreamRef": Ignored("the local runtime does not copy an Upstream's settings into Flagger's; ignored"),
+        "revertOnDeletion": Ignored(_LOCAL_UNUSED),
+    },
+    required=("targetRef", "service", "analysis"),
+    rules=(_provider, _service_name),
+    hints={"canaryAnalysis": "spec.canaryAnalysis was renamed spec.analysis in Flagger's v1beta1"},
+)
+_CANARY = Obj(
+    {
+        "apiVersion": STR,
+        "kind": STR,
+        "metadata": Obj({"name": STR, "namespace": STR}, required=("name",), open=True),
+        "spec": _SPEC,
+        "status": Anything(),
+    },
+    required=("metadata", "spec"),
+)
+
+
+def check_canary(obj: Any) -> tuple[list[str], list[str]]:
+    """(errors, warnings) of one Canary: errors refuse it, warnings name the fields
+    the local runtime accepts and ignores. Each message starts with the field path.
+    """
+    found = Found()
+    if not isinstance(obj, Mapping):
+        found.error("", f"expected an object (a YAML mapping), got {shown(obj)}")
+        return found.errors, found.warnings
+    if obj.get("apiVersion") != FLAGGER_V1BETA1:
+        older = str(obj.get("apiVersion", "")).startswith("flagger.app/")
+        hint = " (v1alpha3 is Flagger's older version of the same API)" if older else ""
+        found.error("apiVersion", f'Canary is "{FLAGGER_V1BETA1}", not "{obj.get("apiVersion")}"{hint}')
+    _CANARY.check(obj, "", found)
+    return found.errors, found.warnings
