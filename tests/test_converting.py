@@ -182,17 +182,74 @@ def test_prefix_rewrite_becomes_url_rewrite_one_rule_per_matcher() -> None:
     assert validate(result.objects[0]) == []
 
 
-def test_direct_responses_and_delegation_are_left_out_with_a_warning() -> None:
+def test_direct_responses_are_left_out_with_a_warning() -> None:
+    result = convert(vs({"matchers": [{"prefix": "/down"}], "directResponseAction": {"status": 503}}, r()))
+    warned(result, "routes[0]", "directResponseAction has no standard Gateway API equivalent")
+    assert len(rules(result)) == 1
+
+
+def route_table(name: str, *routes: dict[str, Any], labels: dict[str, str] | None = None) -> dict[str, Any]:
+    meta: dict[str, Any] = {"name": name, "namespace": "gloo-system", **({"labels": labels} if labels else {})}
+    return {
+        "apiVersion": "gateway.solo.io/v1",
+        "kind": "RouteTable",
+        "metadata": meta,
+        "spec": {"routes": list(routes)},
+    }
+
+
+def test_delegation_by_ref_becomes_a_parent_rule_naming_the_child_httproute() -> None:
+    parent = vs({"matchers": [{"prefix": "/pets/"}], "delegateAction": {"ref": {"name": "pets"}}})
+    child = route_table("pets", r({"prefix": "/pets/v1"}), r({"exact": "/pets/all"}, V2))
+    result = convert_objects([parent, child, UPSTREAM_V1])
+    by_name = {o["metadata"]["name"]: o for o in result.objects}
+    [rule] = by_name["coalmine"]["spec"]["rules"]
+    assert rule["matches"] == [{"path": {"type": "PathPrefix", "value": "/pets/"}}]
+    assert rule["backendRefs"] == [
+        {"group": "gateway.networking.k8s.io", "kind": "HTTPRoute", "name": "pets", "namespace": "gloo-system"}
+    ]
+    kid = by_name["pets"]
+    assert "parentRefs" not in kid["spec"] and kid["metadata"]["namespace"] == "gloo-system"
+    assert [m["path"] for rule in kid["spec"]["rules"] for m in rule["matches"]] == [
+        {"type": "PathPrefix", "value": "/pets/v1"},
+        {"type": "Exact", "value": "/pets/all"},
+    ]
+    warned(result, "virtualservice gloo-system/coalmine", "delegates to the HTTPRoute gloo-system/pets")
+    for o in result.objects:
+        assert validate(o) == [], o
+
+
+def test_delegation_by_one_label_selects_children_by_kgateways_label() -> None:
+    selector = {"labels": {"team": "pets"}, "namespaces": ["*"]}
+    parent = vs({"matchers": [{"prefix": "/"}], "delegateAction": {"selector": selector}})
+    child = route_table("pets", r({"prefix": "/pets"}), labels={"team": "pets"})
+    result = convert_objects([child, parent])
+    by_name = {o["metadata"]["name"]: o for o in result.objects}
+    assert by_name["coalmine"]["spec"]["rules"][0]["backendRefs"] == [
+        {"group": "delegation.kgateway.dev", "kind": "label", "name": "pets", "namespace": "all"}
+    ]
+    assert by_name["pets"]["metadata"]["labels"] == {"delegation.kgateway.dev/label": "pets"}
+    warned(result, "delegateAction.selector", 'delegation.kgateway.dev/label: "pets", not by team=pets')
+
+
+def test_delegation_kgateway_cannot_express_is_left_out_with_the_reason() -> None:
     result = convert(
         vs(
-            {"matchers": [{"prefix": "/down"}], "directResponseAction": {"status": 503}},
-            {"matchers": [{"prefix": "/rt"}], "delegateAction": {"ref": {"name": "x"}}},
+            {"matchers": [{"exact": "/rt"}], "delegateAction": {"ref": {"name": "x"}}},
+            {"matchers": [{"prefix": "/two"}], "delegateAction": {"selector": {"labels": {"a": "1", "b": "2"}}}},
             r(),
         )
     )
-    warned(result, "routes[0]", "directResponseAction has no standard Gateway API equivalent")
-    warned(result, "routes[1]", "delegateAction")
+    warned(result, "routes[0].matchers", "a delegating route must match a prefix")
+    warned(result, "routes[1].delegateAction.selector", "not by 2 labels or expressions; left out")
     assert len(rules(result)) == 1
+
+
+def test_a_route_tables_weight_is_named_as_not_carried() -> None:
+    table = route_table("pets", r({"prefix": "/pets"}))
+    table["spec"]["weight"] = 10
+    result = convert_objects([table])
+    warned(result, "routetable gloo-system/pets: spec.weight", "Gateway API precedence")
 
 
 def test_redirects_weights_groups_and_domains() -> None:
@@ -247,5 +304,5 @@ def test_more_than_16_routes_make_several_httproutes() -> None:
 
 
 def test_convert_objects_needs_a_virtual_service() -> None:
-    with pytest.raises(ValueError, match="no VirtualService to convert"):
+    with pytest.raises(ValueError, match="no VirtualService or RouteTable to convert"):
         convert_objects([UPSTREAM_V1])

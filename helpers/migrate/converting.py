@@ -12,6 +12,9 @@ match, a header that must be absent, a prefix that is not a whole path segment, 
 fault, or a pair of routes whose winner changes because the Gateway API ranks
 matches (exact path, longest prefix, method, most headers, ...) instead of taking
 the first one in the list (``ordering``). Nothing is dropped silently.
+
+A ``delegateAction`` becomes kgateway route delegation, and a RouteTable a child
+HTTPRoute (``delegation``).
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ from helpers.builders.httproutes import API_VERSION, GATEWAY_NAME, GATEWAY_NAMES
 from helpers.builders.routing import to_yaml
 from helpers.errors import InvalidArgument
 from helpers.kinds import GLOO_NAMESPACE
+from helpers.migrate.delegation import Delegation, child_labels
 from helpers.migrate.destinations import Destinations
 from helpers.migrate.filters import Filters
 from helpers.migrate.ordering import Ranked, order_warnings
@@ -74,21 +78,31 @@ def convert_objects(
     gateway: tuple[str, str] = (GATEWAY_NAMESPACE, GATEWAY_NAME),
     namespace: str | None = None,
 ) -> Conversion:
-    """Convert every VirtualService among ``objects``, using the Upstreams and
-    UpstreamGroups among them. Raises ``InvalidArgument`` if there is no VirtualService."""
-    services = [o for o in objects if o.get("kind") == "VirtualService"]
+    """Convert every VirtualService and RouteTable among ``objects``, using the
+    Upstreams and UpstreamGroups among them. Raises ``InvalidArgument`` if there is
+    neither a VirtualService nor a RouteTable."""
+    services = [o for o in objects if o.get("kind") in ("VirtualService", "RouteTable")]
     if not services:
-        raise InvalidArgument("no VirtualService to convert (kind: VirtualService, apiVersion: gateway.solo.io/v1)")
+        raise InvalidArgument(
+            "no VirtualService or RouteTable to convert "
+            "(kind: VirtualService or RouteTable, apiVersion: gateway.solo.io/v1)"
+        )
     others = [o for o in objects if o.get("kind") in ("Upstream", "UpstreamGroup")]
     total = Conversion()
-    for vs in services:
-        one = convert(vs, others, gateway, namespace)
+    selected: dict[tuple[str, str], str] = {}
+    for vs in sorted(services, key=lambda o: o.get("kind") == "RouteTable"):  # parents first
+        converter = _Converter(vs, others, gateway, namespace)
+        converter.delegated_labels = selected
+        one = converter.run()
+        if vs.get("kind") == "RouteTable" and child_labels(vs, selected):
+            for o in one.objects:
+                o["metadata"]["labels"] = child_labels(vs, selected)
         total.objects += one.objects
         total.warnings += one.warnings
     return total
 
 
-class _Converter(Destinations, Filters):
+class _Converter(Destinations, Filters, Delegation):
     def __init__(
         self, vs: Mapping[str, Any], upstreams: list[Mapping[str, Any]], gateway: tuple[str, str], namespace: str | None
     ) -> None:
@@ -106,6 +120,8 @@ class _Converter(Destinations, Filters):
             if u.get("kind") == "UpstreamGroup"
         }
         self.warnings: list[str] = []
+        self.delegated_labels: dict[tuple[str, str], str] = {}
+        self.child = vs.get("kind") == "RouteTable"  # a RouteTable: a child HTTPRoute, no parentRefs
         self.service_namespaces: list[str] = []
         self.guessed: set[str] = set()
 
@@ -114,7 +130,13 @@ class _Converter(Destinations, Filters):
 
     def run(self) -> Conversion:
         spec = self.vs.get("spec") or {}
-        vh = spec.get("virtualHost") or {}
+        vh = {"routes": spec.get("routes") or []} if self.child else (spec.get("virtualHost") or {})
+        if self.child and spec.get("weight") is not None:
+            self.warn(
+                "spec.weight",
+                "orders RouteTables picked by one selector; kgateway ranks child routes by Gateway API "
+                "precedence instead: left out",
+            )
         if spec.get("sslConfig"):
             self.warn(
                 "spec.sslConfig",
@@ -133,6 +155,8 @@ class _Converter(Destinations, Filters):
                 rules.append(r)
         self.warnings += order_warnings(ranked)
         namespace = self.namespace or (self.service_namespaces[0] if self.service_namespaces else self.vs_ns)
+        if self.child:  # the parent's backendRef names the RouteTable's own namespace
+            namespace = self.vs_ns
         for ns in sorted(set(self.service_namespaces) - {namespace}):
             self.warn(
                 "spec",
@@ -148,7 +172,9 @@ class _Converter(Destinations, Filters):
             )
         objects = []
         for n, chunk in enumerate(chunks):
-            out_spec: dict[str, Any] = {"parentRefs": [{"name": self.gateway[1], "namespace": self.gateway[0]}]}
+            out_spec: dict[str, Any] = (
+                {} if self.child else {"parentRefs": [{"name": self.gateway[1], "namespace": self.gateway[0]}]}
+            )
             if hostnames:
                 out_spec["hostnames"] = hostnames
             out_spec["rules"] = chunk or [{"backendRefs": []}]
@@ -161,7 +187,8 @@ class _Converter(Destinations, Filters):
                     "spec": out_spec,
                 }
             )
-        return Conversion(objects, [f"virtualservice {self.vs_ns}/{self.name}: {w}" for w in self.warnings])
+        kind = "routetable" if self.child else "virtualservice"
+        return Conversion(objects, [f"{kind} {self.vs_ns}/{self.name}: {w}" for w in self.warnings])
 
     def hostnames(self, domains: list[str]) -> list[str]:
         found = []
@@ -195,16 +222,14 @@ class _Converter(Destinations, Filters):
                 "DirectResponse through an ExtensionRef filter); the route was left out",
             )
             return []
-        if route.get("delegateAction") is not None:
-            self.warn(
-                path,
-                "delegateAction: RouteTables have no equivalent here; convert them and attach the "
-                "HTTPRoutes to the Gateway directly; the route was left out",
-            )
-            return []
         filters = self.header_filters(options.get("headerManipulation"), vh_headers, path)
         backends: list[dict[str, Any]] = []
-        if route.get("redirectAction") is not None:
+        if route.get("delegateAction") is not None:
+            delegated = self.delegate(route, path)
+            if delegated is None:
+                return []
+            backends = delegated
+        elif route.get("redirectAction") is not None:
             filters.append(self.redirect(route["redirectAction"], path))
         elif route.get("routeAction") is not None:
             backends = self.backends(route["routeAction"], f"{path}.routeAction")

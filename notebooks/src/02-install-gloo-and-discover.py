@@ -6,16 +6,19 @@
 #
 # Gloo is the API gateway that will route traffic between the two versions. Before it
 # routes anything, it **discovers**: for every Service port it creates an *Upstream*
-# (a destination the gateway can send requests to), and it reads each service's
-# `/swagger.json` to learn its REST functions.
+# (a destination the gateway can send requests to), and for the Services labelled for
+# it, it reads their `/swagger.json` to learn their REST functions. Discovery is off in
+# a plain install of Gloo 1.22; the lab turns it on.
 
 # %% [markdown]
 # ## What you will learn
 #
-# - how to install the gateway, as `glooctl install gateway` does;
+# - how to install the gateway with discovery on, and what a plain install does instead;
 # - how to list the discovered upstreams and their REST functions;
 # - how Gloo names an upstream: `<namespace>-<service>-<port>`;
-# - that a gateway without routes answers `404`.
+# - which Services function discovery reads: those labelled
+#   `discovery.solo.io/function_discovery=enabled`;
+# - that a gateway without any virtual service opens no listener: the connection is refused.
 
 # %% [markdown]
 # ## Prerequisites
@@ -50,24 +53,43 @@ from helpers.live.sampling import curl
 # %% [markdown]
 # ## Step 1: install the gateway
 #
-# `lab.install("gloo")` starts discovery and the gateway proxy, like
-# `glooctl install gateway` in the post. `lab.wait()` returns when discovery has
-# found the services and the proxy serves.
+# `lab.install("gloo")` starts discovery and the gateway proxy. `lab.wait()` returns
+# when discovery has found the services and the proxy is up.
+#
+# The post ran `glooctl install gateway`. Since Gloo 1.20 a plain install (Helm chart
+# 1.22.1 defaults) has **discovery off**: no Upstream is created for you, and you would
+# write each one yourself. The lab installs Gloo with discovery on, in Gloo's
+# `WHITELIST` function-discovery mode (the chart's default mode), which is what
+# `helpers/backends/kube/gloo.py` passes to Helm on a cluster:
+#
+# ```yaml
+# discovery:
+#   enabled: true        # the chart's default is false
+#   fdsMode: WHITELIST   # read /swagger.json only where a label asks for it
+# ```
 
 # %%
 lab.install("gloo")
 lab.wait()
-print("discovery is done and the gateway serves")
+print("discovery is done and the gateway is installed")
 
 # %% [markdown]
 # ## Step 2: list the upstreams
 #
 # Discovery created one upstream per Service port, like `glooctl get upstreams`.
 # `Accepted` means Gloo validated it and can route to it.
+#
+# On a cluster, discovery makes an upstream for **every** Service port in the namespaces
+# it watches, so the list also holds `default-kubernetes-443`,
+# `kube-system-kube-dns-53`, `gloo-system-gateway-proxy-80` and more. This cell keeps
+# only the petstore's, so that it shows the same rows on every backend.
+#
+# > **Local lab:** the local lab has no Services but the ones you applied, so here the filter removes nothing.
 
 # %%
 upstreams = lab.get("upstreams")
-upstreams[["UPSTREAM", "TYPE", "STATUS"]]
+petstore = upstreams[upstreams["UPSTREAM"].str.startswith("default-petstore-")]
+petstore[["UPSTREAM", "TYPE", "STATUS"]]
 
 # %% [markdown]
 # ## Step 3: where the names come from
@@ -91,8 +113,21 @@ routing.upstream("v1")
 # %% [markdown]
 # ## Step 4: the discovered REST functions
 #
-# Function discovery read each service's `/swagger.json` and stored one *transformation*
-# per operation in the upstream, under `spec.kube.serviceSpec.rest`:
+# In `WHITELIST` mode, function discovery reads `/swagger.json` only from Services (or
+# namespaces) labelled `discovery.solo.io/function_discovery=enabled`. Both petstore
+# Services carry that label in their manifests:
+
+# %%
+for service in lab.objects("services"):
+    labels = service["metadata"].get("labels") or {}
+    print(service["metadata"]["name"], "discovery.solo.io/function_discovery =",
+          labels.get("discovery.solo.io/function_discovery"))
+
+# %% [markdown]
+# > **Local lab:** local function discovery reads the `/swagger.json` of every Service, labelled or not; on a cluster, an unlabelled Service gets no functions.
+#
+# For each labelled service, function discovery read its `/swagger.json` and stored one
+# *transformation* per operation in the upstream, under `spec.kube.serviceSpec.rest`:
 
 # %%
 for upstream in lab.objects("upstreams"):
@@ -110,14 +145,21 @@ v1 = lab.objects("upstreams", "default-petstore-v1-8080")[0]
 print(routing.to_yaml(v1["spec"]["kube"]["serviceSpec"]["rest"]["transformations"]["findPetById"]))
 
 # %% [markdown]
-# ## Step 5: the gateway has no routes yet
+# ## Step 5: no virtual service, no listener
 #
-# `lab.proxy_url()` is the gateway's address, like `glooctl proxy url`. Nothing tells
-# the gateway where to send requests yet, so it answers `404`.
+# `lab.proxy_url()` is the gateway's address, like `glooctl proxy url`. No virtual
+# service exists yet, and Gloo translates a gateway without virtual services into
+# nothing (the setting `translateEmptyGateways` is false by default): Envoy opens **no
+# listener**, so the connection is refused. It is not a `404`: nothing answers at all.
+# Once the first virtual service exists (lesson 3), the gateway listens, and a request
+# that no route matches gets `404`.
 
 # %%
 gateway = lab.proxy_url()
-print(curl(gateway + "/petstore"))
+try:
+    print(curl(gateway + "/petstore"))
+except OSError as error:  # urllib's URLError: no HTTP answer at all
+    print("no answer:", getattr(error, "reason", error))
 
 # %% [markdown]
 # ## Exercise: scale petstore v1 to 2 replicas
@@ -170,11 +212,14 @@ exercises.check(2)
 # %% [markdown]
 # ## Summary
 #
-# - `lab.install("gloo")` installs the gateway; discovery then runs on its own.
-# - Each Service port becomes an upstream named `<namespace>-<service>-<port>`.
+# - `lab.install("gloo")` installs the gateway with discovery on (a plain Gloo 1.22
+#   install has it off); discovery then runs on its own.
+# - Each Service port becomes an upstream named `<namespace>-<service>-<port>`; on a
+#   cluster that is every Service port of the watched namespaces.
 # - Function discovery turns the operations in `/swagger.json` into REST functions
-#   (`findPets`, `findPetById`, ...) on the upstream.
-# - Without a virtual service, the gateway answers `404`.
+#   (`findPets`, `findPetById`, ...) on the upstream, for Services labelled
+#   `discovery.solo.io/function_discovery=enabled`.
+# - Without a virtual service, the gateway has no listener: the connection is refused.
 #
 # Next: [3. Route to v1](03-route-to-v1.ipynb).
 
@@ -184,4 +229,5 @@ exercises.check(2)
 # - [Discovered upstreams](https://docs.solo.io/gloo-edge/latest/guides/traffic_management/destination_types/discovered_upstream/)
 # - [Function discovery (FDS) modes](https://docs.solo.io/gloo-edge/latest/installation/advanced_configuration/fds_mode/)
 # - [Installing Gloo Edge on Kubernetes](https://docs.solo.io/gloo-edge/latest/installation/gateway/kubernetes/)
+# - [Gloo Edge's Helm chart values](https://docs.solo.io/gloo-edge/latest/reference/helm_chart_values/open_source_helm_chart_values/) (`discovery.enabled`, `gateway.translateEmptyGateways`)
 # - [Gloo Edge concepts: upstreams, virtual services, functions](https://docs.solo.io/gloo-edge/latest/introduction/architecture/concepts/)

@@ -42,11 +42,13 @@ from helpers import exercises, routing
 lab = exercises.ensure(3)
 
 # %% [markdown]
-# `curl` from `helpers.live.sampling` (one GET, the body back), and the gateway's address (like `glooctl proxy url`):
+# `curl` from `helpers.live.sampling` (one GET, the body back), `serves` (a probe for
+# `lab.wait_in_force`, Step 2), and the gateway's address (like `glooctl proxy url`):
 
 # %%
 from pathlib import Path
 
+from helpers.lessons.inforce import serves
 from helpers.live.sampling import curl
 
 gateway = lab.proxy_url()
@@ -72,11 +74,20 @@ lab.apply(vs)
 # its pets at `/api/pets`, so the route rewrites the prefix: `/petstore` becomes
 # `/api/pets`, and `/petstore/1` becomes `/api/pets/1`. `routing.add_route` returns a new
 # virtual service with the route inserted first (index 0), as `glooctl add route` does.
+#
+# **Wait until a change is in force.** `lab.apply` returns once the virtual service is
+# stored and validated. On a cluster, Gloo then translates it and pushes it to Envoy
+# over xDS a moment later, so a request sent at once can still follow the old routes.
+# `lab.wait_in_force(serves(url, version))` sends requests until `version` answers
+# them all; every lesson calls it after a route change before it measures anything.
+#
+# > **Local lab:** the local control plane swaps the route table before `apply` returns, so `wait_in_force` returns at once.
 
 # %%
 route = routing.prefix_route("/petstore", "/api/pets", "v1")
 vs = routing.add_route(vs, route)
 lab.apply(vs)
+lab.wait_in_force(serves(gateway + "/petstore", "v1"))
 print(curl(gateway + "/petstore"))
 print(curl(gateway + "/petstore/1"))
 
@@ -97,6 +108,7 @@ print(routing.to_yaml(vs))
 route = routing.function_route({"exact": "/findPets"}, "findPets", "v1")
 vs = routing.add_route(vs, route)
 lab.apply(vs)
+lab.wait_in_force(serves(gateway + "/findPets", "v1"))
 print(curl(gateway + "/findPets"))
 
 # %% [markdown]
@@ -117,6 +129,7 @@ route = routing.function_route({"prefix": "/findPetWithId/"}, "findPetById", "v1
                                parameters={":path": "/findPetWithId/{id}"})
 vs = routing.add_route(vs, route)
 lab.apply(vs)
+lab.wait_in_force(serves(gateway + "/findPetWithId/1", "v1"))
 print(curl(gateway + "/findPetWithId/1"))
 print(curl(gateway + "/findPetWithId/2"))
 
@@ -132,7 +145,8 @@ print(vs == routing.route_to_v1())
 print(Path("../manifests/gloo/1-route-to-v1.yaml").read_text())
 
 # %% [markdown]
-# Applying the file changes nothing, because the lab already holds the same object:
+# Applying the file changes nothing (`unchanged`: nothing to wait for), because the lab
+# already holds the same object:
 
 # %%
 lab.apply("../manifests/gloo/1-route-to-v1.yaml")
@@ -170,6 +184,7 @@ print(lab.get("virtualservices")["ROUTES"][0])
 # route = routing.function_route({"prefix": "/pet/"}, "findPetById", "v1",
 #                                parameters={":path": "/pet/{id}"})
 # lab.apply(routing.add_route(routing.route_to_v1(), route))
+# lab.wait_in_force(serves(gateway + "/pet/2", "v1"))
 # print(curl(gateway + "/pet/2"))
 # ```
 #
@@ -194,6 +209,8 @@ exercises.check(3)
 #   arguments from the request, for example `:path` `/findPetWithId/{id}`.
 # - `routing.add_route` (imperative) and `manifests/gloo/1-route-to-v1.yaml`
 #   (declarative) produce the same object.
+# - After a route change, `lab.wait_in_force(...)` waits until the gateway serves it: a
+#   moment on a cluster, no time at all in the local lab.
 #
 # Next: [4. Header canary](04-header-canary.ipynb).
 

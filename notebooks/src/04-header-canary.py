@@ -39,11 +39,14 @@ from helpers import exercises, routing
 lab = exercises.ensure(4)
 
 # %% [markdown]
-# `curl` from `helpers.live.sampling` (one GET, the body back), the gateway's address, and the header the canary uses:
+# `curl` from `helpers.live.sampling` (one GET, the body back), `serves` for
+# `lab.wait_in_force` (lesson 3: on a cluster a route change reaches Envoy a moment
+# after `apply`), the gateway's address, and the header the canary uses:
 
 # %%
 from pathlib import Path
 
+from helpers.lessons.inforce import serves
 from helpers.live.sampling import curl
 
 gateway = lab.proxy_url()
@@ -92,6 +95,7 @@ print(routing.header_route(plain) == canary)
 # %%
 vs = routing.add_route(routing.route_to_v1(), canary)
 lab.apply(vs)
+lab.wait_in_force(serves(gateway + "/findPets", "v2", headers=CANARY))
 print(lab.get("virtualservices")["ROUTES"][0])
 print()
 print("without the header:", curl(gateway + "/findPets"))
@@ -121,6 +125,7 @@ lab.apply("../manifests/gloo/2-header-canary.yaml")
 routes = routing.route_to_v1()["spec"]["virtualHost"]["routes"]
 last = routing.add_route(routing.route_to_v1(), canary, index=len(routes))
 lab.apply(last)
+lab.wait_in_force(serves(gateway + "/findPets", "v1", headers=CANARY))
 print(lab.get("virtualservices")["ROUTES"][0])
 print()
 print("with x-canary: true:", curl(gateway + "/findPets", headers=CANARY))
@@ -128,13 +133,15 @@ print("with x-canary: true:", curl(gateway + "/findPets", headers=CANARY))
 # %% [markdown]
 # The request carries the header, yet v1 answers. The plain `exact /findPets` route
 # matches it too (it ignores headers), and it comes first, so the canary route is never
-# reached. Gloo accepts this virtual service (by default it does not check the order
-# of routes), so the mistake shows only in the traffic.
+# reached. Gloo accepts this virtual service (its check for routes that can never be
+# reached, the Helm value `gateway.validation.warnRouteShortCircuiting`, is off by
+# default and deprecated), so the mistake shows only in the traffic.
 #
 # Put the canary route back in first place:
 
 # %%
 lab.apply(routing.header_canary())
+lab.wait_in_force(serves(gateway + "/findPets", "v2", headers=CANARY))
 print("with x-canary: true:", curl(gateway + "/findPets", headers=CANARY))
 
 # %% [markdown]
@@ -161,6 +168,7 @@ print("with x-canary: true:", curl(gateway + "/findPets", headers=CANARY))
 # ```python
 # petstore_canary = routing.header_route(routing.prefix_route("/petstore", "/api/pets", "v2"))
 # lab.apply(routing.add_route(routing.header_canary(), petstore_canary))
+# lab.wait_in_force(serves(gateway + "/petstore", "v2", headers=CANARY))
 # print("without the header:", curl(gateway + "/petstore"))
 # print("with x-canary: true:", curl(gateway + "/petstore", headers=CANARY))
 # ```

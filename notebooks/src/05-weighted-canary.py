@@ -33,12 +33,16 @@
 #
 # This cell puts the lab in the state this lesson starts from: both versions run, the
 # gateway is installed, and the virtual service is the header canary
-# (`manifests/gloo/2-header-canary.yaml`). It is safe to run again.
+# (`manifests/gloo/2-header-canary.yaml`). It is safe to run again. `serves` is the
+# probe for `lab.wait_in_force` (lesson 3: on a cluster a route change reaches Envoy a
+# moment after `apply`).
 
 # %%
 from helpers import exercises, routing, sampling
+from helpers.lessons.inforce import serves
 
 lab = exercises.ensure(5)
+gateway = lab.proxy_url()
 
 # %% [markdown]
 # ## Step 1: measure the split
@@ -72,6 +76,7 @@ print(routing.to_yaml(find_pets))
 
 # %%
 lab.apply(vs)
+lab.wait_in_force(serves(gateway + "/findPets", {"v1", "v2"}))  # v2 answers too now
 print(lab.get("virtualservices")["ROUTES"][0])
 
 # %% [markdown]
@@ -111,10 +116,14 @@ print("v2 share within tolerance of 10%:", within_tolerance(ten, "v2", 10))
 # ## Step 4: half and half
 #
 # The next step of the rollout is the file `manifests/gloo/4-weighted-50-50.yaml`, which
-# is `routing.weighted(50)`. Apply it declaratively and measure again:
+# is `routing.weighted(50)`. Apply it declaratively and measure again.
+#
+# A probe cannot tell 10% from 50% in a few requests (both versions answered before
+# too), so the wait below proves little here; the sample of 1000 after it does.
 
 # %%
 print(lab.apply("../manifests/gloo/4-weighted-50-50.yaml"))
+lab.wait_in_force(serves(gateway + "/findPets", {"v1", "v2"}))
 applied = lab.objects("virtualservices", "coalmine")[0]
 print("same routes as routing.weighted(50):", applied["spec"] == routing.weighted(50)["spec"])
 
@@ -179,8 +188,8 @@ dash
 # ## Step 7: the same, from code
 #
 # `dash.set_weight(0)` moves the slider as your mouse would. With weight 0, only the
-# requests that carry the header reach v2. Wait for 200 more answers, then count the
-# answers to the requests sent after the change:
+# requests that carry the header reach v2. Wait until the change is in force, then for
+# 200 more answers, and count the answers to the requests sent after the change:
 
 # %%
 def after_the_change(dash, answers=200):
@@ -198,6 +207,7 @@ def v2_shares(frame):
 
 
 dash.set_weight(0)
+lab.wait_in_force(serves(gateway + "/findPets", "v1"))
 print(dash.control.describe())
 v2_shares(after_the_change(dash))
 
@@ -206,6 +216,7 @@ v2_shares(after_the_change(dash))
 
 # %%
 dash.promote_button.click()
+lab.wait_in_force(serves(gateway + "/findPets", "v2"))
 print(dash.control.describe())
 v2_shares(after_the_change(dash))
 
@@ -215,6 +226,7 @@ v2_shares(after_the_change(dash))
 
 # %%
 dash.rollback_button.click()
+lab.wait_in_force(serves(gateway + "/findPets", "v1", headers={"x-canary": "true"}))
 print(dash.control.describe())
 v2_shares(after_the_change(dash))
 
@@ -225,6 +237,7 @@ v2_shares(after_the_change(dash))
 
 # %%
 lab.apply(routing.weighted(30))
+lab.wait_in_force(serves(gateway + "/findPets", {"v1", "v2"}))
 dash.sync()
 print(dash.control.describe())
 print("slider:", dash.weight.value, "· header canary:", dash.header.value)

@@ -32,12 +32,14 @@
 #
 # This cell puts the lab in the state this lesson starts from: both versions run, the
 # gateway is installed, and traffic is split 50/50 (`manifests/gloo/4-weighted-50-50.yaml`).
-# It is safe to run again.
+# It is safe to run again. `serves` is the probe for `lab.wait_in_force` (lesson 3).
 
 # %%
 from helpers import exercises, routing, sampling
+from helpers.lessons.inforce import serves
 
 lab = exercises.ensure(6)
+gateway = lab.proxy_url()
 
 # %% [markdown]
 # ## Step 1: where we start
@@ -53,10 +55,13 @@ print(lab.get("virtualservices")["ROUTES"][0])
 #
 # `routing.all_to_v2()` (the file `manifests/gloo/5-all-to-v2.yaml`) sends every route to
 # v2 alone. The `x-canary` route is gone: it would pick the same version as the routes
-# below it. v1 still runs, but gets no traffic.
+# below it. v1 still runs, but gets no traffic, once the change is in force: on a
+# cluster Envoy gets it a moment after `apply`, and `lab.wait_in_force` waits until only
+# v2 answers. Deleting v1 before that would fail the requests still sent to it.
 
 # %%
 lab.apply(routing.all_to_v2())
+lab.wait_in_force(serves(gateway + "/findPets", "v2"))
 print(lab.get("virtualservices")["ROUTES"][0])
 
 # %%
@@ -113,6 +118,7 @@ for line in lab.apply("../manifests/petstore-v1.yaml"):
     print(line)
 lab.wait()
 lab.apply(routing.rollback())
+lab.wait_in_force(serves(gateway + "/findPets", "v1"))
 print(lab.get("virtualservices")["ROUTES"][0])
 
 # %%
@@ -144,8 +150,9 @@ sampling.shares(sampling.sample(lab, "/findPets", n=200))
 # <details><summary>Show the reference answer</summary>
 #
 # ```python
-# lab.apply(routing.all_to_v2())               # promote first: v1 gets no traffic now
-# lab.delete("../manifests/petstore-v1.yaml")  # then remove all of v1
+# lab.apply(routing.all_to_v2())                        # promote first
+# lab.wait_in_force(serves(gateway + "/findPets", "v2"))  # v1 gets no traffic now
+# lab.delete("../manifests/petstore-v1.yaml")           # then remove all of v1
 # ```
 #
 # </details>
@@ -175,8 +182,8 @@ print(lab.down())
 # ## Summary
 #
 # - Promote by sending every route to v2 (`routing.all_to_v2()`).
-# - Delete v1 only after no route sends it traffic; measured under load, no request
-#   failed.
+# - Delete v1 only after no route sends it traffic, and the change is in force
+#   (`lab.wait_in_force`); measured under load, no request failed.
 # - A Service without pods keeps its upstream, with no endpoints.
 # - Roll back with `routing.rollback()`; it is one apply while v1 still runs.
 # - `lab.down()` stops the lab and all of its processes.

@@ -33,10 +33,13 @@
 #
 # This cell puts the lab in the state this lesson starts from: both versions run, Gloo
 # serves the header canary of lesson 4, and kgateway is installed with the Gateway of
-# `manifests/gateway-api/0-gateway.yaml`. It is safe to run again.
+# `manifests/gateway-api/0-gateway.yaml`. It is safe to run again. `serves` is the probe
+# for `lab.wait_in_force` (lesson 3): kgateway, like Gloo, pushes a route change to
+# Envoy a moment after `apply`.
 
 # %%
 from helpers import converting, exercises, httproutes, routing, sampling
+from helpers.lessons.inforce import serves
 from helpers.lessons.showing import side_by_side
 
 lab = exercises.ensure(7)
@@ -54,8 +57,11 @@ from pathlib import Path
 print(Path("../manifests/gateway-api/0-gateway.yaml").read_text())
 
 # %% [markdown]
-# Each listener is served on its own port of 127.0.0.1 (`coalmine proxy url --gateway
-# kgateway-system/http` in a terminal). Gloo's proxy keeps running beside it.
+# `lab.proxy_url(gateway=...)` is that Gateway's address (`coalmine proxy url --gateway
+# kgateway-system/http` in a terminal). On a cluster kgateway runs an Envoy Deployment
+# and a Service for each Gateway. Gloo's proxy keeps running beside it.
+#
+# > **Local lab:** each Gateway listener is served on its own port of 127.0.0.1, not on the port the listener names.
 
 # %%
 print(lab.get("gateways", namespace="kgateway-system").to_string(index=False))
@@ -76,6 +82,7 @@ print(routing.to_yaml(httproutes.route_to_v1()))
 
 # %%
 lab.apply(httproutes.route_to_v1())
+lab.wait_in_force(serves(kgateway + "/petstore", "v1"))
 for path in ("/findPets", "/petstore", "/findPetWithId/1", "/petstorefront"):
     print(f"{path:17}", sampling.curl(kgateway + path))
 
@@ -108,6 +115,7 @@ print(side_by_side(routing.to_yaml(routing.canary_route()), routing.to_yaml(http
 # %%
 lab.apply(httproutes.header_canary())
 CANARY = {"x-canary": "true"}
+lab.wait_in_force(serves(kgateway + "/findPets", "v2", headers=CANARY))
 for name, base in (("gloo", gloo), ("kgateway", kgateway)):
     print(f"{name:9} without: {sampling.curl(base + '/findPets')}")
     print(f"{name:9} with:    {sampling.curl(base + '/findPets', headers=CANARY)}")
@@ -120,6 +128,7 @@ for name, base in (("gloo", gloo), ("kgateway", kgateway)):
 
 # %%
 lab.apply(httproutes.weighted(50))
+lab.wait_in_force(serves(kgateway + "/petstore", {"v1", "v2"}))
 print(routing.to_yaml(httproutes.weighted(50)["spec"]["rules"][2]))
 n = 400
 split = sampling.sample(kgateway, "/petstore", n=n)
@@ -129,6 +138,7 @@ print("v2 share within 5 sigma of 50%:", abs(v2 - n / 2) <= 5 * (n / 4) ** 0.5)
 
 # %%
 lab.apply(httproutes.all_to_v2())
+lab.wait_in_force(serves(kgateway + "/petstore", "v2"))
 print(sampling.curl(kgateway + "/petstore"))
 
 # %% [markdown]
@@ -144,6 +154,8 @@ vs = routing.virtual_service([catch_all, exact])
 route = httproutes.http_route([httproutes.rule(httproutes.path_match("PathPrefix", "/"), "v1"),
                                httproutes.rule(httproutes.path_match("Exact", "/api/pets"), "v2")])
 lab.apply(vs, route)
+lab.wait_in_force(serves(gloo + "/api/pets", "v1"))
+lab.wait_in_force(serves(kgateway + "/api/pets", "v2"))
 print("gloo:    ", sampling.curl(gloo + "/api/pets"))
 print("kgateway:", sampling.curl(kgateway + "/api/pets"))
 
@@ -195,6 +207,7 @@ for warning in result.warnings:
 # route = httproutes.route_to_v1()
 # route["spec"]["rules"].append(httproutes.canary_rule())  # last: it still wins
 # lab.apply(route)
+# lab.wait_in_force(serves(kgateway + "/findPets", "v2", headers={"x-canary": "true"}))
 # print(sampling.curl(kgateway + "/findPets", headers={"x-canary": "true"}))
 # ```
 #
@@ -217,7 +230,9 @@ exercises.check(7)
 #   sends matching requests to Services by weight.
 # - The canary steps translate one to one, except REST functions: use `URLRewrite`.
 # - The Gateway API ranks matches (exact path, longest prefix, method, most headers,
-#   most query parameters, then the oldest route); a VirtualService takes the first.
+#   most query parameters); on a tie, the oldest route, then the first by
+#   `namespace/name` in alphabetical order, then the first rule in the route's list.
+#   A VirtualService takes the first route that matches.
 # - `converting.convert` (`coalmine convert -f vs.yaml`) writes the HTTPRoutes and warns
 #   about everything that does not carry across, route order included.
 #
@@ -226,6 +241,7 @@ exercises.check(7)
 # %% [markdown]
 # ## Learn more
 #
-# - [Gateway API: HTTPRoute](https://gateway-api.sigs.k8s.io/api-types/httproute/)
-# - [kgateway: traffic splitting](https://kgateway.dev/docs/traffic-management/traffic-split/)
+# - [Gateway API: HTTPRoute](https://gateway-api.sigs.k8s.io/reference/api-types/httproute/)
+# - [kgateway: traffic splitting](https://kgateway.dev/docs/envoy/latest/traffic-management/traffic-split/)
+# - [kgateway: route delegation](https://kgateway.dev/docs/envoy/latest/traffic-management/route-delegation/overview/), what `convert` makes of a RouteTable
 # - [Gloo Edge: canary releases](https://docs.solo.io/gloo-edge/latest/guides/traffic_management/destination_types/canary/)

@@ -16,7 +16,9 @@ Where the backend's bugs lived, it is as strict as a real API server:
   ``ready_for_helm`` says whether Helm 3's ``--wait`` would count it ready;
 - requests are served concurrently, also while a port-forward is connecting
   (``hold_portforwards`` keeps port-forward handshakes open until it is set);
-- CRDs serve their API group while they exist, and deleting one deletes its objects.
+- CRDs serve their API group while they exist, and deleting one deletes its objects;
+- an apply with ``fieldValidation=Strict`` refuses an unknown top-level field (400,
+  "strict decoding error"); without it the field is dropped with a Warning header.
 
 Knobs: ``token`` (others get 401), ``forbid`` (paths that get 403),
 ``served_groups`` (API groups the cluster serves), ``admission`` (a function that
@@ -53,6 +55,20 @@ TLS_DIR = Path(__file__).parent / "tls"
 # -addext basicConstraints=critical,CA:TRUE -keyout apiserver.key -out apiserver.crt
 CERTIFICATE = TLS_DIR / "apiserver.crt"
 PROPAGATION_POLICIES = ("Orphan", "Background", "Foreground")
+# What an object may hold at its top level (the kinds the lab applies); the rest is an
+# unknown field, refused under fieldValidation=Strict and dropped with a warning otherwise.
+_TOP_LEVEL_FIELDS = {
+    "apiVersion",
+    "kind",
+    "metadata",
+    "spec",
+    "status",
+    "data",
+    "binaryData",
+    "stringData",
+    "type",
+    "immutable",
+}
 _GO_TYPE = {str: "string", list: "array", bool: "bool", int: "number", float: "number"}
 
 
@@ -342,6 +358,15 @@ class FakeApiServer:
             ns = parts[parts.index("namespaces") + 1]
             if ns not in BUILTIN_NAMESPACES and f"/api/v1/namespaces/{ns}" not in self.objects:
                 return _status(404, f'namespaces "{ns}" not found', "NotFound")
+        unknown = sorted(set(body) - _TOP_LEVEL_FIELDS)
+        warn_headers: dict[str, str] = {}
+        if unknown and request.query.get("fieldValidation") == "Strict":
+            fields = ", ".join(f'unknown field "{f}"' for f in unknown)
+            return _status(400, f"strict decoding error: {fields}", "BadRequest")
+        if unknown:  # fieldValidation unset means Warn: the field is dropped, with a warning
+            for f in unknown:
+                body.pop(f)
+            warn_headers["Warning"] = f'299 - "unknown field \\"{unknown[0]}\\""'
         group = parts[1] if parts[0] == "apis" else ""
         if self.webhook_down and group.endswith(".solo.io"):
             return _status(
@@ -366,7 +391,7 @@ class FakeApiServer:
             )
             self._admit(body)
             self.objects[request.path] = body
-            return web.json_response(body, status=201)
+            return web.json_response(body, status=201, headers=warn_headers)
         merged = copy.deepcopy(old)
         merged.update({k: v for k, v in body.items() if k not in ("metadata", "status")})
         merged["metadata"].update({k: v for k, v in body["metadata"].items() if k not in _SERVER_FIELDS})
@@ -377,7 +402,7 @@ class FakeApiServer:
             merged["metadata"]["resourceVersion"] = str(self._rv)
             merged["metadata"]["generation"] = int(old["metadata"].get("generation", 1)) + 1
             self.objects[request.path] = merged
-        return web.json_response(self.objects[request.path])
+        return web.json_response(self.objects[request.path], headers=warn_headers)
 
     async def _portforward(self, request: web.Request) -> web.StreamResponse:
         pod_path = request.path.rsplit("/", 1)[0]

@@ -7,17 +7,20 @@ import copy
 import http.client
 import json
 
+import pytest
 import yaml
 
 from helpers.backends.kube import KubernetesBackend
+from helpers.backends.kube.applying import wait_served
 from helpers.backends.kube.connecting import APPLY_PATCH
 from helpers.builders.routing import route_to_v1
+from helpers.errors import WaitTimeout
 from helpers.loading import load_manifests
 
 from .conftest import MANIFESTS
 from .fake_apiserver import FakeApiServer
 
-APPLY = "?fieldManager=coalmine&force=true"
+APPLY = "?fieldManager=coalmine&fieldValidation=Strict&force=true"
 CM = "/api/v1/namespaces/default/configmaps/petstore-v1-app"
 SVC = "/api/v1/namespaces/default/services/petstore-v1"
 DEP = "/apis/apps/v1/namespaces/default/deployments/petstore-v1"
@@ -189,3 +192,41 @@ def test_a_webhook_that_does_not_answer_is_named_with_what_to_do(backend: Kubern
     )
     assert "Nothing was changed; if it is Gloo's, wait until Gloo is ready (`coalmine wait`)" in result["error"]
     assert VS not in apiserver.objects
+
+
+def test_an_unknown_field_is_refused_as_strict_field_validation_says(
+    backend: KubernetesBackend, apiserver: FakeApiServer
+):
+    cm = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "x", "namespace": "default"}, "dta": {}}
+    [result] = backend.apply([cm])
+    assert result["ref"] == "configmap/x"
+    assert 'unknown field "dta"' in result["error"]
+    assert "/api/v1/namespaces/default/configmaps/x" not in apiserver.objects
+
+
+def test_without_strict_field_validation_the_api_server_drops_an_unknown_field(apiserver: FakeApiServer):
+    # What the backend avoids: a request that does not ask for Strict loses the field, with a warning.
+    cm = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "x", "namespace": "default"}, "dta": {}}
+    apply = "/api/v1/namespaces/default/configmaps/x?fieldManager=coalmine"
+    status, _ = raw_request(apiserver, "PATCH", apply, yaml.safe_dump(cm).encode(), APPLY_PATCH)
+    assert status == 201
+    assert "dta" not in apiserver.objects["/api/v1/namespaces/default/configmaps/x"]
+
+
+def test_wait_in_force_asks_the_gateway_until_it_serves_the_change(backend: KubernetesBackend):
+    answers = iter([False, False, True])
+    assert backend.wait_in_force(lambda: next(answers), timeout=30) is True
+    assert next(answers, "asked no more") == "asked no more"
+    assert backend.wait_in_force(lambda: True, timeout=30) is False
+
+
+def test_wait_in_force_says_what_the_gateway_still_serves_when_time_is_up():
+    class Stale:
+        def __call__(self) -> bool:
+            return False
+
+        def __str__(self) -> str:
+            return "GET /findPets: want answers from v2; last v1 20"
+
+    with pytest.raises(WaitTimeout, match=r"did not serve the change within 0s \(GET /findPets: want answers"):
+        wait_served(Stale(), timeout=0, period=0)

@@ -2,21 +2,28 @@
 
 Each object is read, then applied with server-side apply (field manager
 ``coalmine``, conflicts forced as ``kubectl apply --server-side --force-conflicts``
-would). The answer is ``created`` when it did not exist, ``unchanged`` when the
-API server kept its resourceVersion, else ``configured``: the same results the
-local backend gives. A refused object (strict Gloo validation, a bad field)
-comes back as an error and changes nothing.
+would) and strict field validation (``fieldValidation=Strict``, kubectl's default):
+a field the kind's schema does not know is refused by the API server instead of
+being dropped with a warning, as the local runtime refuses it. The answer is
+``created`` when it did not exist, ``unchanged`` when the API server kept its
+resourceVersion, else ``configured``: the same results the local backend gives.
+A refused object (strict Gloo validation, a bad field) comes back as an error and
+changes nothing.
 """
 
 from __future__ import annotations
 
 import copy
-from collections.abc import Mapping
+import time
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from helpers.backends.kube.connecting import APPLY_PATCH, FIELD_MANAGER, KubeApi
 from helpers.backends.kube.resources import Resource, Resources, by_kind, no_match
-from helpers.errors import ApplyRefused, CoalmineError, NotFound
+from helpers.errors import ApplyRefused, CoalmineError, NotFound, WaitTimeout
+
+# Without it the API server drops unknown fields and only warns (fieldValidation=Warn).
+STRICT_FIELDS = "Strict"
 
 
 def _name_of(obj: Mapping[str, Any]) -> str:
@@ -45,7 +52,7 @@ def apply_one(api: KubeApi, resources: Resources, obj: Mapping[str, Any], namesp
             after = api.request(
                 "PATCH",
                 res.path(ns, name),
-                {"fieldManager": FIELD_MANAGER, "force": "true"},
+                {"fieldManager": FIELD_MANAGER, "force": "true", "fieldValidation": STRICT_FIELDS},
                 body,
                 APPLY_PATCH,
                 what=shown,
@@ -100,3 +107,21 @@ def delete_one(api: KubeApi, ref: Mapping[str, str], namespace: str) -> dict[str
             raise
         return {"ref": shown, "error": str(e)}
     return {"ref": shown, "action": "deleted", "key": {"kind": res.kind, "namespace": ns or "", "name": name}}
+
+
+def wait_served(served: Callable[[], bool], timeout: float, period: float = 0.5) -> bool:
+    """Ask ``served()`` every ``period`` seconds until it says yes: a change the API
+    server accepted reaches Envoy a moment later, when Gloo (or kgateway) has translated
+    it and pushed it over xDS. True if it had to wait; ``WaitTimeout`` past ``timeout``."""
+    deadline = time.monotonic() + timeout
+    waited = False
+    while not served():
+        if time.monotonic() >= deadline:
+            raise WaitTimeout(
+                f"the gateway did not serve the change within {timeout:g}s ({served}): look at the object's "
+                "status (`coalmine get vs -o yaml`) and at the controller's log "
+                "(`kubectl -n gloo-system logs deploy/gloo`, or deploy/kgateway in kgateway-system)"
+            )
+        waited = True
+        time.sleep(period)
+    return waited

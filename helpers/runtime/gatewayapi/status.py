@@ -12,6 +12,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from helpers.kinds import GATEWAY_NETWORKING_GROUP
+from helpers.runtime.gatewayapi.delegating import Problem, Report, ResourceKey
 from helpers.runtime.gatewayapi.schema import CONTROLLER
 
 
@@ -37,6 +39,24 @@ def parent_status(ref: Mapping[str, Any], conditions: list[Condition], route: Ma
     """One entry of an HTTPRoute's ``status.parents``."""
     shown = {k: ref[k] for k in ("group", "kind", "namespace", "name", "sectionName", "port") if k in ref}
     return {"parentRef": shown, "controllerName": CONTROLLER, "conditions": [c.to_dict(route) for c in conditions]}
+
+
+def resolved(problems: list[Problem]) -> Condition:
+    """ResolvedRefs from the problems of a route's refs: the first one's reason."""
+    if not problems:
+        return Condition("ResolvedRefs", "True", "ResolvedRefs", "all references resolved")
+    return Condition("ResolvedRefs", "False", problems[0][0], "; ".join(m for _, m in problems))
+
+
+def delegated_status(parent: ResourceKey, report: Report, child: Mapping[str, Any]) -> dict[str, Any]:
+    """A delegation child's ``status.parents`` entry for the HTTPRoute that delegated to it."""
+    ref = {"group": GATEWAY_NETWORKING_GROUP, "kind": "HTTPRoute", "namespace": parent[1], "name": parent[2]}
+    accepted = (
+        Condition("Accepted", "False", "UnsupportedValue", report.refused)
+        if report.refused
+        else Condition("Accepted", "True", "Accepted", f"delegated by {parent[1]}/{parent[2]}")
+    )
+    return parent_status(ref, [accepted, resolved(report.problems)], child)
 
 
 def gateway_status(gateway: Mapping[str, Any], attached: Mapping[str, int]) -> dict[str, Any]:

@@ -15,6 +15,9 @@ matches, then the most query matches, then the oldest route, then
 implementation-specific: here they rank after Exact and before PathPrefix (longer
 patterns first), as in Envoy-based gateways such as kgateway.
 
+A rule whose backendRef names HTTPRoutes delegates to them (``delegating``): the
+children's matches under the parent's prefix join the parent's table.
+
 Like the Gloo translator, it never fails as a whole: problems become status
 conditions on ``status.parents[]`` (Accepted, ResolvedRefs with reasons such as
 BackendNotFound), and a backendRef that does not resolve is answered with 500.
@@ -27,11 +30,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from helpers.kinds import GATEWAY_NETWORKING_GROUP, key
+from helpers.runtime.gatewayapi.delegating import REPLACED, Delegation, Report, Served
 from helpers.runtime.gatewayapi.fields import parse_duration
 from helpers.runtime.gatewayapi.parts import header_ops, matcher, retries
 from helpers.runtime.gatewayapi.precedence import intersect, precedence
 from helpers.runtime.gatewayapi.schema import CONTROLLER
-from helpers.runtime.gatewayapi.status import Condition, gateway_status, parent_status
+from helpers.runtime.gatewayapi.status import Condition, delegated_status, gateway_status, parent_status, resolved
 from helpers.runtime.regex import RegexError
 from helpers.runtime.routes import (
     Action,
@@ -53,6 +57,7 @@ ListenerKey = tuple[str, str, str]  # (namespace, gateway, listener name)
 ResourceKey = tuple[str, str, str]  # (kind, namespace, name)
 DEFAULT_TIMEOUT = 15.0  # Envoy's route timeout, kgateway's default when none is set
 _GROUP = GATEWAY_NETWORKING_GROUP
+_UNATTACHED = "spec.parentRefs is empty"
 
 
 @dataclass
@@ -94,6 +99,8 @@ class _Translation:
         self.hosts: dict[ListenerKey, dict[str, list[tuple[tuple[Any, ...], Route]]]] = {}
         self.listeners: dict[ListenerKey, Mapping[str, Any]] = {}
         self.attached: dict[ListenerKey, int] = {}
+        self.delegation = Delegation(self.objects, self.backend_problem, self.warn)
+        self.reports: dict[tuple[ResourceKey, ResourceKey], Report] = {}
 
     def of_kind(self, kind: str) -> list[tuple[ResourceKey, Mapping[str, Any]]]:
         return sorted((k, o) for k, o in self.objects.items() if k[0] == kind)
@@ -138,6 +145,7 @@ class _Translation:
                 )
         for k, route in self.of_kind("HTTPRoute"):
             self.add_route(k, route, gateways)
+        self.child_statuses()
         for k, gw in gateways.items():
             served = {n: self.attached.get((k[1], k[2], n), 0) for (ns, g, n) in self.listeners if (ns, g) == k[1:]}
             self.out.statuses[k] = gateway_status(gw, served)
@@ -156,11 +164,12 @@ class _Translation:
 
     def add_route(self, k: ResourceKey, route: Mapping[str, Any], gateways: Mapping[ResourceKey, Any]) -> None:
         spec = route["spec"]
-        parents, wanted = [], []
-        refs_condition = self.resolve_refs(k, route)
+        attached, wanted = [], []
         for ref in spec.get("parentRefs") or []:
             ref = {"group": _GROUP, "kind": "Gateway", "namespace": k[1], **ref}
             gk = ("Gateway", ref["namespace"], ref["name"])
+            if ref["group"] == _GROUP and ref["kind"] == "HTTPRoute":
+                continue  # a delegation child's parent: see ``delegating``
             if ref["group"] != _GROUP or ref["kind"] != "Gateway":
                 accepted = Condition(
                     "Accepted", "False", "NoMatchingParent", f"parentRef kind {ref['kind']} is not a Gateway"
@@ -179,6 +188,13 @@ class _Translation:
             else:
                 listeners, accepted = self.attach(k, route, ref, gateways[gk])
                 wanted += listeners
+            attached.append((ref, accepted))
+        flat = self.delegation.flatten(k, route)
+        if wanted:
+            self.reports.update(flat.reports)
+        refs_condition = resolved(flat.problems)
+        parents = []
+        for ref, accepted in attached:
             parents.append(parent_status(ref, [accepted, refs_condition], route))
             for c in (accepted, refs_condition):
                 if c.status != "True":
@@ -186,21 +202,48 @@ class _Translation:
                         k, f"parent {ref['namespace']}/{ref['name']}: {c.type} {c.status} {c.reason}: {c.message}"
                     )
         if not spec.get("parentRefs"):
-            self.warn(k, "spec.parentRefs is empty: the route is attached to no Gateway and serves nothing")
+            self.warn(k, f"{_UNATTACHED}: the route is attached to no Gateway and serves nothing")
         self.out.statuses[k] = {"parents": parents}
         for lk, hostnames in wanted:
             self.attached[lk] = self.attached.get(lk, 0) + 1
-            for i, rule in enumerate(spec.get("rules") or [{}]):
-                action = self.action(k, rule)
-                for j, match in enumerate(rule.get("matches") or [{}]):
-                    try:
-                        served = matcher(match)
-                    except RegexError as e:  # admission refuses it; an object stored before may hold one
-                        self.warn(k, f"rules[{i}].matches[{j}]: invalid regular expression: {e}; not served")
-                        continue
-                    ir = Route((served,), action, rule.get("name") or "", f"{k[1]}/{k[2]} rules[{i}].matches[{j}]")
-                    for h in hostnames:
-                        self.hosts[lk].setdefault(h, []).append((precedence(match, route, i, j), ir))
+            for n, served in enumerate(flat.served):
+                owner, i, j = served.owner, served.rule_index, served.match_index
+                try:
+                    ir = Route((matcher(served.match),), self.served_action(served), served.rule.get("name") or "")
+                except RegexError as e:  # admission refuses it; an object stored before may hold one
+                    self.warn(owner, f"rules[{i}].matches[{j}]: invalid regular expression: {e}; not served")
+                    continue
+                via = f" (delegated by {served.via[1]}/{served.via[2]})" if served.via else ""
+                ir = Route(ir.matchers, ir.action, ir.name, f"{owner[1]}/{owner[2]} rules[{i}].matches[{j}]{via}")
+                for h in hostnames:
+                    self.hosts[lk].setdefault(h, []).append((precedence(served.match, route, n), ir))
+
+    def served_action(self, served: Served) -> Action:
+        if served.replaced is not None:
+            return DirectResponse(500, REPLACED)
+        return self.action(served.owner, served.rule)
+
+    def child_statuses(self) -> None:
+        """Each delegation child's ``status.parents`` entry per parent HTTPRoute."""
+        for (child, parent), report in sorted(self.reports.items()):
+            entry = delegated_status(parent, report, self.objects[child])
+            self.out.statuses.setdefault(child, {"parents": []})["parents"].append(entry)
+            for c in entry["conditions"]:
+                if c["status"] != "True":
+                    self.warn(
+                        child,
+                        f"parent HTTPRoute {parent[1]}/{parent[2]}: {c['type']} False {c['reason']}: {c['message']}",
+                    )
+            self.out.warnings[child] = [w for w in self.out.warnings.get(child, []) if not w.startswith(_UNATTACHED)]
+        picked = {child for child, _ in self.reports}
+        for k, route in self.of_kind("HTTPRoute"):
+            named = [r for r in route["spec"].get("parentRefs") or [] if r.get("kind") == "HTTPRoute"]
+            if named and k not in picked:
+                self.warn(
+                    k,
+                    "no parent HTTPRoute delegates to this route (none selects it, or none of its matches lies "
+                    "under the prefix a parent delegates); not served through a parent",
+                )
 
     def attach(
         self, k: ResourceKey, route: Mapping[str, Any], ref: Mapping[str, Any], gateway: Mapping[str, Any]
@@ -264,17 +307,6 @@ class _Translation:
         want = (namespaces.get("selector") or {}).get("matchLabels") or {}
         have = self.labels.get(k[1]) or {}
         return all(have.get(n) == v for n, v in want.items())
-
-    def resolve_refs(self, k: ResourceKey, route: Mapping[str, Any]) -> Condition:
-        problems: list[tuple[str, str]] = []
-        for i, rule in enumerate(route["spec"].get("rules") or []):
-            for j, ref in enumerate(rule.get("backendRefs") or []):
-                problem = self.backend_problem(k[1], ref)
-                if problem is not None:
-                    problems.append((problem[0], f"rules[{i}].backendRefs[{j}]: {problem[1]}"))
-        if not problems:
-            return Condition("ResolvedRefs", "True", "ResolvedRefs", "all references resolved")
-        return Condition("ResolvedRefs", "False", problems[0][0], "; ".join(m for _, m in problems))
 
     def backend_problem(self, ns: str, ref: Mapping[str, Any]) -> tuple[str, str] | None:
         group, kind = ref.get("group", ""), ref.get("kind", "Service")
