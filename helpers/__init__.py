@@ -9,14 +9,14 @@ Notebooks start here::
 ``Lab`` is the whole notebook-facing API and the errors below are everything it
 raises on purpose. The modules a lesson uses by name load when first asked for::
 
-    from helpers import exercises, routing, httproutes, sampling, converting, doctor
+    from helpers import exercises, routing, httproutes, progressive, sampling, converting, doctor
 
 The package, one folder per concern (each folder's ``__init__`` is its map):
 
     lab, loading, tables, doctor   the Lab façade: one object for every operation
     errors, kinds                  the vocabulary every layer shares
     cli/                           the ``coalmine`` command, calling ``Lab``
-    builders/                      route builders: VirtualServices and HTTPRoutes as dicts
+    builders/                      builders: VirtualServices, HTTPRoutes, Flagger Canaries as dicts
     live/                          traffic, sampling, canary control, plot, dashboard, demo
     migrate/                       VirtualService -> HTTPRoute conversion
     lessons/                       exercises (ensure, check, solve, reset) and notebook display
@@ -55,6 +55,7 @@ _MODULES = {
     "doctor": "helpers.doctor",
     "exercises": "helpers.lessons.exercises",
     "httproutes": "helpers.builders.httproutes",
+    "progressive": "helpers.builders.progressive",
     "routing": "helpers.builders.routing",
     "sampling": "helpers.live.sampling",
 }
@@ -80,6 +81,7 @@ __all__ = [
     "httproutes",
     "load_manifests",
     "manifests_dir",
+    "progressive",
     "routing",
     "sampling",
 ]

@@ -34,6 +34,7 @@ PUBLIC = [
     "httproutes",
     "load_manifests",
     "manifests_dir",
+    "progressive",
     "routing",
     "sampling",
 ]

@@ -4,7 +4,8 @@
     coalmine apply -f PATH...            files, folders, multi-document YAML, - for stdin
     coalmine delete -f PATH... | delete KIND NAME
     coalmine get KIND [NAME] [-n NS | -A] [-o yaml|json|wide]
-    coalmine install gloo [--port P] | install kgateway
+    coalmine install gloo [--port P] | install kgateway | install flagger
+    coalmine events [-n NS | -A]         what the controllers did (a Canary's steps and checks)
     coalmine wait [--timeout S]
     coalmine proxy url [--gateway NAMESPACE/NAME]
     coalmine convert -f VS.yaml [--gateway NAMESPACE/NAME] [-n NS]   VirtualService -> HTTPRoute(s)
@@ -12,6 +13,7 @@
     coalmine manifests                   the folder of the lab's manifests, e.g. apply -f $(coalmine manifests)/gloo
     coalmine traffic [--rate R] [--duration S] [--path P] [--header K:V] [--header-share F] [--gateway NS/NAME]
     coalmine demo [--rate R] [--seconds S] [--output PNG]   the whole rollout on a fresh lab
+    coalmine demo --progressive [--output PNG]   a good and a bad rollout of a Flagger Canary
     coalmine uninstall gloo|kgateway | reset        (kubernetes backend)
 
 ``COALMINE_HOME`` (or ``--home``) selects the lab; ``--backend kubernetes`` (or
@@ -76,9 +78,10 @@ def build_parser() -> argparse.ArgumentParser:
     p = add(
         "install",
         commands.install,
-        "install the gateway: gloo (discovery and the gateway proxy) or kgateway (the Gateway API)",
+        "install the gateway: gloo (discovery and the gateway proxy) or kgateway (the Gateway API); "
+        "or flagger (the Canary kind and its controller, after gloo)",
     )
-    p.add_argument("component", choices=("gloo", "kgateway"))
+    p.add_argument("component", choices=("gloo", "kgateway", "flagger"))
     p.add_argument("--port", type=int, help="gateway-proxy port on 127.0.0.1 (default: a free one)")
     p = add("wait", commands.wait, "wait until deployments are ready and the gateway serves")
     p.add_argument("--timeout", type=float, default=120.0, help="seconds (default 120)")
@@ -92,6 +95,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--gateway", metavar="NAMESPACE/NAME", help="the parent Gateway (default kgateway-system/http)")
     p.add_argument("-n", "--namespace", help="namespace of the HTTPRoutes (default: that of their Services)")
     add("manifests", commands.manifests, "print the folder of the lab's manifests (installed with the package)")
+    p = add("events", commands.events, "list events, like kubectl get events (a Canary's steps and failed checks)")
+    p.add_argument("-n", "--namespace")
+    p.add_argument("-A", "--all-namespaces", action="store_true")
     add("routes", commands.routes, "show the route table the gateway serves")
     add("stats", commands.stats, "show per-upstream request stats")
     p = add("traffic", live.traffic, "send steady traffic through the gateway and print who answered")
@@ -123,6 +129,11 @@ def build_parser() -> argparse.ArgumentParser:
         "--header-share", type=live.share, default=0.2, help="share of requests with x-canary: true (default 0.2)"
     )
     p.add_argument("--output", default="coalmine-demo.png", help="where to save the plot (default coalmine-demo.png)")
+    p.add_argument(
+        "--progressive",
+        action="store_true",
+        help="instead: a Flagger Canary promotes a good version and rolls a bad one back (lesson 8)",
+    )
     p = add("uninstall", commands.uninstall, "remove a gateway the lab installed on a cluster")
     p.add_argument("component", choices=("gloo", "kgateway"))
     add("reset", commands.reset, "undo everything the lab did to a cluster")

@@ -84,7 +84,11 @@ def share(text: str) -> float:
 
 
 def demo(lab: Lab, args: argparse.Namespace) -> int:
-    from helpers.live.demo import run_demo
+    from helpers.live.demo import run_demo, run_progressive_demo
+
+    if args.progressive:
+        results = run_progressive_demo(output=args.output)
+        return 0 if (results["good"].phase, results["bad"].phase) == ("Succeeded", "Failed") else 1
 
     table = run_demo(rate=args.rate, seconds=args.seconds, header_share=args.header_share, output=args.output)
     return 1 if int(table["errors"].sum()) else 0

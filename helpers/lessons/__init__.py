@@ -3,6 +3,8 @@
 - ``exercises``: ``ensure``, ``check``, ``solve`` and ``reset`` for every lesson;
 - ``states``: the lab as it is at the start of each lesson;
 - ``probing``: the requests and reads the checks are made of;
+- ``inforce``: ``serves``, the probe ``lab.wait_in_force`` asks after a route change;
 - ``checks``: the checks of lessons 1-6 (Gloo); ``gatewayapi``: lesson 7's (kgateway);
+- ``progressive``: lesson 8's set-up and exercise (a Flagger Canary);
 - ``showing``: text laid out for a notebook (two YAML documents side by side).
 """

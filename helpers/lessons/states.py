@@ -12,7 +12,9 @@ local lab has no ``uninstall``) is removed by starting from an empty lab
   with (the routes the lessons and their exercises write).
 
 Lessons 1-6 build on each other (Gloo Edge); lesson 7 adds kgateway beside them
-(``gatewayapi``). Everything here goes through ``Lab``, so it works on both backends.
+(``gatewayapi``); lesson 8 (``progressive``) starts again from a petstore with one
+Deployment, the loadtester and the canary controller. Everything here goes through
+``Lab``, so it works on both backends.
 """
 
 from __future__ import annotations
@@ -35,14 +37,14 @@ from helpers.builders.routing import (
 )
 from helpers.errors import CoalmineError, NotFound, Unsupported
 from helpers.lab import Lab
-from helpers.lessons import gatewayapi
+from helpers.lessons import gatewayapi, progressive
 from helpers.loading import load_manifests, manifests_dir
 
 MANIFESTS = manifests_dir()
 V1_MANIFEST = MANIFESTS / "petstore-v1.yaml"
 V2_MANIFEST = MANIFESTS / "petstore-v2.yaml"
 WAIT_S = 120.0
-COMPONENTS = ("gloo", "kgateway")
+COMPONENTS = ("gloo", "kgateway", "flagger")
 
 PET_ROUTE = function_route({"prefix": "/pet/"}, "findPetById", "v1", {":path": "/pet/{id}"})
 PETSTORE_CANARY = header_route(prefix_route("/petstore", "/api/pets", "v2"))
@@ -61,6 +63,8 @@ Ref = tuple[str, str, str]  # kind, namespace, name
 
 def lesson_start(lesson: int) -> tuple[set[str], list[dict[str, Any]]]:
     """The gateways installed and the objects applied when lesson ``lesson`` starts."""
+    if lesson == 8:
+        return {"gloo", "flagger"}, progressive.start_objects()
     components = {"gloo"} if lesson >= 3 else set()
     objects = load_manifests([V1_MANIFEST, V2_MANIFEST]) if lesson >= 2 else []
     routes = {4: route_to_v1(), 5: header_canary(), 6: weighted(50), 7: header_canary()}
@@ -87,11 +91,15 @@ def exercise_start(lesson: int) -> tuple[set[str], list[dict[str, Any]]]:
 
 def start(lesson: int, lab: Lab) -> list[str]:
     """Put the lab in the state lesson ``lesson`` starts from; returns what was applied or deleted."""
+    if lesson == 8 and progressive.has_canary(lab):
+        lab.down(forget=True)  # a Canary ran: start from nothing (see lessons.progressive)
     return converge(lab, *lesson_start(lesson))
 
 
 def reset(lesson: int, lab: Lab) -> list[str]:
     """Back to the start of lesson ``lesson``'s exercise; returns what was applied or deleted."""
+    if lesson == 8:
+        return start(8, lab) + progressive.exercise_start(lab)
     return converge(lab, *exercise_start(lesson))
 
 
@@ -113,6 +121,8 @@ def solve(lesson: int, lab: Lab) -> list[str]:
         lines = list(lab.apply(weighted(25)))
     elif lesson == 7:
         lines = gatewayapi.solve(lab)
+    elif lesson == 8:
+        lines = progressive.solve(lab)
     else:
         # Promote first, then delete: the other order would fail requests in between.
         lines = list(lab.apply(all_to_v2()))
@@ -171,6 +181,8 @@ def installed(lab: Lab) -> set[str]:
     gateway = status.get("gateway") or {}
     if gateway.get("installed"):
         found.add(str(gateway.get("component") or "gloo"))
+    if (status.get("flagger") or {}).get("installed") or progressive.touched(lab):
+        found.add("flagger")  # a cluster's status does not say; lesson 8's objects do
     api = status.get("gatewayApi")
     if api is not None:
         if api.get("installed"):

@@ -9,7 +9,12 @@
   following the changes made elsewhere;
 - ``plotting``: ``DistributionPlot``, the share/answers/latency figure;
 - ``dashboard``: ``Dashboard``, widgets + the live plot (needs the ``lab`` extra);
-- ``demo``: ``run_demo``, the seed's whole rollout headless (``coalmine demo``).
+- ``progressive``: ``CanaryWatch`` and ``follow_rollout``, a Flagger Canary's analysis
+  as it happens (its phase, weight, and the checks per side);
+- ``progressive_view``: ``ProgressiveView``, the dashboard's progressive-delivery view,
+  and ``RolloutPlot``, its figure;
+- ``demo``: ``run_demo``, the seed's whole rollout headless (``coalmine demo``), and
+  ``run_progressive_demo``, a good and a bad rollout of a Canary (``--progressive``).
 
 They sit on ``helpers.Lab`` and the builders; none reaches into a backend.
 """

@@ -26,8 +26,8 @@ def base_url(target: Target) -> str:
 
 
 def version_of(status: int, body: bytes) -> str | None:
-    """``"v2"`` if the answer holds a pet with status "v2", ``"v1"`` for other pets,
-    None for errors and bodies that are not the petstore's JSON."""
+    """``"v2"`` or ``"v3"`` if the answer holds a pet with that status, ``"v1"`` for
+    other pets, None for errors and bodies that are not the petstore's JSON."""
     if status >= 400:
         return None
     try:
@@ -39,7 +39,10 @@ def version_of(status: int, body: bytes) -> str | None:
         return None
     if isinstance(data, dict) and "id" not in data:  # e.g. {"code": 503, "message": ...}
         return None
-    return "v2" if any(item.get("status") == "v2" for item in items) else "v1"
+    for later in ("v3", "v2"):
+        if any(item.get("status") == later for item in items):
+            return later
+    return "v1"
 
 
 def shares(df: pd.DataFrame) -> pd.DataFrame:

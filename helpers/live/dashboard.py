@@ -11,6 +11,9 @@ measured from real requests; nothing is simulated. A route change made elsewhere
 cell's ``lab.apply``, ``exercises.solve``) is read back within a second: the controls,
 the dashed line, the message and the YAML follow it. When the kernel behind the
 dashboard is gone (restarted, or the notebook was just opened), the widget says so.
+
+When a Flagger Canary steers the weights instead of you, its view is
+``helpers.live.progressive_view.ProgressiveView(lab)`` (lesson 8).
 """
 
 from __future__ import annotations

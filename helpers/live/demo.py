@@ -1,10 +1,13 @@
 """The seed's whole canary rollout, run headless on a fresh lab with traffic flowing.
 
     coalmine demo --rate 200 --seconds 3 --output demo.png
+    coalmine demo --progressive --output canary.png    # lesson 8: Flagger's analysis
 
 deploys petstore v1 and v2, installs the gateway, then walks the rollout (all to v1,
 header canary, 10%, 50%, all to v2) while ``Traffic`` sends requests, prints the
 distribution measured after each step, and saves the plot the dashboard draws live.
+``run_progressive_demo`` ships a good and a bad version to a Flagger Canary instead and
+saves the plot of the progressive-delivery view.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ from helpers.builders.routing import CANARY_HEADER
 from helpers.lab import Lab
 from helpers.live.control import SEED_STEPS, CanaryControl, Step
 from helpers.live.plotting import DistributionPlot
+from helpers.live.progressive import CanaryWatch, Rollout, follow_rollout, prepare
 from helpers.live.traffic import Traffic, cell, summarize
 from helpers.loading import manifests_dir
 
@@ -108,3 +112,42 @@ def _step_line(row: dict[str, object]) -> str:
         f"{row['step']:<14} {row['requests']:>5} requests   v1 {row['v1']:>4.0%}   v2 {row['v2']:>4.0%}"
         f"   (expected v2 {row['expected_v2']:.0%})   errors {row['errors']}   p50 {row['p50_ms']:.1f} ms"
     )
+
+
+def run_progressive_demo(
+    output: str | Path | None = None, say: Callable[[str], None] = print, timeout: float = 180.0
+) -> dict[str, Rollout]:
+    """Lesson 8's two rollouts on a new lab in a temporary home, stopped afterwards:
+    ``rollout-good.yaml`` promoted step by step, then ``rollout-bad.yaml`` (30% of its
+    answers are 500) rolled back. Returns what each rollout did; ``output`` is where the
+    plot of both is saved (PNG)."""
+    from helpers.live.progressive_view import RolloutPlot
+
+    results: dict[str, Rollout] = {}
+    with tempfile.TemporaryDirectory(prefix="coalmine-demo-") as home:
+        lab = Lab(home=home)
+        try:
+            say(f"starting a fresh lab in {home}")
+            lab.up()
+            prepare(lab)
+            watch = CanaryWatch(lab)
+            for label in ("good", "bad"):
+                say(f"applying manifests/flagger/rollout-{label}.yaml")
+                began = watch.poll().t
+                lab.apply(MANIFESTS / "flagger" / f"rollout-{label}.yaml")
+                results[label] = follow_rollout(lab, timeout, say=say, watch=watch)
+                result = results[label]
+                primary, primary_errors = watch.requests("primary", began)
+                say(
+                    f"the {label} version: {result.phase} {result.seconds:.1f} s after it was applied; it answered "
+                    f"{result.canary_requests} requests ({result.canary_errors} with 5xx), the primary "
+                    f"{primary} ({primary_errors} with 5xx)"
+                )
+        finally:
+            lab.down()
+    if output is not None:
+        plot = RolloutPlot()
+        plot.update(watch, marks=True)
+        plot.save(str(output))
+        say(f"wrote {output}")
+    return results

@@ -236,7 +236,8 @@ exercises.check(7)
 # - `converting.convert` (`coalmine convert -f vs.yaml`) writes the HTTPRoutes and warns
 #   about everything that does not carry across, route order included.
 #
-# Back to [0. Start here](00-start-here.ipynb).
+# Next: let a controller run the canary for you, measuring each step and rolling a bad
+# release back on its own: [8. Automated canary analysis](08-automated-canary-analysis.ipynb).
 
 # %% [markdown]
 # ## Learn more

@@ -1,0 +1,120 @@
+"""CanaryWatch computes what Flagger's checks compute (success rate and p99 per side over
+a window of the gateway's counters), follow_rollout reports a rollout step by step, and
+RolloutPlot draws it; all against a scripted lab, no sockets."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from helpers.builders import progressive
+from helpers.errors import NotFound
+from helpers.live.progressive import CanaryWatch, Step, follow_rollout, wait_for_phase
+from helpers.live.progressive_view import RolloutPlot
+
+BUCKETS = [0.5, 1, 5, 10, 25, 50, 100, 250, 500, 1000]
+CANARY = "default-petstore-canaryupstream-80"
+PRIMARY = "default-petstore-primaryupstream-80"
+
+
+def upstream(requests: int, fives: int, counts: list[int]) -> dict[str, Any]:
+    return {
+        "requests": requests,
+        "by_class": {"2xx": requests - fives, "5xx": fives} if fives else {"2xx": requests},
+        "latency_ms": {"buckets": BUCKETS, "counts": counts + [0] * (len(BUCKETS) + 1 - len(counts))},
+    }
+
+
+class ScriptedLab:
+    """Answers ``objects("canaries", ...)`` and ``stats()`` from a list of states, one per poll."""
+
+    def __init__(self, states: list[tuple[dict[str, Any], dict[str, Any]]]) -> None:
+        self.states: Iterator[tuple[dict[str, Any], dict[str, Any]]] = iter(states)
+        self.current: tuple[dict[str, Any], dict[str, Any]] = ({}, {})
+
+    def objects(self, kind: str, name: str | None = None, namespace: str | None = None) -> list[dict[str, Any]]:
+        assert (kind, name, namespace) == ("canaries", "petstore", "default")
+        self.current = next(self.states, self.current)
+        status, _ = self.current
+        return [] if status is None else [{**progressive.canary(), "status": status}]
+
+    def stats(self) -> dict[str, Any]:
+        return self.current[1]
+
+
+def state(phase: str, weight: int = 0, failed: int = 0, **stats: dict[str, Any]) -> tuple[dict[str, Any], Any]:
+    return {"phase": phase, "canaryWeight": weight, "failedChecks": failed}, stats
+
+
+def test_checks_are_computed_over_the_window_from_counter_differences() -> None:
+    lab = ScriptedLab(
+        [
+            state("Progressing", 10, **{"default-petstore-80": upstream(5, 5, [5])}),
+            state("Progressing", 10, **{CANARY: upstream(200, 20, [0, 0, 180, 0, 0, 0, 0, 20])}),
+        ]
+    )
+    watch = CanaryWatch(lab)  # type: ignore[arg-type]
+    watch.poll()
+    assert watch.checks("canary") == (None, None, 0), "no counters yet: no values, as Flagger says"
+    watch.poll()
+    success, p99, requests = watch.checks("canary", seconds=60)
+    assert requests == 200 and success == pytest.approx(90.0)
+    # 99% of 200 is rank 198: the 18th of the 20 requests in the (100, 250] bucket.
+    assert p99 == pytest.approx(100 + 150 * 18 / 20)
+    assert watch.checks("primary") == (None, None, 0), "unrelated upstreams are not the primary"
+    assert watch.thresholds() == {"request-success-rate": (99, "4s"), "request-duration": (500, "4s")}
+    assert watch.step_targets() == [10, 20, 30, 40, 50]
+
+
+def test_follow_rollout_reports_each_new_step_until_the_end() -> None:
+    primary = {PRIMARY: upstream(50, 0, [0, 50])}
+    lab = ScriptedLab(
+        [
+            state("Succeeded", **primary),  # the controller has not seen the new revision yet
+            state("Progressing", 0, **primary),
+            state("Progressing", 10, **primary, **{CANARY: upstream(10, 3, [0, 10])}),
+            state("Progressing", 10, 1, **primary, **{CANARY: upstream(20, 6, [0, 20])}),
+            state("Progressing", 10, 2, **primary, **{CANARY: upstream(30, 9, [0, 30])}),
+            state("Failed", 0, 0, **primary, **{CANARY: upstream(30, 9, [0, 30])}),
+        ]
+    )
+    said: list[str] = []
+    rollout = follow_rollout(lab, timeout=5, say=said.append, every=0)  # type: ignore[arg-type]
+    assert rollout.phase == "Failed"
+    assert rollout.steps == [
+        Step("Progressing", 0, 0, 0),
+        Step("Progressing", 10, 0, 0),
+        Step("Progressing", 10, 1, 0),
+        Step("Progressing", 10, 2, 0),
+        Step("Failed", 0, 0, 0),
+    ]
+    assert said[1] == "Progressing      canary weight  10%   failed checks 0"
+    assert (rollout.canary_requests, rollout.canary_errors) == (30, 9)
+
+
+def test_waiting_names_the_phase_it_waited_for() -> None:
+    lab = ScriptedLab([state("Progressing")])
+    with pytest.raises(TimeoutError, match="canary petstore is Progressing, not Succeeded"):
+        wait_for_phase(lab, ["Succeeded"], timeout=0)  # type: ignore[arg-type]
+    missing = ScriptedLab([(None, {})])  # type: ignore[list-item]
+    with pytest.raises(NotFound, match=r"apply manifests/flagger/canary\.yaml"):
+        CanaryWatch(missing).poll()  # type: ignore[arg-type]
+
+
+def test_the_plot_draws_a_watch_and_shows_as_a_png() -> None:
+    lab = ScriptedLab(
+        [
+            state("Progressing", 10, **{CANARY: upstream(10, 0, [0, 10])}),
+            state("Progressing", 20, 1, **{CANARY: upstream(30, 5, [0, 25, 5])}),
+        ]
+    )
+    watch = CanaryWatch(lab)  # type: ignore[arg-type]
+    watch.poll()
+    watch.poll()
+    plot = RolloutPlot()
+    plot.update(watch, marks=True)
+    assert plot.weight_ax.get_title() == "canary petstore: Progressing, weight 20%, failed checks 1/2"
+    assert list(plot._failed.get_ydata()) == [20.0], "the failed check is marked at its weight"
+    assert plot._repr_png_()[:4] == b"\x89PNG"
