@@ -20,6 +20,7 @@ GLOO_GATEWAY_V1 = "gateway.solo.io/v1"  # VirtualService, RouteTable
 GLOO_V1 = "gloo.solo.io/v1"  # Upstream, UpstreamGroup
 GATEWAY_NETWORKING_GROUP = "gateway.networking.k8s.io"  # the Kubernetes Gateway API
 GATEWAY_NETWORKING_V1 = f"{GATEWAY_NETWORKING_GROUP}/v1"
+GATEWAY_NETWORKING_V1BETA1 = f"{GATEWAY_NETWORKING_GROUP}/v1beta1"  # ReferenceGrant (still v1beta1)
 FLAGGER_V1BETA1 = "flagger.app/v1beta1"  # Canary
 
 GLOO_NAMESPACE = "gloo-system"  # where Gloo runs, keeps its Upstreams and writes statuses
@@ -55,7 +56,9 @@ class Kind:
 KINDS: tuple[Kind, ...] = (
     Kind("Namespace", "v1", "namespaces", ("ns",), namespaced=False),
     Kind("ConfigMap", "v1", "configmaps", ("cm",)),
+    Kind("Secret", "v1", "secrets"),
     Kind("Service", "v1", "services", ("svc",)),
+    Kind("EndpointSlice", "discovery.k8s.io/v1", "endpointslices"),
     Kind("Pod", "v1", "pods", ("po",), readonly=True),
     Kind("Deployment", "apps/v1", "deployments", ("deploy",)),
     Kind("Upstream", GLOO_V1, "upstreams", ("us",), gloo=True),
@@ -72,6 +75,7 @@ KINDS: tuple[Kind, ...] = (
     ),
     Kind("Gateway", GATEWAY_NETWORKING_V1, "gateways", ("gtw",), gateway_api=True),
     Kind("HTTPRoute", GATEWAY_NETWORKING_V1, "httproutes", ("httproute",), gateway_api=True),
+    Kind("ReferenceGrant", GATEWAY_NETWORKING_V1BETA1, "referencegrants", ("refgrant",), gateway_api=True),
     Kind("Canary", FLAGGER_V1BETA1, "canaries", ("canary",), flagger=True),
 )
 BY_NAME = {k.name: k for k in KINDS}

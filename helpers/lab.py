@@ -173,10 +173,14 @@ class Lab:
             raise NotFound(f'{lookup(kind).plural} "{name}" not found')
         return yaml.safe_dump(found[0], sort_keys=False)
 
-    def install(self, component: str = "gloo", port: int | None = None) -> dict[str, Any]:
+    def install(self, component: str = "gloo", port: int | None = None, channel: str | None = None) -> dict[str, Any]:
         """Install the gateway: ``gloo`` (discovery and the gateway proxy) or
-        ``kgateway`` (the Gateway API: each Gateway listener gets its own proxy)."""
-        return self.backend.install(component, port)
+        ``kgateway`` (the Gateway API: each Gateway listener gets its own proxy).
+
+        ``channel`` picks kgateway's Gateway API CRDs: ``"standard"`` (the default, as
+        kgateway's docs) or ``"experimental"`` (adds fields such as HTTPRoute ``retry``);
+        installing again with the other channel switches."""
+        return self.backend.install(component, port, channel)
 
     def uninstall(self, component: str = "gloo") -> list[str]:
         """Remove a gateway the lab installed on a cluster (kubernetes backend)."""

@@ -67,3 +67,48 @@ def test_pods_cannot_be_applied():
 
 def test_not_a_mapping():
     assert "expected an object" in apiserver.check_object(["a"])[0]
+
+
+def test_a_tls_secret_needs_its_two_keys_and_base64_data() -> None:
+    secret = {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "tls"}, "type": "kubernetes.io/tls"}
+    ok = {**secret, "data": {"tls.crt": "Y2VydA==", "tls.key": "a2V5"}}
+    assert apiserver.check_object(ok) == []
+    assert apiserver.check_object({**secret, "stringData": {"tls.crt": "c", "tls.key": "k"}}) == []
+    assert apiserver.check_object({**secret, "data": {"tls.crt": "Y2VydA=="}}) == [
+        'data["tls.key"] is required for a Secret of type kubernetes.io/tls'
+    ]
+    assert "is not base64" in apiserver.check_object({**ok, "data": {**ok["data"], "tls.key": "not base64!"}})[0]
+
+
+def test_an_endpointslice_lists_addresses_of_its_type() -> None:
+    eps = {
+        "apiVersion": "discovery.k8s.io/v1",
+        "kind": "EndpointSlice",
+        "metadata": {"name": "web-1", "labels": {"kubernetes.io/service-name": "web"}},
+        "addressType": "IPv4",
+        "endpoints": [{"addresses": ["127.0.0.1"], "conditions": {"ready": True}}],
+        "ports": [{"name": "http", "port": 8080, "protocol": "TCP", "appProtocol": "http"}],
+    }
+    assert apiserver.check_object(eps) == []
+    bad = {**eps, "endpoints": [{"addresses": ["::1"]}]}
+    assert apiserver.check_object(bad) == ['endpoints[0].addresses[0]: "::1" is not an IPv4 address']
+    assert apiserver.check_object({**eps, "endpoints": [{"addresses": []}]}) == [
+        "endpoints[0].addresses must list 1 to 100 addresses"
+    ]
+
+
+def test_metadata_follows_kubernetes_rules() -> None:
+    def problems(**meta: object) -> list[str]:
+        return apiserver.check_object({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "c", **meta}})
+
+    assert "is invalid" in problems(name="a..b")[0]
+    assert "at most 63" in problems(labels={"app": "x" * 64})[0]
+    assert problems(labels={"example.com/app": "ok"}) == []
+    assert problems(bogus=1) == ['metadata.bogus: unknown field "bogus" (strict field validation)']
+    assert 'no "."' in problems(namespace="a.b")[0]
+
+
+def test_v1beta1_httproutes_are_served_and_stored_as_v1() -> None:
+    route = {"apiVersion": "gateway.networking.k8s.io/v1beta1", "kind": "HTTPRoute", "metadata": {"name": "r"}}
+    assert apiserver.check_object(route) == []
+    assert apiserver.stored(route)["apiVersion"] == "gateway.networking.k8s.io/v1"

@@ -185,7 +185,7 @@ def test_modules_stay_small(name: str) -> None:
 
 
 def _mentioned(text: str) -> set[str]:
-    return set(re.findall(r"``([a-z_]+(?:\.[a-z_]+)*)``", text))
+    return set(re.findall(r"``([a-z_][a-z0-9_]*(?:\.[a-z_][a-z0-9_]*)*)``", text))
 
 
 def test_the_runtime_map_names_every_runtime_module() -> None:

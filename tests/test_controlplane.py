@@ -218,7 +218,8 @@ def test_fresh_lab_ready_and_status_shapes(tmp_path: Path) -> None:
                 "objects": 0,
                 "pods": {"total": 0, "ready": 0},
                 "routeTableVersion": cp.gloo.table.version,
-                "gatewayApi": {"installed": False, "gateways": {}},
+                "gatewayApi": {"installed": False, "channel": None, "gateways": {}},
+                "flagger": {"installed": False},
             }
             assert cp.route_summary() == []
             assert [o["metadata"]["name"] for o in cp.get("Namespace", None, None)] == [
@@ -295,7 +296,12 @@ def test_install_an_unknown_component_is_an_invalid_argument(tmp_path: Path) -> 
 def test_install_kgateway_serves_the_gateways_listener(tmp_path: Path) -> None:
     async def scenario() -> None:
         async with control_plane(tmp_path) as cp:
-            assert await cp.install("kgateway") == {"component": "kgateway", "gateways": {}}
+            assert await cp.install("kgateway") == {
+                "component": "kgateway",
+                "channel": "standard",
+                "pruned": [],
+                "gateways": {},
+            }
             assert "kgateway-system" in cp.namespaces()
             assert [g["metadata"]["name"] for g in cp.get("GatewayClass", None, None)] == ["kgateway"]
             assert actions(cp.apply(GATEWAY)) == [("gateway.gateway.networking.k8s.io/http", "created")]

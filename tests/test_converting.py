@@ -9,6 +9,7 @@ import pytest
 import yaml
 
 from helpers import routing
+from helpers.errors import InvalidArgument
 from helpers.migrate.converting import convert, convert_objects
 from helpers.migrate.ordering import may_overlap
 from helpers.runtime.gatewayapi.schema import validate
@@ -156,15 +157,32 @@ def test_options_faults_retries_timeout_and_headers() -> None:
     }
     result = convert(vs(r({"prefix": "/x/"}, options=options)))
     warned(result, "options.faults", "has no Gateway API equivalent")
-    warned(result, "retries.retryOn", '"reset" has no Gateway API equivalent')
+    # The standard channel (the default) has no HTTPRoute retry: left out, and the warning says how.
+    warned(result, "options.retries", "experimental channel", "--channel experimental", "install kgateway")
     rule = rules(result)[0]
+    assert "retry" not in rule
     assert rule["timeouts"] == {"request": "2500ms", "backendRequest": "1s"}
-    assert rule["retry"] == {"attempts": 3, "codes": [500, 502, 503, 504]}
     assert rule["filters"] == [
         {"type": "RequestHeaderModifier", "requestHeaderModifier": {"set": [{"name": "x-a", "value": "1"}]}},
         {"type": "ResponseHeaderModifier", "responseHeaderModifier": {"remove": ["server"]}},
     ]
     assert validate(result.objects[0]) == []
+
+    experimental = convert(vs(r({"prefix": "/x/"}, options=options)), channel="experimental")
+    warned(experimental, "retries.retryOn", '"reset" has no Gateway API equivalent')
+    assert not [w for w in experimental.warnings if "--channel experimental" in w]
+    assert rules(experimental)[0]["retry"] == {"attempts": 3, "codes": [500, 502, 503, 504]}
+    assert validate(experimental.objects[0], "experimental") == []
+    assert any("retry" in e for e in validate(experimental.objects[0]))  # what a standard cluster refuses
+
+
+def test_zero_retries_and_an_unknown_channel() -> None:
+    options = {"retries": {"retryOn": "5xx", "numRetries": 0}}
+    result = convert(vs(r({"prefix": "/x/"}, options=options)), channel="experimental")
+    warned(result, "retries.numRetries", "at least 1")
+    assert "retry" not in rules(result)[0]
+    with pytest.raises(InvalidArgument, match='unknown Gateway API channel "beta"'):
+        convert(vs(r({"prefix": "/x/"})), channel="beta")
 
 
 def test_prefix_rewrite_becomes_url_rewrite_one_rule_per_matcher() -> None:
@@ -306,3 +324,26 @@ def test_more_than_16_routes_make_several_httproutes() -> None:
 def test_convert_objects_needs_a_virtual_service() -> None:
     with pytest.raises(ValueError, match="no VirtualService or RouteTable to convert"):
         convert_objects([UPSTREAM_V1])
+
+
+@pytest.mark.parametrize(
+    "dest, field",
+    [
+        ({"kube": {"ref": {"namespace": "default"}, "port": 8080}}, ".single.kube.ref.name"),
+        ({"kube": {"ref": {"name": "petstore-v1"}}}, ".single.kube.port"),
+        ({"upstream": {"namespace": "gloo-system"}}, ".single.upstream.name"),
+    ],
+)
+def test_a_destination_without_its_name_is_left_out_with_a_warning_naming_the_field(
+    dest: dict[str, Any], field: str
+) -> None:
+    # Gloo's CRD lets the name (or a group's port) go: Gloo finds nothing and answers 503.
+    result = convert(vs(r({"prefix": "/broken"}, dest), r({"prefix": "/"})))
+    (warning,) = warned(result, f"routeAction{field}", "Gloo finds nothing for it and answers 503; left out")
+    assert "no " in warning
+    assert all(validate(o) == [] for o in result.objects)
+
+
+def test_an_upstream_group_ref_without_a_name_is_warned() -> None:
+    result = convert(vs({"matchers": [{"prefix": "/g/"}], "routeAction": {"upstreamGroup": {"namespace": "x"}}}))
+    warned(result, "routeAction.upstreamGroup.name", "no UpstreamGroup name given")

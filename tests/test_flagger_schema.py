@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 import yaml
 
-from helpers.runtime.flagger.schema import check_canary, parse_duration
+from helpers.runtime.flagger.schema import check_canary
 
 MANIFEST = Path(__file__).resolve().parents[1] / "manifests" / "flagger" / "canary.yaml"
 GOOD: dict[str, Any] = {
@@ -82,7 +82,7 @@ def test_the_lesson_manifest_is_accepted() -> None:
         ("spec.targetRef.kind", "StatefulSet", 'spec.targetRef.kind: "StatefulSet" is not one of'),
         ("spec.targetRef.apiVersion", None, "spec.targetRef.apiVersion: required field is missing"),
         ("spec.analysis", None, "spec.analysis: required field is missing"),
-        ("spec.service.port", "80", 'spec.service.port: expected a whole number, got string "80" (remove the quotes)'),
+        ("spec.service.port", "80", 'spec.service.port: expected a number, got string "80" (remove the quotes)'),
         ("spec.service.targetPort", 0, "spec.service.targetPort: 0 is out of range"),
         ("spec.service.name", "shop", 'spec.service.name: "shop": the local runtime names the generated Services'),
         ("spec.analysis.interval", "500ms", 'spec.analysis.interval: "500ms" is too short: it must be at least 1s'),
@@ -196,43 +196,3 @@ def test_no_provider_means_gloo_and_a_webhook_without_type_is_a_rollout_hook() -
 
 def test_something_that_is_not_an_object_is_refused() -> None:
     assert check_canary(["Canary"]) == (["expected an object (a YAML mapping), got a list"], [])
-
-
-@pytest.mark.parametrize(
-    ("text", "seconds"),
-    [
-        ("10s", 10),
-        ("1m", 60),
-        ("1m30s", 90),
-        ("1.5h", 5400),
-        ("300ms", 0.3),
-        ("2h45m", 9900),
-        ("0", 0),
-        ("-2s", -2),
-        (".5s", 0.5),
-        ("1us", 1e-6),
-        ("1µs", 1e-6),
-        ("1μs", 1e-6),
-        ("10ns", 1e-8),
-    ],
-)
-def test_durations_read_as_go_reads_them(text: str, seconds: float) -> None:
-    assert parse_duration(text) == pytest.approx(seconds)
-
-
-@pytest.mark.parametrize(
-    ("text", "message"),
-    [
-        ("", "invalid duration"),
-        ("10", 'missing unit in duration "10"'),
-        ("s", "invalid"),
-        (".s", "invalid"),
-        ("1d", "invalid"),
-        ("1m 30s", "invalid"),
-        ("+", "invalid"),
-        ("1e3s", "invalid"),
-    ],
-)
-def test_durations_go_refuses_are_refused(text: str, message: str) -> None:
-    with pytest.raises(ValueError, match=message):
-        parse_duration(text)

@@ -21,7 +21,7 @@ import pytest
 from helpers import httproutes
 from helpers.kinds import key
 from helpers.runtime.gatewayapi.kgateway import CLASS_NAME, NAMESPACE, Kgateway, admission, gateway_class, preview
-from helpers.runtime.gatewayapi.schema import CONTROLLER
+from helpers.runtime.gatewayapi.schema import CONTROLLER, check
 from helpers.runtime.proxy.stats import UpstreamStats
 from helpers.runtime.routes import Endpoint
 from helpers.runtime.store import Store
@@ -32,6 +32,7 @@ from .test_translating_gatewayapi import LISTENER, SERVICES, match, route, rule
 T = TypeVar("T")
 LISTENER_NAME = "/".join(LISTENER)
 GATEWAY_KEY = ("Gateway", LISTENER[0], LISTENER[1])
+PORT = (LISTENER[0], LISTENER[1], 8080)  # one proxy per Gateway port, shared by its listeners
 
 
 def run(coro: Coroutine[Any, Any, T]) -> T:
@@ -67,7 +68,7 @@ def test_install_records_itself_and_makes_the_gateway_class(tmp_path: Path) -> N
     kg = Kgateway(store, UpstreamStats())
     assert not kg.installed
     kg.install()
-    assert kg.installed and store.extra["kgateway"] == {"ports": {}}
+    assert kg.installed and store.extra["kgateway"] == {"ports": {}, "channel": "standard"}
     gc = store.get(("GatewayClass", "", CLASS_NAME))
     assert gc is not None and gc["spec"]["controllerName"] == CONTROLLER == gateway_class()["spec"]["controllerName"]
     version = gc["metadata"]["resourceVersion"]
@@ -108,7 +109,7 @@ def test_sync_serves_each_listener_on_loopback_and_stops_a_removed_one(tmp_path:
                 kg.rebuild(list(store), endpoints, 1)
                 assert kg.pending() == [LISTENER_NAME] and kg.proxies == {}
                 await kg.sync()
-                assert kg.pending() == [] and set(kg.proxies) == {LISTENER}
+                assert kg.pending() == [] and set(kg.proxies) == {PORT}
                 port = port_of(kg)
                 assert kg.urls() == {f"{LISTENER[0]}/{LISTENER[1]}": {LISTENER[2]: f"http://127.0.0.1:{port}"}}
                 assert store.extra["kgateway"]["ports"] == {LISTENER_NAME: port}
@@ -140,11 +141,11 @@ def test_rebuild_swaps_the_running_listeners_table(tmp_path: Path) -> None:
                 kg.rebuild(list(store), endpoints, 1)
                 await kg.sync()
                 port = port_of(kg)
-                proxy = kg.proxies[LISTENER]
+                proxy = kg.proxies[PORT]
                 assert (await fetch(port, "/pets")).json()["name"] == "v1"
                 store.put(route(rule(match("/"), "v2")))
                 kg.rebuild(list(store), endpoints, 2)
-                assert kg.proxies[LISTENER] is proxy and proxy.table.version == 2  # swapped, not restarted
+                assert kg.proxies[PORT] is proxy and proxy.table.version == 2  # swapped, not restarted
                 assert (await fetch(port, "/pets")).json()["name"] == "v2"
                 rows = kg.route_rows()
                 assert [(r["index"], r["source"], r["action"]) for r in rows] == [
@@ -253,6 +254,17 @@ def test_preview_warns_about_a_backend_ref_to_a_missing_service(tmp_path: Path) 
     assert any("Service default/petstore-v9 not found" in w for w in warnings), warnings
     assert preview(kg, list(store), {}, route(rule(match("/pets"), "v1"))) == []
     assert store.get(key(missing)) is None  # a preview applies nothing
+
+
+def test_preview_shows_the_fields_the_schema_accepts_but_the_runtime_ignores(tmp_path: Path) -> None:
+    store, kg = installed(tmp_path / "store.json", *SERVICES)
+    gw = httproutes.gateway()
+    gw["spec"]["infrastructure"] = {"labels": {"team": "pets"}}
+    ignored = check(gw).warnings
+    assert ignored and check(gw).errors == []  # accepted, with a warning naming the field
+    warnings = preview(kg, list(store), {}, gw)
+    assert warnings[: len(ignored)] == ignored and any("infrastructure" in w for w in warnings)
+    assert not any("infrastructure" in w for w in preview(kg, list(store), {}, httproutes.gateway()))
 
 
 def test_preview_replaces_the_stored_version_of_the_object(tmp_path: Path) -> None:

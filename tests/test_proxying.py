@@ -805,12 +805,11 @@ def test_faults_abort_and_delay(run: Callable[..., Any]) -> None:
     assert stats["v1"]["by_status"] == {"200": 1, "418": 1}
 
 
-def test_stale_pooled_connections_are_retried_unseen(run: Callable[..., Any]) -> None:
+def test_a_reset_after_the_request_was_sent_is_retried_only_under_a_policy(run: Callable[..., Any]) -> None:
     async def one_per_connection(
         up: Upstream, req: Seen, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
     ) -> bool:
-        if req.index > 0:  # a reused connection: close it without an answer, as a restarting pod would
-            up.state["dropped"] = up.state.get("dropped", 0) + 1
+        if req.index > 0:  # a reused connection: read the request, close without an answer
             return False
         return await echo(up, req, reader, writer)
 
@@ -820,23 +819,49 @@ def test_stale_pooled_connections_are_retried_unseen(run: Callable[..., Any]) ->
         await echo(up, req, reader, writer)
         return False  # answered as keep-alive, then closed while idle
 
-    async def scenario() -> tuple[list[int], Upstream, Upstream]:
-        async with running(Upstream("racy", one_per_connection), Upstream("idle", close_after_answer)) as (racy, idle):
+    async def scenario() -> dict[str, Any]:
+        racy, retried, idle = (
+            Upstream("racy", one_per_connection),
+            Upstream("retried", one_per_connection),
+            Upstream("idle", close_after_answer),
+        )
+        async with running(racy, retried, idle):
             t = table(
-                [route(forward(to("racy")), prefix="/racy"), route(forward(to("idle")), prefix="/idle")],
-                [racy.cluster(), idle.cluster()],
+                [
+                    route(forward(to("racy")), prefix="/racy"),
+                    route(forward(to("retried"), retries=RetryPolicy(frozenset({"reset"}), 1)), prefix="/retried"),
+                    route(forward(to("idle")), prefix="/idle"),
+                ],
+                [racy.cluster(), retried.cluster(), idle.cluster()],
             )
             async with gateway(t) as gw, Client(gw.port) as c:
-                statuses = [(await c.request(path=p)).status for p in ["/racy"] * 10 + ["/idle"] * 10]
-            return statuses, racy, idle
+                racy_answers = [await c.request("POST", "/racy", body=b"pay once") for _ in range(2)]
+                retried_answers = [await c.request("POST", "/retried", body=b"pay") for _ in range(2)]
+                idle_statuses = [(await c.request(path="/idle")).status for _ in range(5)]
+                await wait_until(lambda: idle.closed_connections == 5, "the idle connections to close")
+                return {
+                    "racy": racy_answers,
+                    "racy_seen": [s.body for s in racy.seen],
+                    "retried": [a.status for a in retried_answers],
+                    "retried_seen": len(retried.seen),
+                    "idle": idle_statuses,
+                    "idle_connections": idle.connections,
+                    "stats": gw.stats.snapshot(),
+                }
 
-    statuses, racy, idle = run(scenario())
-    assert statuses == [200] * 20
-    assert racy.state["dropped"] == 9 and racy.connections == 10  # every reuse lost the race, none was seen
-    assert idle.connections == 10
+    got = run(scenario())
+    # Without a retry policy the POST the upstream read is never sent again (Envoy's 503).
+    assert [a.status for a in got["racy"]] == [200, 503]
+    assert "reset reason: connection termination" in got["racy"][1].text
+    assert got["racy_seen"] == [b"pay once", b"pay once"]  # one per client request, none resent
+    assert got["stats"]["racy"]["by_status"] == {"200": 1, "503": 1}
+    # With retryOn reset: the second attempt (a new connection) answers; both attempts were seen.
+    assert got["retried"] == [200, 200] and got["retried_seen"] == 3
+    # A connection the upstream closed while idle leaves the pool: nothing is lost.
+    assert got["idle"] == [200] * 5 and got["idle_connections"] == 5
 
 
-def test_stale_connection_to_a_departing_pod_goes_to_another_endpoint(run: Callable[..., Any]) -> None:
+def test_a_departing_pod_is_retried_on_another_endpoint_under_a_policy(run: Callable[..., Any]) -> None:
     async def departing(up: Upstream, req: Seen, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> bool:
         if req.index > 0:  # shutting down: stop listening, drop the kept-alive connection unanswered
             assert up._server is not None
@@ -844,15 +869,20 @@ def test_stale_connection_to_a_departing_pod_goes_to_another_endpoint(run: Calla
             return False
         return await echo(up, req, reader, writer)
 
-    async def scenario() -> list[Response]:
+    async def scenario(policy: RetryPolicy | None) -> list[Response]:
         async with running(Upstream("leaving", departing), Upstream("staying")) as (leaving, staying):
-            t = table([route(forward(to("pets")))], [Cluster("pets", (leaving.endpoint, staying.endpoint))])
+            t = table(
+                [route(forward(to("pets"), retries=policy))], [Cluster("pets", (leaving.endpoint, staying.endpoint))]
+            )
             async with gateway(t) as gw, Client(gw.port) as c:
                 return [await c.request(path="/") for _ in range(3)]
 
-    answers = run(scenario())
+    answers = run(scenario(RetryPolicy(frozenset({"reset"}), 1)))
     assert [a.status for a in answers] == [200, 200, 200]
     assert [a.json()["name"] for a in answers] == ["leaving", "staying", "staying"]
+    plain = run(scenario(None))
+    # No policy: round robin comes back to the departing pod's kept connection, and its reset reaches the client.
+    assert [a.status for a in plain] == [200, 200, 503] and "connection termination" in plain[2].text
 
 
 # ── streaming ────────────────────────────────────────────────────────────────

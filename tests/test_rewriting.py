@@ -16,7 +16,7 @@ import pytest
 from helpers.apps.petstore import swagger
 from helpers.runtime.gloo.functions import function_from_transformation, transformations_from_swagger
 from helpers.runtime.matching import Matcher, PathMatcher, RequestView
-from helpers.runtime.proxy.downstreams import Request
+from helpers.runtime.proxy.request import Request
 from helpers.runtime.proxy.rewriting import (
     HOP_BY_HOP,
     query_params,

@@ -10,7 +10,7 @@ from __future__ import annotations
 import copy
 from typing import Any
 
-from helpers.runtime.gloo.translating import gloo_status, translate
+from helpers.runtime.gloo.translating import gloo_status, translate, validate
 from helpers.runtime.routes import Endpoint
 
 from .test_translating import BASE, ENDPOINTS, NS, V1, V2, VS_KEY, req, route, served, to, upstream, vs
@@ -106,6 +106,18 @@ def test_a_ref_without_namespace_finds_nothing_as_in_gloo() -> None:
     _, reports = run(vs(delegate(ref={"name": "pets"})), rt("pets", direct(200), ns="gloo-system"))
     (warning,) = reports[VS_KEY].warnings
     assert "route table .pets missing" in warning and "add one" in warning
+
+
+def test_a_ref_without_a_name_is_valid_warns_as_gloo_and_serves_nothing_there() -> None:
+    # Neither the CRD nor Gloo's webhook requires the name: Gloo 1.22.1 looks up
+    # "<namespace>." (RouteTableMissingWarning), warns, and the other routes serve.
+    nameless = vs(delegate("/tables", ref={"namespace": APPS}), route([{"prefix": "/"}], to(V2)))
+    assert validate(nameless) == []
+    table, reports = run(nameless, rt("pets", direct(200), ns=APPS))
+    (warning,) = reports[VS_KEY].warnings
+    assert warning.startswith("spec.virtualHost.routes[0].delegateAction: route table apps. missing")
+    assert "no name" in warning and reports[VS_KEY].state == "Warning"
+    assert served(table, req("/tables/x")) == V2, "the delegating route serves nothing: the next route answers"
 
 
 def test_a_missing_table_in_a_nested_table_is_reported_on_both() -> None:

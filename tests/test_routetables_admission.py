@@ -147,3 +147,86 @@ def test_a_restart_listens_again_only_if_a_virtual_service_exists(tmp_path: Path
             assert cp.proxy_port == port and (await fetch(port, "/")).status == 200
 
     run(scenario())
+
+
+def group(*weights: int) -> dict[str, Any]:
+    dests = [{"destination": {"upstream": {"name": f"petstore-{i}"}}, "weight": w} for i, w in enumerate(weights)]
+    return {
+        "apiVersion": "gloo.solo.io/v1",
+        "kind": "UpstreamGroup",
+        "metadata": {"name": "petstore", "namespace": NS},
+        "spec": {"destinations": dests},
+    }
+
+
+def static(name: str) -> dict[str, Any]:
+    hosts = [{"addr": "127.0.0.1", "port": 9}]
+    return {
+        "apiVersion": "gloo.solo.io/v1",
+        "kind": "Upstream",
+        "metadata": {"name": name},
+        "spec": {"static": {"hosts": hosts}},
+    }
+
+
+TO_GROUP = {"matchers": [{"prefix": "/"}], "routeAction": {"upstreamGroup": {"name": "petstore"}}}
+NO_WEIGHT = "Weighted Destinations require a total weight that is greater than or equal to 1"
+
+
+def test_a_group_without_weight_is_stored_and_the_routes_using_it_are_refused(tmp_path: Path) -> None:
+    # Gloo's webhook is not registered for UpstreamGroups: the group is stored and
+    # Accepted, the VirtualService using it turns Rejected; a new one is refused.
+    async def scenario() -> None:
+        async with control_plane(tmp_path) as cp:
+            await cp.install("gloo")
+            assert actions(cp.apply([static("petstore-0"), static("petstore-1"), group(1), front(TO_GROUP)]))[2:] == [
+                ("upstreamgroup.gloo.solo.io/petstore", "created"),
+                ("virtualservice.gateway.solo.io/front", "created"),
+            ]
+            (result,) = cp.apply([group(0, 0)])
+            problem = f"spec.virtualHost.routes[0].routeAction.upstreamGroup: UpstreamGroup {NS}.petstore: {NO_WEIGHT}"
+            assert result["action"] == "configured"
+            assert f"virtualservice.gateway.solo.io/front is now Rejected: {problem}" in result["warnings"]
+            assert status(cp, "UpstreamGroup", "petstore") == {"state": "Accepted", "reportedBy": "gloo"}
+            assert status(cp, "VirtualService", "front") == {
+                "state": "Rejected",
+                "reportedBy": "gateway",
+                "reason": problem,
+            }
+            await cp.settle()
+            port = cp.proxy_port
+            assert port is not None and (await fetch(port, "/")).status == 404  # Rejected: serves nothing
+
+            before = cp.store.list()
+            (refusal,) = cp.apply([front(TO_GROUP, name="second", domain="pets.example")])
+            assert refusal["error"] == (
+                "admission refused by Gloo validation (strict): virtualservice.gateway.solo.io/second would be "
+                f"Rejected: {problem}. The running configuration is unchanged."
+            )
+            assert cp.store.list() == before
+            (delegating,) = cp.apply([front(by_ref("a", ns=NS), name="third", domain="rt.example")])
+            assert delegating["action"] == "created"
+            before = cp.store.list()
+            (refusal,) = cp.apply([table("a", TO_GROUP)])
+            assert refusal["error"].startswith(
+                "admission refused by Gloo validation (strict): routetable.gateway.solo.io/a would be Rejected: "
+                f"spec.routes[0].routeAction.upstreamGroup: UpstreamGroup {NS}.petstore: {NO_WEIGHT}"
+            )
+            assert cp.store.list() == before
+
+    run(scenario())
+
+
+def test_a_virtual_service_without_a_virtual_host_is_stored_with_a_warning(tmp_path: Path) -> None:
+    async def scenario() -> None:
+        async with control_plane(tmp_path) as cp:
+            port = (await cp.install("gloo"))["proxyPort"]
+            empty = {"apiVersion": "gateway.solo.io/v1", "kind": "VirtualService", "metadata": {"name": "empty"}}
+            (result,) = cp.apply([{**empty, "spec": {"displayName": "later"}}])
+            warning = f"spec.virtualHost: virtual service [{NS}.empty] does not specify a virtual host"
+            assert result["action"] == "created" and result["warnings"][0].startswith(warning)
+            assert status(cp, "VirtualService", "empty")["state"] == "Warning"
+            await cp.settle()
+            assert (await fetch(port, "/")).status == 404, "Gloo listens, and the empty virtual host has no route"
+
+    run(scenario())

@@ -47,7 +47,7 @@ def test_a_route_table_and_delegating_routes_are_valid() -> None:
     "spec, error",
     [
         ({"routes": [], "weight": 2**31}, "spec.weight: 2147483648 is out of range"),
-        ({"routes": [], "weight": "1"}, "spec.weight: expected a whole number"),
+        ({"routes": [], "weight": "1"}, "spec.weight: expected a number"),
         ({"routes": [{"matchers": [{"prefix": "/"}]}]}, "spec.routes[0]: route has no action"),
         ({"routes": [], "virtualHost": {}}, "spec.virtualHost: unknown field (known here: namespacedStatuses, routes"),
         (
@@ -57,10 +57,6 @@ def test_a_route_table_and_delegating_routes_are_valid() -> None:
         (
             {"routes": [{"delegateAction": {"selector": {"expressions": [{"key": "a", "operator": "!="}]}}}]},
             "spec.routes[0].delegateAction.selector.expressions[0].operator: expected one of Equals",
-        ),
-        (
-            {"routes": [{"delegateAction": {"ref": {"namespace": "a"}}}]},
-            "spec.routes[0].delegateAction.ref.name: required field is missing",
         ),
         (
             {"routes": [{"delegateAction": {"selector": {"labels": ["a"]}}}]},

@@ -505,12 +505,12 @@ def test_prepare_passes_env_values_and_sets_its_own(tmp_path: Path) -> None:
     env_in = [
         {"name": "VERSION", "value": "v2"},
         {"name": "N", "value": 3},
-        {"name": "FROM_SECRET", "valueFrom": {"secretKeyRef": {"name": "s", "key": "k"}}},
+        {"name": "FROM_SECRET", "valueFrom": {"secretKeyRef": {"name": "s", "key": "k", "optional": True}}},
         {"name": "HOST", "value": "0.0.0.0"},
     ]
     pod = pod_for(tmp_path, {"command": ["python", "-c", "pass"], "env": env_in})
-    _, env = prepare(pod, lookup())
-    assert env["VERSION"] == "v2" and env["N"] == "3" and "FROM_SECRET" not in env
+    _, env = prepare(pod, lookup(), lookup())
+    assert env["VERSION"] == "v2" and env["N"] == "3" and "FROM_SECRET" not in env  # optional, and missing
     assert env["HOST"] == "127.0.0.1"  # loopback only, whatever the template says
     assert env["HOSTNAME"] == pod.name and env["HOME"] == str(pod.directory) and env["PYTHONUNBUFFERED"] == "1"
     assert env["POD_NAMESPACE"] == pod.namespace  # the in-lab DNS resolves bare names there

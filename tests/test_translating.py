@@ -335,13 +335,47 @@ def test_missing_upstream_group_is_a_warning_and_a_503() -> None:
     assert isinstance(action, DirectResponse) and action.status == 503 and "gloo-system.nope" in action.body
 
 
-def test_upstream_group_with_zero_total_weight_is_rejected() -> None:
-    table, reports = run(
-        group("petstore", 0, 0), vs(route(action={"routeAction": {"upstreamGroup": {"name": "petstore"}}}))
-    )
-    assert "Weighted Destinations require a total weight" in reports[("UpstreamGroup", NS, "petstore")].errors[0]
-    assert "is Rejected" in reports[VS_KEY].warnings[0]
-    assert served(table, req("/")) == "direct 503"
+@pytest.mark.parametrize(
+    "weights, problem",
+    [
+        ((0, 0), "Weighted Destinations require a total weight that is greater than or equal to 1"),
+        ((), "at least one weighted destination is required"),
+    ],
+)
+def test_a_group_without_weight_is_accepted_and_the_routes_using_it_are_rejected(
+    weights: tuple[int, ...], problem: str
+) -> None:
+    # Gloo 1.22.1 accepts every UpstreamGroup; the route that uses one whose weights
+    # add up to less than 1 gets the error, so its VirtualService is Rejected.
+    uses_it = vs(route(action={"routeAction": {"upstreamGroup": {"name": "petstore"}}}))
+    elsewhere = vs(route(action=to(V2)), name="other", domains=["other.example.com"])
+    unweighted = group("petstore", *weights)
+    if not weights:
+        del unweighted["spec"]["destinations"]  # absent is empty, as protobuf reads it
+    table, reports = run(unweighted, uses_it, elsewhere)
+    assert validate(unweighted) == []
+    assert state(reports, ("UpstreamGroup", NS, "petstore")) == "Accepted"
+    assert reports[VS_KEY].errors == [
+        f"spec.virtualHost.routes[0].routeAction.upstreamGroup: UpstreamGroup {NS}.petstore: {problem}"
+    ]
+    assert [vh.name for vh in table.virtual_hosts] == [f"{NS}.other"]
+    assert served(table, req("/", host="other.example.com")) == V2
+
+
+def test_a_route_table_using_a_group_without_weight_is_rejected_with_its_virtual_service() -> None:
+    table_ = {
+        "apiVersion": "gateway.solo.io/v1",
+        "kind": "RouteTable",
+        "metadata": {"name": "rt", "namespace": NS},
+        "spec": {"routes": [route([{"prefix": "/"}], {"routeAction": {"upstreamGroup": {"name": "petstore"}}})]},
+    }
+    front = vs(route([{"prefix": "/"}], {"delegateAction": {"ref": {"name": "rt", "namespace": NS}}}))
+    table, reports = run(group("petstore", 0), table_, front)
+    assert state(reports, ("UpstreamGroup", NS, "petstore")) == "Accepted"
+    assert state(reports, ("RouteTable", NS, "rt")) == "Rejected"
+    assert "Weighted Destinations require a total weight" in reports[("RouteTable", NS, "rt")].errors[0]
+    assert state(reports) == "Rejected" and "on sub route table gloo-system.rt" in reports[VS_KEY].errors[0]
+    assert table.virtual_hosts == ()
 
 
 def kube(name: str, port: int = 8080) -> dict[str, Any]:
@@ -391,6 +425,62 @@ def test_missing_upstream_never_falls_onto_a_same_named_one() -> None:
 def test_destination_namespace_defaults_to_the_virtual_service_namespace() -> None:
     table, reports = run(vs(route(action={"routeAction": {"single": {"upstream": {"name": V2}}}})))
     assert state(reports) == "Accepted" and served(table, req("/")) == V2
+
+
+@pytest.mark.parametrize(
+    "action, warning",
+    [
+        (
+            {"routeAction": {"single": {"upstream": {"namespace": NS}}}},
+            "spec.virtualHost.routes[0].routeAction.single.upstream: InvalidDestinationWarning: "
+            "*v1.Upstream { gloo-system. } not found",
+        ),
+        (
+            {"routeAction": {"single": {"upstream": {}}}},
+            "spec.virtualHost.routes[0].routeAction.single.upstream: InvalidDestinationWarning: "
+            "*v1.Upstream { gloo-system. } not found",
+        ),
+        (
+            {
+                "routeAction": {
+                    "multi": {"destinations": [{"destination": {"upstream": {"namespace": NS}}, "weight": 1}]}
+                }
+            },
+            "spec.virtualHost.routes[0].routeAction.multi.destinations[0].destination.upstream: "
+            "InvalidDestinationWarning: *v1.Upstream { gloo-system. } not found",
+        ),
+        (
+            {"routeAction": {"single": {"kube": {"ref": {"namespace": "default"}, "port": 8080}}}},
+            "spec.virtualHost.routes[0].routeAction.single.kube: InvalidDestinationWarning: "
+            "*v1.Service { default. } not found",
+        ),
+        (
+            {"routeAction": {"upstreamGroup": {"namespace": NS}}},
+            "spec.virtualHost.routes[0].routeAction.upstreamGroup: InvalidDestinationWarning: "
+            "*v1.UpstreamGroup { gloo-system. } not found",
+        ),
+    ],
+)
+def test_a_destination_without_a_name_is_a_warning_and_serves_nothing(action: dict[str, Any], warning: str) -> None:
+    # Gloo's CRD does not require the name: Gloo warns the upstream is not found and
+    # Envoy answers 503 (no such cluster), while the other routes keep serving.
+    assert validate(vs(route(action=action))) == []
+    table, reports = run(vs(route([{"prefix": "/broken"}], action), route(action=to(V2))))
+    assert state(reports) == "Warning" and reports[VS_KEY].warnings == [warning]
+    where = served(table, req("/broken"))
+    assert where == "direct 503" or where not in table.clusters
+    assert served(table, req("/")) == V2
+
+
+def test_a_group_destination_without_a_name_is_a_warning_on_the_route() -> None:
+    nameless = {
+        **group("petstore", 1),
+        "spec": {"destinations": [{"destination": {"upstream": {"namespace": NS}}, "weight": 1}]},
+    }
+    assert validate(nameless) == []
+    table, reports = run(nameless, vs(route(action={"routeAction": {"upstreamGroup": {"name": "petstore"}}})))
+    assert reports[VS_KEY].errors == []
+    assert served(table, req("/")) not in table.clusters  # the proxy answers 503
 
 
 # ── upstreams ────────────────────────────────────────────────────────────────
@@ -448,7 +538,7 @@ def test_static_upstream_and_name_collisions() -> None:
         ({}, "spec: an upstream needs a type"),
         (
             {"kube": {"serviceName": "x", "servicePort": 80}, "static": {"hosts": []}},
-            "spec: only one of kube, static, pipe, aws, azure, consul, awsEc2, gcp may be set",
+            "spec: only one of kube, static, pipe, aws, azure, consul, awsEc2, gcp, ai may be set",
         ),
         ({"kube": {"serviceName": "x"}}, "spec.kube.servicePort: required field is missing"),
     ],
@@ -557,6 +647,40 @@ def test_duplicate_domain_is_an_error_on_both(domains_a: Any, domains_b: Any, do
     assert f"the [{domain}] domain is also claimed by VirtualService {NS}/b" in a.errors[0]
     assert f"the [{domain}] domain is also claimed by VirtualService {NS}/a" in b.errors[0]
     assert [vh.name for vh in table.virtual_hosts] == ["default.other"]  # the rest is still built
+
+
+def no_virtual_host(name: str = "empty") -> dict[str, Any]:
+    return {
+        "apiVersion": "gateway.solo.io/v1",
+        "kind": "VirtualService",
+        "metadata": {"name": name, "namespace": NS},
+        "spec": {"displayName": "nothing yet"},
+    }
+
+
+def test_a_virtual_service_without_a_virtual_host_is_a_warning_and_serves_nothing() -> None:
+    # Gloo 1.22.1: NoVirtualHostErr is a warning; the VirtualService becomes an empty
+    # virtual host (no routes), so Envoy answers its requests 404.
+    assert validate(no_virtual_host()) == []
+    key = ("VirtualService", NS, "empty")
+    good = vs(route(action=to(V2)), name="good", domains=["good.example.com"])
+    table, reports = run(no_virtual_host(), good)
+    assert reports[key].errors == []
+    assert reports[key].warnings == [
+        f"spec.virtualHost: virtual service [{NS}.empty] does not specify a virtual host (it serves no routes)"
+    ]
+    assert gloo_status(reports[key])["statuses"][NS]["state"] == "Warning"
+    assert served(table, req("/", host="anything.example.com")) is None
+    assert served(table, req("/", host="good.example.com")) == V2
+
+
+def test_a_virtual_service_without_a_virtual_host_still_claims_the_default_domain() -> None:
+    # Its empty virtual host has no domains, which Gloo serves as "*": another
+    # VirtualService on "*" is a domain conflict (Gloo's DomainsNotUniqueError).
+    table, reports = run(no_virtual_host(), vs(route(), name="star", domains=["*"]))
+    assert state(reports, ("VirtualService", NS, "empty")) == "Rejected"
+    assert state(reports, ("VirtualService", NS, "star")) == "Rejected"
+    assert table.virtual_hosts == ()
 
 
 def test_rejected_virtual_service_leaves_the_others_serving() -> None:
@@ -671,9 +795,7 @@ def test_translate_survives_random_damage() -> None:
         ("0.5s", 0.5),
         ("100ms", 0.1),
         ("1m30s", 90.0),
-        ({"seconds": 2, "nanos": 500000000}, 2.5),
-        ("0s", None),
-        ({"seconds": 0}, None),  # 0 disables the timeout
+        ("0s", None),  # 0 disables the timeout
     ],
 )
 def test_timeout(timeout: Any, seconds: float | None) -> None:
@@ -684,6 +806,42 @@ def test_timeout(timeout: Any, seconds: float | None) -> None:
         assert only_action(table).timeout is None
     else:
         assert only_action(table).timeout == pytest.approx(seconds)
+
+
+@pytest.mark.parametrize(
+    "timeout, seconds",
+    [("0", None), ("+2s", 2.0), ("1.5h", 5400.0), ("1.s", 1.0), (".5s", 0.5), ("300us", 0.0003), ("2µs", 2e-6)],
+)
+def test_durations_read_as_gloo_reads_them_go_syntax(timeout: str, seconds: float | None) -> None:
+    # Gloo reads resources with golang/protobuf's jsonpb (v1.5.4), whose Duration is
+    # Go's time.ParseDuration: "100ms" and "1m30s" are valid, as is a bare "0".
+    table, reports = run(vs(route(options={"timeout": timeout})))
+    assert state(reports) == "Accepted"
+    assert only_action(table).timeout == (pytest.approx(seconds) if seconds is not None else None)
+
+
+@pytest.mark.parametrize(
+    "timeout, message",
+    [
+        ("5", 'missing unit in duration "5": write e.g. "5s"'),
+        ("1d", 'invalid duration "1d": write e.g. "10s", "1m" or "1m30s"'),
+        ("10 s", 'invalid duration "10 s": write e.g. "10s", "1m" or "1m30s"'),
+        ("", 'invalid duration "": write e.g. "10s", "1m" or "1m30s"'),
+        ("-1s", "a duration cannot be negative (Envoy refuses it)"),
+        (15, 'expected a duration such as "15s" or "100ms", got number 15 (write "15s")'),
+    ],
+)
+def test_a_duration_gloo_cannot_read_is_refused_with_the_right_form(timeout: Any, message: str) -> None:
+    assert validate(vs(route(options={"timeout": timeout}))) == [
+        f"spec.virtualHost.routes[0].options.timeout: {message}"
+    ]
+
+
+@pytest.mark.parametrize("timeout", [{"seconds": 2, "nanos": 500000000}, {"seconds": 0}])
+def test_a_duration_given_as_an_object_is_refused_as_the_crd_types_it_string(timeout: Any) -> None:
+    _, reports = run(vs(route(options={"timeout": timeout})))
+    assert state(reports) == "Rejected"
+    assert any("expected a duration string" in e for r in reports.values() for e in r.errors)
 
 
 def test_route_options_are_parsed_into_the_route_action() -> None:
@@ -860,7 +1018,7 @@ def test_2019_spellings_get_hints(resource: dict[str, Any], error: str) -> None:
             lambda r: r["spec"]["virtualHost"]["routes"][0]["routeAction"]["multi"]["destinations"][0].update(
                 weight="10"
             ),
-            "spec.virtualHost.routes[0].routeAction.multi.destinations[0].weight: expected a whole number, "
+            "spec.virtualHost.routes[0].routeAction.multi.destinations[0].weight: expected a number, "
             'got string "10" (remove the quotes)',
         ),
         (
@@ -886,7 +1044,7 @@ def test_2019_spellings_get_hints(resource: dict[str, Any], error: str) -> None:
             lambda r: r.update(apiVersion="gateway.solo.io/v1beta1"),
             'apiVersion: VirtualService is "gateway.solo.io/v1"',
         ),
-        (lambda r: r["spec"].update(virtualHost=None), "spec.virtualHost: required field is missing"),
+        (lambda r: r["spec"].update(virtualHost=[]), "spec.virtualHost: expected an object"),
         (
             lambda r: r["spec"]["virtualHost"]["routes"][0].update(colour="blue"),
             "spec.virtualHost.routes[0].colour: unknown field (known here: delegateAction, directResponseAction",

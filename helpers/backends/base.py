@@ -41,8 +41,9 @@ class Backend(Protocol):
         """Objects of a kind with their status; ``namespace`` None means every namespace."""
         ...
 
-    def install(self, component: str, port: int | None = None) -> dict[str, Any]:
-        """Install a gateway (``gloo``, or ``kgateway`` for the Gateway API), or ``flagger``."""
+    def install(self, component: str, port: int | None = None, channel: str | None = None) -> dict[str, Any]:
+        """Install a gateway (``gloo``, or ``kgateway`` for the Gateway API, with the CRDs
+        of ``channel``: ``standard``, the default, or ``experimental``), or ``flagger``."""
         ...
 
     def uninstall(self, component: str) -> list[str]:

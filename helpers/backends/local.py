@@ -145,8 +145,9 @@ class LocalBackend:
             self._call("GET", f"/v1/objects/{urllib.parse.quote(kind)}" + (f"?{query}" if query else "")), "items"
         )
 
-    def install(self, component: str, port: int | None = None) -> dict[str, Any]:
-        return self._call("POST", f"/v1/install/{urllib.parse.quote(component)}", {"port": port} if port else {})
+    def install(self, component: str, port: int | None = None, channel: str | None = None) -> dict[str, Any]:
+        body = {k: v for k, v in (("port", port), ("channel", channel)) if v}
+        return self._call("POST", f"/v1/install/{urllib.parse.quote(component)}", body)
 
     def ready(self) -> dict[str, Any]:
         return self._call("GET", "/v1/ready")

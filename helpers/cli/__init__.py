@@ -4,11 +4,11 @@
     coalmine apply -f PATH...            files, folders, multi-document YAML, - for stdin
     coalmine delete -f PATH... | delete KIND NAME
     coalmine get KIND [NAME] [-n NS | -A] [-o yaml|json|wide]
-    coalmine install gloo [--port P] | install kgateway | install flagger
+    coalmine install gloo [--port P] | install kgateway [--channel standard|experimental] | install flagger
     coalmine events [-n NS | -A]         what the controllers did (a Canary's steps and checks)
     coalmine wait [--timeout S]
     coalmine proxy url [--gateway NAMESPACE/NAME]
-    coalmine convert -f VS.yaml [--gateway NAMESPACE/NAME] [-n NS]   VirtualService -> HTTPRoute(s)
+    coalmine convert -f VS.yaml [--gateway NAMESPACE/NAME] [-n NS] [--channel experimental]   VS -> HTTPRoute(s)
     coalmine routes | stats
     coalmine manifests                   the folder of the lab's manifests, e.g. apply -f $(coalmine manifests)/gloo
     coalmine traffic [--rate R] [--duration S] [--path P] [--header K:V] [--header-share F] [--gateway NS/NAME]
@@ -83,6 +83,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("component", choices=("gloo", "kgateway", "flagger"))
     p.add_argument("--port", type=int, help="gateway-proxy port on 127.0.0.1 (default: a free one)")
+    p.add_argument(
+        "--channel",
+        choices=("standard", "experimental"),
+        help="kgateway: the Gateway API CRDs' channel (default standard; experimental adds e.g. HTTPRoute retry)",
+    )
     p = add("wait", commands.wait, "wait until deployments are ready and the gateway serves")
     p.add_argument("--timeout", type=float, default=120.0, help="seconds (default 120)")
     p = add("proxy", commands.proxy, "print the gateway URL (proxy url)")
@@ -94,6 +99,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-f", "--filename", action="append", required=True, help="file, folder or - (repeatable)")
     p.add_argument("--gateway", metavar="NAMESPACE/NAME", help="the parent Gateway (default kgateway-system/http)")
     p.add_argument("-n", "--namespace", help="namespace of the HTTPRoutes (default: that of their Services)")
+    p.add_argument(
+        "--channel",
+        choices=("standard", "experimental"),
+        default="standard",
+        help="the Gateway API channel the cluster has (default standard); experimental also converts retries",
+    )
     add("manifests", commands.manifests, "print the folder of the lab's manifests (installed with the package)")
     p = add("events", commands.events, "list events, like kubectl get events (a Canary's steps and failed checks)")
     p.add_argument("-n", "--namespace")

@@ -29,6 +29,8 @@ def status(lab: Lab, args: argparse.Namespace) -> int:
     s = lab.status()
     print(f"home:     {s['home']}")
     print(f"gateway:  {s['gateway']['url'] or 'not installed (coalmine install gloo)'}")
+    if (s.get("gatewayApi") or {}).get("channel"):
+        print(f"gateway API: kgateway, {s['gatewayApi']['channel']} channel")
     for gateway, listeners in ((s.get("gatewayApi") or {}).get("gateways") or {}).items():
         print(f"gateway {gateway}: " + ", ".join(f"{name} {url}" for name, url in listeners.items()))
     print(f"pods:     {s['pods']['ready']}/{s['pods']['total']} ready")
@@ -79,7 +81,7 @@ def get(lab: Lab, args: argparse.Namespace) -> int:
 
 def install(lab: Lab, args: argparse.Namespace) -> int:
     lab.up()
-    result = lab.install(args.component, args.port)
+    result = lab.install(args.component, args.port, args.channel)
     if result.get("message"):  # a cluster says what it did
         print(result["message"])
         return 0
@@ -91,9 +93,12 @@ def install(lab: Lab, args: argparse.Namespace) -> int:
         return 0
     if args.component == "kgateway":
         print(
-            "kgateway installed: GatewayClass kgateway, namespace kgateway-system; each Gateway listener "
-            "gets its own 127.0.0.1 port (coalmine proxy url --gateway NAMESPACE/NAME)"
+            f"kgateway installed (Gateway API {result.get('channel', 'standard')} channel): GatewayClass kgateway, "
+            "namespace kgateway-system; each Gateway listener gets its own 127.0.0.1 port "
+            "(coalmine proxy url --gateway NAMESPACE/NAME)"
         )
+        for line in result.get("pruned") or []:
+            print(f"pruned (not in the standard channel): {line}")
         for gateway, listeners in (result.get("gateways") or {}).items():
             for listener, url in listeners.items():
                 print(f"gateway {gateway} listener {listener} serving on {url}")

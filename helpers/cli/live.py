@@ -25,7 +25,7 @@ def convert(lab: Lab, args: argparse.Namespace) -> int:
         except CoalmineError:
             pass
     ns, _, name = (args.gateway or "kgateway-system/http").rpartition("/")
-    result = convert_objects(objects, (ns or "default", name), args.namespace)
+    result = convert_objects(objects, (ns or "default", name), args.namespace, channel=args.channel)
     print(result.to_yaml(), end="")
     for w in result.warnings:
         print(f"Warning: {w}", file=sys.stderr)

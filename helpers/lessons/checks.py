@@ -110,6 +110,18 @@ def virtual_service(lab: Lab) -> dict[str, Any]:
     return found[0]
 
 
+def virtual_host_routes(lab: Lab) -> list[Mapping[str, Any]]:
+    """The routes of the virtual service coalmine; a clear failure if it has no virtualHost."""
+    virtual_host = (virtual_service(lab).get("spec") or {}).get("virtualHost")
+    if not isinstance(virtual_host, Mapping):
+        # Gloo accepts a VirtualService without one (with a warning) and serves nothing for it.
+        raise CheckFailed(
+            "the virtual service coalmine has no spec.virtualHost, so it serves no routes",
+            "apply one with its domains and routes, e.g. lab.apply(routing.weighted(10))",
+        )
+    return list(virtual_host.get("routes") or [])
+
+
 def route_name(route: Mapping[str, Any]) -> str:
     matcher = (route.get("matchers") or [{}])[0]
     path = next((str(matcher[k]) for k in ("exact", "prefix", "regex") if k in matcher), "/")
@@ -137,7 +149,7 @@ def weights(lab: Lab, route: Mapping[str, Any]) -> dict[str | None, int]:
 
 def check_5(lab: Lab) -> str:
     base = gateway(lab)
-    routes = virtual_service(lab)["spec"]["virtualHost"].get("routes") or []
+    routes = virtual_host_routes(lab)
     split = [r for r in routes if "multi" in (r.get("routeAction") or {})]
     if not split:
         raise CheckFailed(
@@ -176,7 +188,7 @@ def check_5(lab: Lab) -> str:
 
 def check_6(lab: Lab) -> str:
     base = gateway(lab)
-    routes = virtual_service(lab)["spec"]["virtualHost"].get("routes") or []
+    routes = virtual_host_routes(lab)
     for route in routes:
         w = {v: weight for v, weight in weights(lab, route).items() if weight > 0}
         if set(w) != {"v2"}:

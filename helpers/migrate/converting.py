@@ -14,7 +14,9 @@ matches (exact path, longest prefix, method, most headers, ...) instead of takin
 the first one in the list (``ordering``). Nothing is dropped silently.
 
 A ``delegateAction`` becomes kgateway route delegation, and a RouteTable a child
-HTTPRoute (``delegation``).
+HTTPRoute (``delegation``). ``channel`` is the Gateway API channel of the cluster the
+routes are for: ``standard`` (the default) leaves retries out with a warning,
+``experimental`` converts them to HTTPRoute ``retry``.
 """
 
 from __future__ import annotations
@@ -31,7 +33,7 @@ from helpers.errors import InvalidArgument
 from helpers.kinds import GLOO_NAMESPACE
 from helpers.migrate.delegation import Delegation, child_labels
 from helpers.migrate.destinations import Destinations
-from helpers.migrate.filters import Filters
+from helpers.migrate.filters import CHANNELS, Filters
 from helpers.migrate.ordering import Ranked, order_warnings
 
 __all__ = ["Conversion", "convert", "convert_objects"]
@@ -61,6 +63,7 @@ def convert(
     upstreams: Iterable[Mapping[str, Any]] = (),
     gateway: tuple[str, str] = (GATEWAY_NAMESPACE, GATEWAY_NAME),
     namespace: str | None = None,
+    channel: str = "standard",
 ) -> Conversion:
     """HTTPRoute(s) that do what ``vs`` does, as far as the Gateway API can, attached
     to ``gateway`` (namespace, name), with a warning for everything else.
@@ -68,15 +71,17 @@ def convert(
     ``upstreams`` are Upstream and UpstreamGroup objects, used to find the Service
     behind an upstream (without them, discovery's ``<namespace>-<service>-<port>``
     naming is assumed, with a warning). The routes go into ``namespace``, by default
-    the namespace of the Services they route to.
+    the namespace of the Services they route to. ``channel``: the Gateway API channel
+    the routes are for (``experimental`` converts retries; see the module doc).
     """
-    return _Converter(vs, list(upstreams), gateway, namespace).run()
+    return _Converter(vs, list(upstreams), gateway, namespace, channel).run()
 
 
 def convert_objects(
     objects: Sequence[Mapping[str, Any]],
     gateway: tuple[str, str] = (GATEWAY_NAMESPACE, GATEWAY_NAME),
     namespace: str | None = None,
+    channel: str = "standard",
 ) -> Conversion:
     """Convert every VirtualService and RouteTable among ``objects``, using the
     Upstreams and UpstreamGroups among them. Raises ``InvalidArgument`` if there is
@@ -91,7 +96,7 @@ def convert_objects(
     total = Conversion()
     selected: dict[tuple[str, str], str] = {}
     for vs in sorted(services, key=lambda o: o.get("kind") == "RouteTable"):  # parents first
-        converter = _Converter(vs, others, gateway, namespace)
+        converter = _Converter(vs, others, gateway, namespace, channel)
         converter.delegated_labels = selected
         one = converter.run()
         if vs.get("kind") == "RouteTable" and child_labels(vs, selected):
@@ -104,9 +109,16 @@ def convert_objects(
 
 class _Converter(Destinations, Filters, Delegation):
     def __init__(
-        self, vs: Mapping[str, Any], upstreams: list[Mapping[str, Any]], gateway: tuple[str, str], namespace: str | None
+        self,
+        vs: Mapping[str, Any],
+        upstreams: list[Mapping[str, Any]],
+        gateway: tuple[str, str],
+        namespace: str | None,
+        channel: str = "standard",
     ) -> None:
-        self.vs, self.gateway, self.namespace = vs, gateway, namespace
+        if channel not in CHANNELS:
+            raise InvalidArgument(f'unknown Gateway API channel "{channel}": use "standard" or "experimental"')
+        self.vs, self.gateway, self.namespace, self.channel = vs, gateway, namespace, channel
         meta = vs.get("metadata") or {}
         self.vs_ns, self.name = meta.get("namespace") or GLOO_NAMESPACE, meta.get("name") or "converted"
         self.upstreams = {

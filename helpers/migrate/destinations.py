@@ -13,6 +13,8 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
+# Gloo's CRD lets a destination go without its name or port: Gloo finds nothing and answers 503.
+_NO_NAME = "no {what} given: Gloo finds nothing for it and answers 503; left out"
 _UPSTREAM_NAME = re.compile(r"(?P<ns>[a-z0-9]+(?:-[a-z0-9]+)*?)-(?P<svc>[a-z0-9]+(?:-[a-z0-9]+)*)-(?P<port>\d+)")
 
 
@@ -41,6 +43,9 @@ class Destinations:
             ]
         elif action.get("upstreamGroup") is not None:
             group_ref = action["upstreamGroup"]
+            if not group_ref.get("name"):
+                self.warn(f"{path}.upstreamGroup.name", _NO_NAME.format(what="UpstreamGroup name"))
+                return []
             group = self.groups.get((group_ref.get("namespace") or self.vs_ns, group_ref["name"]))
             if group is None:
                 self.warn(
@@ -75,12 +80,17 @@ class Destinations:
         if dest.get("subset"):
             self.warn(f"{where}.subset", "subsets have no Gateway API equivalent: make a Service per subset")
         if dest.get("kube") is not None:
-            kube = dest["kube"]
-            found: tuple[str, str, int] | None = (
-                kube["ref"].get("namespace") or self.vs_ns,
-                kube["ref"]["name"],
-                kube["port"],
-            )
+            kube, ref = dest["kube"], dest["kube"].get("ref") or {}
+            if not ref.get("name"):
+                self.warn(f"{where}.kube.ref.name", _NO_NAME.format(what="Service name"))
+                return None
+            if not kube.get("port"):
+                self.warn(f"{where}.kube.port", _NO_NAME.format(what="Service port"))
+                return None
+            found: tuple[str, str, int] | None = (ref.get("namespace") or self.vs_ns, ref["name"], kube["port"])
+        elif dest.get("upstream") is not None and not dest["upstream"].get("name"):
+            self.warn(f"{where}.upstream.name", _NO_NAME.format(what="upstream name"))
+            return None
         elif dest.get("upstream") is not None:
             found = self.upstream_service(dest["upstream"], f"{where}.upstream")
         else:

@@ -4,7 +4,9 @@
 ``redirectAction`` a RequestRedirect filter, ``timeout`` and ``retries`` the rule's
 ``timeouts`` and ``retry``. ``Filters`` is that part of the converter (``converting``),
 mixed in like ``destinations.Destinations``; each option with no faithful equivalent
-gets a warning.
+gets a warning. HTTPRoute ``retry`` is in the Gateway API's experimental channel only:
+retries are converted for a cluster that has it (``channel="experimental"``), else
+left out with a warning that says how to get it.
 """
 
 from __future__ import annotations
@@ -13,10 +15,18 @@ from collections.abc import Mapping
 from typing import Any
 
 _RETRY_CODES = {"5xx": [500, 502, 503, 504], "gateway-error": [502, 503, 504]}
+CHANNELS = ("standard", "experimental")  # the Gateway API's release channels
+_NEEDS_EXPERIMENTAL = (
+    "HTTPRoute retry is in the Gateway API's experimental channel, which a cluster with the standard CRDs "
+    "(kgateway's default) refuses; left out: convert with `--channel experimental` for a cluster that has it "
+    "(`coalmine install kgateway --channel experimental`)"
+)
 
 
 class Filters:
-    """Mixed into the converter: it provides ``warn``."""
+    """Mixed into the converter: it provides ``warn`` and ``channel``."""
+
+    channel = "standard"
 
     def warn(self, path: str, message: str) -> None:
         raise NotImplementedError
@@ -78,6 +88,12 @@ class Filters:
 
     def retry(self, retries: Mapping[str, Any] | None, path: str) -> dict[str, Any]:
         if not retries:
+            return {}
+        if self.channel != "experimental":
+            self.warn(path, _NEEDS_EXPERIMENTAL)
+            return {}
+        if retries.get("numRetries", 1) < 1:
+            self.warn(f"{path}.numRetries", "0 means no retries (retry.attempts must be at least 1); left out")
             return {}
         codes: set[int] = set(retries.get("retriableStatusCodes") or [])
         for cond in (c.strip() for c in str(retries.get("retryOn") or "").split(",") if c.strip()):

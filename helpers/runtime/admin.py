@@ -10,7 +10,7 @@ in ``helpers.errors`` declares; anything else is a bug, answered 500.
     POST /v1/apply     {objects}     apply, kubectl-style results
     POST /v1/delete    {refs}        delete by kind/namespace/name
     GET  /v1/objects/{kind}          ?namespace=&name=
-    POST /v1/install/{component}     {port?}: gloo, kgateway or flagger
+    POST /v1/install/{component}     {port?, channel?}: gloo, kgateway (channel) or flagger
     GET  /v1/ready                   what `coalmine wait` waits for
     GET  /v1/stats                   per-upstream request counts and latency
     GET  /v1/routes                  the served route table, one row per route
@@ -140,8 +140,11 @@ async def _objects(request: web.Request) -> web.Response:
 
 
 async def _install(request: web.Request) -> web.Response:
-    port = _port((await _body(request)).get("port"))
-    result = await _cp(request).install(request.match_info["component"], port)
+    body = await _body(request)
+    channel = body.get("channel")
+    if channel is not None and not isinstance(channel, str):
+        raise InvalidArgument('"channel" must be a string: "standard" or "experimental"')
+    result = await _cp(request).install(request.match_info["component"], _port(body.get("port")), channel)
     return web.json_response(result)
 
 

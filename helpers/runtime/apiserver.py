@@ -2,9 +2,13 @@
 
 ``check_object`` checks the size and depth of every object (``check_limits``: at
 most 1 MiB as JSON, 100 levels), apiVersion/kind and metadata for every kind, and
-the shape of Service, Deployment (its pod template in ``podspec``), ConfigMap and
-Namespace, so that the local runtime refuses at apply what a cluster's API server
-would.
+the shape of Service, Deployment (its pod template in ``podspec``), ConfigMap,
+Secret and EndpointSlice (``corekinds``), so that the local runtime refuses at apply
+what a cluster's API server would. Metadata rules are in ``objectmeta``.
+
+A kind may be served in more than one version (``SERVED``): the Gateway API's
+``v1beta1`` HTTPRoute is still served by v1.6.1's CRDs; ``stored`` gives the object
+as the API server keeps it, in the kind's storage version.
 """
 
 from __future__ import annotations
@@ -13,8 +17,9 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
-from helpers.kinds import BY_NAME, KINDS, MAX_OBJECT_BYTES, Kind
-from helpers.runtime import regex
+from helpers.kinds import BY_NAME, GATEWAY_NETWORKING_V1, GATEWAY_NETWORKING_V1BETA1, KINDS, MAX_OBJECT_BYTES
+from helpers.runtime.corekinds import check_endpointslice, check_secret
+from helpers.runtime.objectmeta import metadata_problems
 from helpers.runtime.podspec import check_pod_template, configmap_key_problem, is_port
 
 # Spellings from older Kubernetes releases that a learner may still find in posts
@@ -30,8 +35,15 @@ _OLD_API_VERSIONS = {
 # own limit: real manifests need fewer than 20, and it keeps every later step,
 # copying, hashing and saving it, clear of Python's recursion limit).
 MAX_DEPTH = 100
-_DNS_LABEL = regex.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?")
-_DNS_SUBDOMAIN = regex.compile(r"[a-z0-9]([-a-z0-9.]*[a-z0-9])?")
+# Versions the API server also serves besides ``Kind.api_version`` (Gateway API v1.6.1
+# CRDs: HTTPRoute, Gateway and GatewayClass serve v1beta1; ReferenceGrant serves v1).
+# Each is converted to the storage version (``Kind.api_version``) when stored.
+SERVED = {
+    "HTTPRoute": (GATEWAY_NETWORKING_V1BETA1,),
+    "Gateway": (GATEWAY_NETWORKING_V1BETA1,),
+    "GatewayClass": (GATEWAY_NETWORKING_V1BETA1,),
+    "ReferenceGrant": (GATEWAY_NETWORKING_V1,),
+}
 
 
 def check_object(obj: Any) -> list[str]:
@@ -56,35 +68,25 @@ def check_object(obj: Any) -> list[str]:
         return [f'no matches for kind "{kind_name}" in version "{api_version}": the local runtime knows {known}']
     if kind.readonly:
         return [f"{kind.name} objects are made by the runtime from Deployments; apply a Deployment instead"]
-    if api_version != kind.api_version:
+    if api_version != kind.api_version and api_version not in SERVED.get(kind.name, ()):
         hint = f"use apiVersion: {kind.api_version}"
         if (kind.name, api_version) in _OLD_API_VERSIONS:
             hint += f" ({api_version} was removed from Kubernetes)"
         return [f'no matches for kind "{kind.name}" in version "{api_version}": {hint}']
-    problems = _check_metadata(obj.get("metadata"), kind)
+    problems = metadata_problems(obj.get("metadata"), kind.name)
     checker = _CHECKERS.get(kind.name)
     if checker is not None and not problems:
         problems += checker(obj)
     return problems
 
 
-def _check_metadata(meta: Any, kind: Kind) -> list[str]:
-    if not isinstance(meta, Mapping):
-        return ["metadata is missing: add `metadata: {name: ...}`"]
-    name = meta.get("name")
-    if not isinstance(name, str) or not name:
-        return ["metadata.name is required"]
-    if len(name) > 253 or not _DNS_SUBDOMAIN.fullmatch(name):
-        return [f'metadata.name "{name}" is invalid: use lower-case letters, digits, "-" and "."']
-    problems = []
-    ns = meta.get("namespace")
-    if ns is not None and (not isinstance(ns, str) or not _DNS_LABEL.fullmatch(ns)):
-        problems.append(f'metadata.namespace "{ns}" is invalid: a DNS label such as "default"')
-    for field in ("labels", "annotations"):
-        value = meta.get(field)
-        if value is not None and not (isinstance(value, Mapping) and all(isinstance(v, str) for v in value.values())):
-            problems.append(f"metadata.{field} must map names to strings (quote numbers and booleans)")
-    return problems
+def stored(obj: Mapping[str, Any]) -> dict[str, Any]:
+    """``obj`` as the API server stores it: in its kind's storage version (a v1beta1
+    HTTPRoute is kept, and read back, as v1; the fields are the same)."""
+    kind = BY_NAME.get(str(obj.get("kind")))
+    if kind is None or obj.get("apiVersion") == kind.api_version:
+        return dict(obj)
+    return {**obj, "apiVersion": kind.api_version}
 
 
 def _check_service(obj: Mapping[str, Any]) -> list[str]:
@@ -194,4 +196,6 @@ _CHECKERS = {
     "Service": _check_service,
     "Deployment": _check_deployment,
     "ConfigMap": _check_configmap,
+    "Secret": check_secret,
+    "EndpointSlice": check_endpointslice,
 }

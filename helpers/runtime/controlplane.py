@@ -51,7 +51,7 @@ class ControlPlane:
         # Pods die with the control plane that ran them: what a killed one left is garbage.
         shutil.rmtree(home.pods_dir, ignore_errors=True)
         home.pods_dir.mkdir(parents=True, exist_ok=True)
-        self.supervisor = Supervisor(home.pods_dir, self._configmap, self.rebuild)
+        self.supervisor = Supervisor(home.pods_dir, self._configmap, self.rebuild, secret=self._secret)
         self.stats = UpstreamStats()
         self.dataplane = DataPlane()  # the proxies' own loop and thread (``proxy.dataplane``)
         self.gloo = Gloo(self.store, self.stats, self._endpoints, self.rebuild, self.dataplane)  # Gloo Edge
@@ -111,7 +111,7 @@ class ControlPlane:
         if problems:
             raise ApplyRefused("; ".join(problems))
         kind = BY_NAME[str(obj["kind"])]
-        obj = _with_namespace(obj, kind)
+        obj = apiserver.stored(_with_namespace(obj, kind))  # a served older version is stored as the newest
         if kind.gloo and not self.gloo.installed:
             raise ApplyRefused(
                 f'no matches for kind "{kind.name}" in version "{kind.api_version}": '
@@ -134,7 +134,7 @@ class ControlPlane:
         if kind.gloo:
             warnings = self.gloo.admit(obj)
         if kind.gateway_api:
-            problems = kgw.admission(obj)
+            problems = kgw.admission(obj, self.kgateway.channel)
             if problems:
                 raise ApplyRefused(
                     f"{ref(obj)} is invalid: {'; '.join(problems)}. The running configuration is unchanged."
@@ -186,10 +186,15 @@ class ControlPlane:
 
     # ── install ──────────────────────────────────────────────────────────────
 
-    async def install(self, component: str, port: int | None = None) -> dict[str, Any]:
+    async def install(self, component: str, port: int | None = None, channel: str | None = None) -> dict[str, Any]:
         """Install Gloo (its namespace, discovery and the gateway proxy), kgateway
-        (the Gateway API: its namespace, the GatewayClass, a proxy per listener) or
-        Flagger (the Canary kind and its controller; it needs Gloo, its provider here)."""
+        (the Gateway API: its namespace, the GatewayClass, a proxy per listener; the
+        CRDs of ``channel``, standard by default) or Flagger (the Canary kind and its
+        controller; it needs Gloo, its provider here)."""
+        if channel is not None and component != "kgateway":
+            raise InvalidArgument(
+                f"--channel is a Gateway API choice: it goes with `install kgateway`, not {component}"
+            )
         if component == "flagger":
             if not self.gloo.installed:
                 raise InvalidArgument(
@@ -199,10 +204,15 @@ class ControlPlane:
             self.flagger.install()
             return {"component": "flagger", "namespace": GLOO_NAMESPACE}
         if component == "kgateway":
-            self.kgateway.install()
+            pruned = self.kgateway.install(channel)
             self.rebuild()
             await self.settle()
-            return {"component": "kgateway", "gateways": self.kgateway.urls()}
+            return {
+                "component": "kgateway",
+                "channel": self.kgateway.channel,
+                "gateways": self.kgateway.urls(),
+                "pruned": pruned,
+            }
         if component != "gloo":
             raise InvalidArgument(
                 f'unknown component "{component}": the local runtime installs "gloo", "kgateway" or "flagger"'
@@ -238,9 +248,10 @@ class ControlPlane:
 
     def _endpoints(self) -> dict[tuple[str, str, int], tuple[Endpoint, ...]]:
         found = {}
+        slices = self.store.list("EndpointSlice")
         for svc in self.store.list("Service"):
             ns, name = key(svc)[1], svc["metadata"]["name"]
-            for port, eps in self.supervisor.endpoints(svc).items():
+            for port, eps in self.supervisor.endpoints(svc, slices).items():
                 found[(ns, name, port)] = eps
         return found
 
@@ -250,6 +261,9 @@ class ControlPlane:
 
     def _configmap(self, namespace: str, name: str) -> dict[str, Any] | None:
         return self.store.get(("ConfigMap", namespace, name))
+
+    def _secret(self, namespace: str, name: str) -> dict[str, Any] | None:
+        return self.store.get(("Secret", namespace, name))
 
     def namespaces(self) -> set[str]:
         found = set(BUILTIN_NAMESPACES) | {o["metadata"]["name"] for o in self.store.list("Namespace")}
@@ -287,7 +301,7 @@ class ControlPlane:
         if obj["kind"] == "Deployment":
             status = self.supervisor.deployment_status(k[1], k[2])
         elif obj["kind"] == "Service":
-            eps = self.supervisor.endpoints(obj)
+            eps = self.supervisor.endpoints(obj, self.store.list("EndpointSlice"))
             status = {
                 "loadBalancer": {},
                 "localEndpoints": {str(p): [f"{e.host}:{e.port}" for e in es] for p, es in eps.items()},
@@ -343,7 +357,12 @@ class ControlPlane:
             "objects": len(list(self.store)),
             "pods": {"total": len(pods), "ready": sum(p.ready for p in pods)},
             "routeTableVersion": self.gloo.table.version,
-            "gatewayApi": {"installed": self.kgateway.installed, "gateways": self.kgateway.urls()},
+            "gatewayApi": {
+                "installed": self.kgateway.installed,
+                "channel": self.kgateway.channel if self.kgateway.installed else None,
+                "gateways": self.kgateway.urls(),
+            },
+            "flagger": {"installed": self.flagger.installed},
         }
 
     def route_summary(self) -> list[dict[str, Any]]:

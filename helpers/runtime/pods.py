@@ -17,12 +17,14 @@ import shutil
 import socket
 import string
 import sys
+import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from helpers.runtime import regex
+from helpers.runtime.podenv import NODE_NAME, POD_IP, EnvError, MissingSource, build_env
 from helpers.runtime.servicedns import services_file
 from helpers.runtime.store import now_rfc3339
 
@@ -51,7 +53,12 @@ class PodSpecError(Exception):
 
 
 class NotYet(Exception):
-    """Something the pod needs is not there yet; try again shortly."""
+    """Something the pod needs is not there yet; try again shortly. ``reason`` is the
+    container's waiting reason meanwhile, as the kubelet reports it."""
+
+    def __init__(self, message: str, reason: str = "ContainerCreating") -> None:
+        super().__init__(message)
+        self.reason = reason
 
 
 def template_hash(template: Mapping[str, Any]) -> str:
@@ -82,6 +89,7 @@ class Pod:
     template: dict[str, Any]
     directory: Path
     created: str = field(default_factory=now_rfc3339)
+    uid: str = field(default_factory=lambda: str(uuid.uuid4()))
     port: int = 0
     process: asyncio.subprocess.Process | None = None
     started: str | None = None
@@ -123,23 +131,28 @@ class Pod:
         else:
             state = {"waiting": {"reason": self.reason, "message": self.message}}
         rs = f"{self.deployment}-{self.template_hash}"
+        annotations = (self.template.get("metadata") or {}).get("annotations")
         return {
             "apiVersion": "v1",
             "kind": "Pod",
             "metadata": {
                 "name": self.name,
                 "namespace": self.namespace,
+                "uid": self.uid,
                 "labels": self.labels,
+                **({"annotations": annotations} if annotations else {}),
                 "creationTimestamp": self.created,
                 "ownerReferences": [{"apiVersion": "apps/v1", "kind": "ReplicaSet", "name": rs}],
                 **({"deletionTimestamp": now_rfc3339()} if self.terminating else {}),
             },
-            "spec": self.template.get("spec", {}),
+            "spec": {**self.template.get("spec", {}), "nodeName": NODE_NAME},
             "status": {
                 **self._exposure(),
                 "phase": "Running" if running else "Pending",
-                "hostIP": "127.0.0.1",
-                "podIP": "127.0.0.1",
+                "hostIP": POD_IP,
+                "hostIPs": [{"ip": POD_IP}],
+                "podIP": POD_IP,
+                "podIPs": [{"ip": POD_IP}],
                 "startTime": self.created,
                 "conditions": [{"type": "Ready", "status": str(self.ready)}],
                 "containerStatuses": [
@@ -171,10 +184,13 @@ class Pod:
         }
 
 
-def prepare(pod: Pod, configmap: ConfigMapLookup) -> tuple[list[str], dict[str, str]]:
+def prepare(
+    pod: Pod, configmap: ConfigMapLookup, secret: ConfigMapLookup | None = None
+) -> tuple[list[str], dict[str, str]]:
     """The argv and env that run ``pod``'s container: its ConfigMap volumes written to the
-    pod's folder, paths under a mount mapped there, ``HOST``/``PORT`` set to its loopback
-    port. Raises ``PodSpecError`` for what cannot run here, ``NotYet`` for what is missing."""
+    pod's folder, paths under a mount mapped there, its ``env`` and ``envFrom`` resolved
+    (``podenv``), ``HOST``/``PORT`` set to its loopback port. Raises ``PodSpecError`` for
+    what cannot run here, ``NotYet`` for what is missing."""
     spec = pod.template.get("spec") or {}
     container = pod.container
     command = list(container.get("command") or []) + list(container.get("args") or [])
@@ -213,9 +229,12 @@ def prepare(pod: Pod, configmap: ConfigMapLookup) -> tuple[list[str], dict[str, 
         "HOSTNAME": pod.name,
         "PYTHONUNBUFFERED": "1",
     }
-    for item in container.get("env") or []:
-        if item.get("value") is not None:  # valueFrom is not resolved locally
-            env[str(item["name"])] = str(item["value"])
+    try:
+        env.update(build_env(pod, configmap, secret))
+    except EnvError as e:
+        raise PodSpecError(str(e)) from None
+    except MissingSource as e:
+        raise NotYet(str(e), reason="CreateContainerConfigError") from None
     env.update(HOST="127.0.0.1", PORT=str(pod.port), POD_NAMESPACE=pod.namespace)
     # In-lab DNS (``servicedns``): the table the control plane keeps in the lab home,
     # two folders up from the pod's own (``<home>/pods/<pod>``).

@@ -81,12 +81,40 @@ class Destination:
     cluster: str
     rest: RestCall | None = None
     invalid: str | None = None
+    protocol: str = "http"  # how to speak to the cluster: "http", or "h2c" / "ws" (appProtocol)
+
+
+@dataclass(frozen=True, slots=True)
+class Mirror:
+    """RequestMirror: a copy of ``percent`` (0-100) of the requests goes to
+    ``destination`` too; its answer is dropped and never delays the real one."""
+
+    destination: Destination
+    percent: float = 100.0
+
+
+@dataclass(frozen=True, slots=True)
+class Cors:
+    """The Gateway API CORS filter: which origins (exact, or with ``*`` wildcards),
+    methods and headers a browser may use, and what the answers expose."""
+
+    allow_origins: tuple[str, ...] = ()
+    allow_methods: tuple[str, ...] = ()
+    allow_headers: tuple[str, ...] = ()
+    expose_headers: tuple[str, ...] = ()
+    allow_credentials: bool = False
+    max_age: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
 class WeightedDestination:
+    """A destination with its relative weight; ``header_ops`` and ``mirrors`` are the
+    Gateway API's per-backendRef filters, applied only when this one is picked."""
+
     destination: Destination
     weight: int
+    header_ops: HeaderOps | None = None
+    mirrors: tuple[Mirror, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,7 +135,17 @@ class RetryPolicy:
         return "retriable-status-codes" in self.retry_on and status in self.retriable_status_codes
 
     def retries_connect_failure(self) -> bool:
+        """A connection that could not be made: nothing reached the upstream."""
         return bool(self.retry_on & {"5xx", "gateway-error", "connect-failure", "reset"})
+
+    def retries_reset(self) -> bool:
+        """A connection that broke after the request was written: the upstream may
+        have read it, so only these conditions send it again (as Envoy's)."""
+        return bool(self.retry_on & {"5xx", "gateway-error", "reset"})
+
+    def retries_timeout(self) -> bool:
+        """A per-try timeout: Envoy resets that attempt and retries it as a reset."""
+        return self.retries_reset()
 
 
 @dataclass(frozen=True, slots=True)
@@ -148,6 +186,8 @@ class RouteAction:
     header_ops: HeaderOps | None = None
     full_path_rewrite: str | None = None
     host_rewrite: str | None = None
+    mirrors: tuple[Mirror, ...] = ()
+    cors: Cors | None = None
     _cumulative: tuple[int, ...] = field(default=(), compare=False, repr=False)
 
     def __post_init__(self) -> None:
@@ -163,10 +203,14 @@ class RouteAction:
 
     def pick(self, roll: float) -> Destination:
         """The destination for a uniform random ``roll`` in [0, 1)."""
+        return self.pick_weighted(roll).destination
+
+    def pick_weighted(self, roll: float) -> WeightedDestination:
+        """The weighted destination (with its own filters) for a uniform random ``roll`` in [0, 1)."""
         if len(self.destinations) == 1:
-            return self.destinations[0].destination
+            return self.destinations[0]
         index = bisect.bisect_right(self._cumulative, roll * self.total_weight)
-        return self.destinations[min(index, len(self.destinations) - 1)].destination
+        return self.destinations[min(index, len(self.destinations) - 1)]
 
 
 @dataclass(frozen=True, slots=True)
@@ -259,25 +303,62 @@ def _domain_rank(domain: str) -> tuple[int, int]:
 
 @dataclass(frozen=True, slots=True)
 class VirtualHost:
-    """Routes served for a set of domains (one per VirtualService)."""
+    """Routes served for a set of domains (one per VirtualService).
+
+    ``listener`` is the hostname of the Gateway listener it belongs to ("" for a
+    listener without one), when several listeners share the proxy's port (see
+    ``RouteTable.listener_hostnames``)."""
 
     name: str
     domains: tuple[str, ...]
     routes: tuple[Route, ...]
+    listener: str = ""
 
 
 @dataclass(frozen=True)
 class RouteTable:
-    """Everything the gateway serves, built in one piece and swapped in atomically."""
+    """Everything the gateway serves, built in one piece and swapped in atomically.
+
+    ``listener_hostnames`` lists the hostnames ("" for none) of the Gateway
+    listeners sharing this port when there are several: a request is then routed
+    only among the virtual hosts of its listener (picked by TLS SNI on an HTTPS
+    port, by Host otherwise), and a Host that belongs to another listener of the
+    port is misdirected (421). Empty: every virtual host serves every request."""
 
     virtual_hosts: tuple[VirtualHost, ...] = ()
     clusters: Mapping[str, Cluster] = field(default_factory=dict)
     version: int = 0
+    listener_hostnames: tuple[str, ...] = ()
 
-    def virtual_host_for(self, host: str) -> VirtualHost | None:
-        """The virtual host whose best-ranked domain matches ``host``."""
+    def listener_for(self, name: str) -> str | None:
+        """The listener hostname that serves ``name`` (a Host or an SNI name): an
+        exact hostname first, then the longest matching wildcard, then "" (a
+        listener without hostname); None when no listener of the port takes it."""
+        bare = name.lower()
+        if bare.count(":") == 1:
+            bare = bare.rsplit(":", 1)[0]
+        best: tuple[tuple[int, int], str] | None = None
+        for hostname in self.listener_hostnames:
+            h = hostname.lower()
+            if not h:
+                rank = (2, 0)
+            elif h == bare:
+                rank = (0, 0)
+            elif h.startswith("*.") and bare.endswith(h[1:]) and len(bare) > len(h) - 1:
+                rank = (1, -len(h))
+            else:
+                continue
+            if best is None or rank < best[0]:
+                best = (rank, hostname)
+        return best[1] if best is not None else None
+
+    def virtual_host_for(self, host: str, listener: str | None = None) -> VirtualHost | None:
+        """The virtual host whose best-ranked domain matches ``host`` (among those of
+        ``listener`` when it is given)."""
         best: tuple[tuple[int, int], VirtualHost] | None = None
         for vh in self.virtual_hosts:
+            if listener is not None and vh.listener != listener:
+                continue
             for domain in vh.domains:
                 if domain_matches(domain, host):
                     rank = _domain_rank(domain)
@@ -285,10 +366,10 @@ class RouteTable:
                         best = (rank, vh)
         return best[1] if best else None
 
-    def select(self, request: RequestView) -> tuple[Route, Matcher] | None:
-        """The first route of the matching virtual host that matches, with the
-        matcher that selected it; None means 404."""
-        vh = self.virtual_host_for(request.host)
+    def select(self, request: RequestView, listener: str | None = None) -> tuple[Route, Matcher] | None:
+        """The first route of the matching virtual host (of ``listener``, if given)
+        that matches, with the matcher that selected it; None means 404."""
+        vh = self.virtual_host_for(request.host, listener)
         if vh is None:
             return None
         for route in vh.routes:

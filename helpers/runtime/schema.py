@@ -122,8 +122,10 @@ class Scalar(Node):
             return None
         ok = isinstance(value, int) if self.kind == "int" else isinstance(value, (int, float))
         if not ok or isinstance(value, bool):
-            what = "a whole number" if self.kind == "int" else "a number"
-            hint = " (remove the quotes)" if isinstance(value, str) and _NUMBER.fullmatch(value) else ""
+            quoted = isinstance(value, str) and _NUMBER.fullmatch(value) is not None
+            # A quoted number is a number in the wrong clothes: say so first.
+            what = "a whole number" if self.kind == "int" and not quoted else "a number"
+            hint = " (remove the quotes)" if quoted else ""
             return found.error(path, f"expected {what}, got {shown(value)}{hint}")
         if (self.low is not None and value < self.low) or (self.high is not None and value > self.high):
             found.error(

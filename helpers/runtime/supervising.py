@@ -21,10 +21,11 @@ import random
 import shutil
 import signal
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
+from helpers.runtime import endpointslices
 from helpers.runtime.pods import (
     NAME_CHARS,
     ConfigMapLookup,
@@ -59,10 +60,12 @@ class Supervisor:
         configmap: ConfigMapLookup,
         on_change: Callable[[], None],
         backoff_reset: float = BACKOFF_RESET_S,
+        secret: ConfigMapLookup | None = None,
     ) -> None:
         self.pods_dir = pods_dir
         self.backoff_reset = backoff_reset
         self.configmap = configmap
+        self.secret = secret  # for secretKeyRef and envFrom secretRef
         self.on_change = on_change
         self._pods: dict[str, Pod] = {}
         self._deployments: dict[tuple[str, str], dict[str, Any]] = {}
@@ -122,8 +125,11 @@ class Supervisor:
             "availableReplicas": sum(p.ready and p.template_hash == thash for p in mine),
         }
 
-    def endpoints(self, service: Mapping[str, Any]) -> dict[int, tuple[Endpoint, ...]]:
-        """Ready endpoints of each port of a Service, by service port number."""
+    def endpoints(
+        self, service: Mapping[str, Any], slices: Iterable[Mapping[str, Any]] = ()
+    ) -> dict[int, tuple[Endpoint, ...]]:
+        """Ready endpoints of each port of a Service, by service port number: its
+        selector's pods, then what its EndpointSlices (``endpointslices``) list."""
         spec = service.get("spec") or {}
         selector = spec.get("selector") or {}
         ns = (service.get("metadata") or {}).get("namespace") or "default"
@@ -140,6 +146,8 @@ class Supervisor:
                     if _serves(pod.container, target):
                         found.append(Endpoint("127.0.0.1", pod.port, tuple(sorted(pod.labels.items()))))
             result[int(p["port"])] = tuple(found)
+        for port, listed in endpointslices.endpoints(service, slices, self._pods.values()).items():
+            result[port] += tuple(e for e in listed if e not in result[port])
         return result
 
     def delete_pod(self, pod: Pod) -> None:
@@ -179,9 +187,9 @@ class Supervisor:
         try:
             while not pod.stop_event.is_set():
                 try:
-                    argv, env = prepare(pod, self.configmap)
+                    argv, env = prepare(pod, self.configmap, self.secret)
                 except NotYet as e:
-                    pod.reason, pod.message = "ContainerCreating", str(e)
+                    pod.reason, pod.message = e.reason, str(e)
                     await _wait(pod.stop_event, 0.5)
                     continue
                 except Exception as e:  # PodSpecError, or anything else the template makes fail

@@ -14,9 +14,11 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from helpers import ApplyRefused, Lab, NotFound, httproutes, load_manifests, routing, sampling
+from helpers import ApplyRefused, Lab, NotFound, httproutes, load_manifests, progressive, routing, sampling
 from helpers.errors import GatewayUnreachable
 from helpers.lessons.exercises import CheckResult, check, ensure, reset, solve
+from helpers.lessons.inforce import serves
+from helpers.live.progressive import apply_canary, follow_rollout
 from helpers.live.sampling import curl, sample, shares
 
 from .conftest import ROOT, lab_processes
@@ -53,6 +55,7 @@ PASSES = {
     5: "PASS: every weighted route sends 25% to v2 and 75% to v1, and so does the traffic",
     6: "PASS: every route goes to v2, all of petstore v1 is gone and /petstore answers with the v2 pets",
     7: "PASS: through kgateway-system/http, x-canary: true sends /findPets to v2; other requests go to v1",
+    8: "PASS: a 500 ms request-duration check rolled the 1000 ms version back; the primary still serves",
 }
 
 
@@ -126,8 +129,8 @@ def test_check_on_a_lab_that_is_not_running(tmp_path: Path) -> None:
 
 
 def test_lesson_numbers(lab: Lab) -> None:
-    with pytest.raises(ValueError, match="lesson must be one of 1, 2, 3, 4, 5, 6, 7"):
-        check(8, lab)
+    with pytest.raises(ValueError, match="lesson must be one of 1, 2, 3, 4, 5, 6, 7, 8"):
+        check(9, lab)
 
 
 # ── the exercises as a learner meets them ────────────────────────────────────
@@ -158,7 +161,8 @@ def learner_namespace(lab: Lab, lesson: int) -> dict[str, object]:
         raise LookupError(app)
 
     names: dict[str, object] = {"lab": lab, "routing": routing, "httproutes": httproutes, "sampling": sampling}
-    names |= {"curl": curl, "pod_url": pod_url, "CANARY": {"x-canary": "true"}}
+    names |= {"curl": curl, "pod_url": pod_url, "CANARY": {"x-canary": "true"}, "serves": serves}
+    names |= {"progressive": progressive, "apply_canary": apply_canary, "follow_rollout": follow_rollout}
     if lesson >= 3:
         names["gateway"] = lab.proxy_url()
     if lesson == 7:
@@ -166,7 +170,7 @@ def learner_namespace(lab: Lab, lesson: int) -> dict[str, object]:
     return names
 
 
-@pytest.mark.parametrize("lesson", [1, 2, 3, 4, 5, 6, 7])
+@pytest.mark.parametrize("lesson", [1, 2, 3, 4, 5, 6, 7, 8])
 def test_the_reference_answer_shown_in_the_lesson_passes(
     lab: Lab, lesson: int, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:

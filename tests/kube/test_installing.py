@@ -10,8 +10,15 @@ from typing import Any
 import pytest
 
 from helpers.backends.kube import KubernetesBackend
-from helpers.backends.kube.pins import GATEWAY_API_CRDS, GLOO_REPO, GLOO_VERSION, KGATEWAY_CHARTS, KGATEWAY_VERSION
-from helpers.errors import ClusterError, MissingTool
+from helpers.backends.kube.pins import (
+    GATEWAY_API_CRDS,
+    GATEWAY_API_CRDS_BY_CHANNEL,
+    GLOO_REPO,
+    GLOO_VERSION,
+    KGATEWAY_CHARTS,
+    KGATEWAY_VERSION,
+)
+from helpers.errors import ClusterError, InvalidArgument, MissingTool
 
 from .conftest import FakeTools, chart, crd
 from .fake_apiserver import FakeApiServer, ready_for_helm
@@ -269,8 +276,8 @@ def test_kgateway_installs_gateway_api_crds_charts_and_the_gateway(
     kgateway_tools(apiserver, tools)
     result = backend.install("kgateway")
     assert (
-        result["message"]
-        == f"kgateway {KGATEWAY_VERSION} installed with helm; Gateway kgateway-system/http on port 8080"
+        result["message"] == f"kgateway {KGATEWAY_VERSION} installed with helm (Gateway API v1.6.1, standard channel); "
+        "Gateway kgateway-system/http on port 8080"
     )
     assert tools.calls == [
         ["kubectl", "--context", "fake", "apply", "--server-side", "-f", GATEWAY_API_CRDS],
@@ -359,3 +366,88 @@ def test_kgateway_needs_helm(backend: KubernetesBackend, tools: FakeTools):
     tools.present = {"kubectl", "glooctl"}
     with pytest.raises(MissingTool, match="installing kgateway needs helm"):
         backend.install("kgateway")
+
+
+# ── kgateway: the Gateway API channel ─────────────────────────────────────────
+
+X_CRD = "xmeshes.gateway.networking.x-k8s.io"  # one of the kinds only the experimental bundle has
+EXPERIMENTAL_CRDS = GATEWAY_API_CRDS_BY_CHANNEL["experimental"]
+
+
+def gateway_api_channels(apiserver: FakeApiServer) -> Any:
+    """``kubectl apply -f <channel>-install.yaml``, with the safe-upgrades policy at work:
+    it refuses experimental CRDs over standard ones (Gateway API v1.5+)."""
+
+    def run(argv: list[str]) -> str:
+        if argv[0] != "kubectl" or "apply" not in argv:
+            return ""
+        channel = "experimental" if argv[-1] == EXPERIMENTAL_CRDS else "standard"
+        have = apiserver.get(f"/apis/apiextensions.k8s.io/v1/customresourcedefinitions/{GATEWAY_API[0]}")
+        had = ((have or {}).get("metadata") or {}).get("annotations", {}).get("gateway.networking.k8s.io/channel")
+        policy = f"/apis/admissionregistration.k8s.io/v1/validatingadmissionpolicies/{POLICY}"
+        if channel == "experimental" and had == "standard" and apiserver.get(policy) is not None:
+            raise ClusterError("Installing experimental CRDs on top of standard channel CRDs is prohibited by default")
+        annotations = {
+            "gateway.networking.k8s.io/bundle-version": "v1.6.1",
+            "gateway.networking.k8s.io/channel": channel,
+        }
+        for name in (*GATEWAY_API, X_CRD) if channel == "experimental" else GATEWAY_API:
+            apiserver.put({**crd(name), "metadata": {"name": name, "annotations": annotations}})
+        for kind in ("ValidatingAdmissionPolicy", "ValidatingAdmissionPolicyBinding"):
+            apiserver.put({"apiVersion": "admissionregistration.k8s.io/v1", "kind": kind, "metadata": {"name": POLICY}})
+        return ""
+
+    return run
+
+
+def test_kgateway_with_the_experimental_channel_and_switching_between_channels(
+    backend: KubernetesBackend, apiserver: FakeApiServer, tools: FakeTools
+):
+    crds, helm = gateway_api_channels(apiserver), chart(apiserver, crd("gatewayparameters.gateway.kgateway.dev"))
+    tools.on_run = lambda argv: crds(argv) + helm(argv)
+    result = backend.install("kgateway", channel="experimental")
+    assert "(Gateway API v1.6.1, experimental channel)" in result["message"]
+    assert tools.calls[0] == ["kubectl", "--context", "fake", "apply", "--server-side", "-f", EXPERIMENTAL_CRDS]
+    assert EXPERIMENTAL_CRDS.endswith("/v1.6.1/experimental-install.yaml")
+    assert backend.ledger.installed()["kgateway"]["channel"] == "experimental"
+    again = backend.install("kgateway", channel="experimental")
+    assert again["message"] == "kgateway is already installed by this lab (Gateway API experimental channel)"
+
+    tools.calls.clear()
+    back = backend.install("kgateway")  # the default channel: standard
+    assert back["message"].startswith(
+        "kgateway: Gateway API v1.6.1 CRDs switched from the experimental to the standard"
+    )
+    assert "the API server drops them when it reads them" in back["message"]
+    assert tools.calls == [["kubectl", "--context", "fake", "apply", "--server-side", "-f", GATEWAY_API_CRDS]]
+
+    # Standard to experimental: the policy refuses it, so the lab removes the one it installed first.
+    forward = backend.install("kgateway", channel="experimental")
+    assert "switched from the standard to the experimental channel" in forward["message"]
+    assert f"the {POLICY} policy refuses experimental CRDs over standard ones" in forward["message"]
+    record = backend.ledger.installed()["kgateway"]
+    assert record["channel"] == "experimental" and X_CRD in record["gatewayApiCrds"]
+
+    lines = backend.uninstall("kgateway")
+    assert f"customresourcedefinition.apiextensions.k8s.io/{X_CRD} deleted" in lines
+    assert crd_names(apiserver) == ["gatewayparameters.gateway.kgateway.dev"]
+
+
+def test_a_policy_the_lab_did_not_install_is_left_to_the_user(
+    backend: KubernetesBackend, apiserver: FakeApiServer, tools: FakeTools
+):
+    crds, helm = gateway_api_channels(apiserver), chart(apiserver, crd("gatewayparameters.gateway.kgateway.dev"))
+    tools.on_run = lambda argv: crds(argv) + helm(argv)
+    for kind in ("ValidatingAdmissionPolicy", "ValidatingAdmissionPolicyBinding"):
+        apiserver.put({"apiVersion": "admissionregistration.k8s.io/v1", "kind": kind, "metadata": {"name": POLICY}})
+    backend.install("kgateway")
+    with pytest.raises(ClusterError, match=f"delete it first .*{POLICY}"):
+        backend.install("kgateway", channel="experimental")
+    assert backend.ledger.installed()["kgateway"]["channel"] == "standard"
+
+
+def test_channel_goes_with_kgateway_only(backend: KubernetesBackend):
+    with pytest.raises(InvalidArgument, match="--channel goes with `install kgateway`"):
+        backend.install("gloo", channel="experimental")
+    with pytest.raises(InvalidArgument, match='unknown Gateway API channel "beta"'):
+        backend.install("kgateway", channel="beta")

@@ -177,11 +177,14 @@ class KubernetesBackend:
 
     # ── gateways ─────────────────────────────────────────────────────────────
 
-    def install(self, component: str, port: int | None = None) -> dict[str, Any]:
-        """Install ``gloo`` (Gloo Edge, Helm or glooctl) or ``kgateway`` (Helm); a failed
-        install is recorded as pending, so running it again finishes it and ``reset`` undoes it."""
-        if component in self.installers:
-            return self.installers[component].install()
+    def install(self, component: str, port: int | None = None, channel: str | None = None) -> dict[str, Any]:
+        """Install ``gloo`` (Helm or glooctl) or ``kgateway`` (Helm, Gateway API CRDs of ``channel``);
+        a failed install is recorded as pending: running it again finishes it, ``reset`` undoes it."""
+        installer = self.installers.get(component)
+        if channel is not None and not isinstance(installer, KgatewayInstaller):
+            raise InvalidArgument(f"--channel goes with `install kgateway`, not with {component}")
+        if installer is not None:
+            return installer.install(channel) if isinstance(installer, KgatewayInstaller) else installer.install()
         if component == "flagger":
             raise Unsupported(f"the lab does not install Flagger on a cluster yet; install it with: {FLAGGER_HELM}")
         raise InvalidArgument(f'unknown component "{component}": the kubernetes backend installs "gloo" or "kgateway"')

@@ -22,9 +22,14 @@ HELM_MAJOR = 3
 KGATEWAY_VERSION = "v2.4.3"
 KGATEWAY_CHARTS = "oci://cr.kgateway.dev/kgateway-dev/charts"
 GATEWAY_API_RELEASE = "v1.6.1"
-GATEWAY_API_CRDS = (
-    f"https://github.com/kubernetes-sigs/gateway-api/releases/download/{GATEWAY_API_RELEASE}/standard-install.yaml"
-)
+GATEWAY_API_DOWNLOADS = f"https://github.com/kubernetes-sigs/gateway-api/releases/download/{GATEWAY_API_RELEASE}"
+# The release's two bundles (kgateway's install docs show both): the standard channel,
+# and the experimental one (every standard field plus experimental ones, e.g. HTTPRoute retry).
+GATEWAY_API_CRDS = f"{GATEWAY_API_DOWNLOADS}/standard-install.yaml"
+GATEWAY_API_CRDS_BY_CHANNEL = {
+    "standard": GATEWAY_API_CRDS,
+    "experimental": f"{GATEWAY_API_DOWNLOADS}/experimental-install.yaml",
+}
 
 # The lab does not install Flagger on a cluster yet: the command Flagger's Gloo guide
 # gives (docs/gitbook/tutorials/gloo-progressive-delivery.md), at the chart the local

@@ -29,10 +29,10 @@ import aiohttp
 
 from helpers.errors import ApplyRefused
 from helpers.kinds import key
+from helpers.runtime.durations import parse_duration
 from helpers.runtime.flagger import metrics, objects, webhooks
 from helpers.runtime.flagger.analysis import tick
 from helpers.runtime.flagger.events import EventLog
-from helpers.runtime.flagger.schema import parse_duration
 from helpers.runtime.flagger.status import CanaryStatus
 from helpers.runtime.flagger.world import Tick
 from helpers.runtime.servicedns import Table

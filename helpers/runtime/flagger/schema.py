@@ -8,7 +8,7 @@ cannot honour: it refuses (one line naming the field) what would change the
 analysis (another provider, MetricTemplates, PromQL queries) and warns about known
 Flagger fields it ignores. It also refuses what Flagger would accept but never
 progress with (weights outside 0-100, decreasing ``stepWeights``, ``min`` above
-``max``), saying so. ``parse_duration`` reads durations as Go's time.ParseDuration.
+``max``), saying so. Durations are read as Go's time.ParseDuration (``runtime.durations``).
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ from urllib.parse import urlsplit
 
 from helpers.kinds import FLAGGER_V1BETA1
 from helpers.runtime import regex
+from helpers.runtime.durations import parse_duration
 from helpers.runtime.schema import (
     BOOL,
     STR,
@@ -55,38 +56,7 @@ HOOK_TYPES = (
     "confirm-traffic-increase",
 )
 
-_GO_UNITS = {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "μs": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0}
-_GO_PART = regex.compile(r"([0-9]*(?:\.[0-9]*)?)(ns|us|µs|μs|ms|s|m|h)")
-_GO_DURATION = regex.compile(r"(?:[0-9]*(?:\.[0-9]*)?(?:ns|us|µs|μs|ms|s|m|h))+")
 _CRD_DURATION = regex.compile(r"[0-9]+(m|s).*")  # the CRD's pattern, unanchored at the end as written
-
-
-def parse_duration(text: str) -> float:
-    """Seconds in a duration as Go's ``time.ParseDuration`` reads it: ``"10s"``,
-    ``"1m30s"``, ``"1.5h"``, ``"300ms"``, ``"-2s"`` or ``"0"``. ValueError otherwise.
-
-    >>> parse_duration("1m30s")
-    90.0
-    """
-    rest, sign = text, 1.0
-    if rest[:1] in ("-", "+"):
-        sign, rest = (-1.0 if rest[0] == "-" else 1.0), rest[1:]
-    if rest == "0":
-        return 0.0
-    if not rest:
-        raise ValueError(f'invalid duration "{text}": write e.g. "10s", "1m" or "1m30s"')
-    bad = ValueError(f'invalid duration "{text}": write e.g. "10s", "1m" or "1m30s"')
-    if not _GO_DURATION.fullmatch(rest):
-        if rest[-1:].isdigit():
-            raise ValueError(f'missing unit in duration "{text}": write e.g. "{text}s"')
-        raise bad
-    total = 0.0
-    for part in _GO_PART.finditer(rest):
-        number, unit = part.group(1), part.group(2)
-        if not number.strip("."):
-            raise bad
-        total += float(number) * _GO_UNITS[unit]
-    return sign * total
 
 
 class Duration(Node):

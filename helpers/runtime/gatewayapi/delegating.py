@@ -41,6 +41,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from helpers.kinds import GATEWAY_NETWORKING_GROUP
+from helpers.runtime.gatewayapi.actions import mirror_refs
 
 ResourceKey = tuple[str, str, str]  # (kind, namespace, name)
 Problem = tuple[str, str]  # (condition reason, message)
@@ -132,6 +133,10 @@ class Delegation:
                     problems.append((found[0], f"rules[{i}].backendRefs[{j}]: {found[1]}"))
                 elif delegating and not is_delegation(ref):
                     self.warn(k, f"rules[{i}].backendRefs[{j}]: beside a delegation, a Service is not served")
+            for where, mirror in mirror_refs(raw):
+                found = self.problem(k[1], mirror)
+                if found is not None:
+                    problems.append((found[0], f"rules[{i}].{where}: {found[1]}; no copies are sent"))
             if not delegating:
                 out.served.extend(Served(k, i, j, with_defaults(m), rule, via) for j, m in matches)
                 continue

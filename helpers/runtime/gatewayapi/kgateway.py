@@ -1,23 +1,35 @@
 """kgateway in a box: the Gateway API half of the control plane.
 
 ``coalmine install kgateway`` turns it on: the namespace ``kgateway-system`` and the
-GatewayClass ``kgateway`` appear, and from then on every Gateway listener of that
+GatewayClass ``kgateway`` appear, and from then on every port of a Gateway of that
 class is served by its own ``GatewayProxy`` on a 127.0.0.1 port of its own (kept
-across restarts, like the Gloo proxy's). On every rebuild the translator
-(``translating_gatewayapi``) makes one route table per listener, each swapped into
-its proxy; ``sync`` starts and stops proxies as listeners come and go.
+across restarts, like the Gloo proxy's); the listeners sharing a Gateway port share
+that proxy, as they share a socket on a cluster. On every rebuild the translator
+(``gatewayapi.translating``) makes one route table per port, each swapped into its
+proxy; ``sync`` starts and stops proxies as ports come and go, and restarts an HTTPS
+one whose certificates changed (TLS terminated with ``certificates.port_context``).
+
+The install records the Gateway API channel (``channels``): ``standard`` unless
+``--channel experimental``; the schema follows it. Installing again with the other
+channel switches, as applying the other CRDs would. Back to ``standard``, the stored
+objects lose their experimental fields at once (``channels.prune``): a cluster's API
+server drops them when it reads the objects (etcd keeps them until the next write),
+so a controller stops seeing them either way.
 """
 
 from __future__ import annotations
 
 import logging
+import ssl
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from helpers.kinds import GATEWAY_NETWORKING_V1, KGATEWAY_NAMESPACE, key
 from helpers.runtime.gatewayapi import schema as gatewayapi_schema
+from helpers.runtime.gatewayapi.certificates import port_context
+from helpers.runtime.gatewayapi.channels import STANDARD, channel_named, prune
 from helpers.runtime.gatewayapi.status import stamp
-from helpers.runtime.gatewayapi.translating import GatewayTranslation, ListenerKey, translate
+from helpers.runtime.gatewayapi.translating import GatewayTranslation, ListenerKey, PortKey, PortTable, translate
 from helpers.runtime.proxy.dataplane import DataPlane, on
 from helpers.runtime.proxy.proxying import GatewayProxy
 from helpers.runtime.proxy.stats import UpstreamStats
@@ -28,7 +40,7 @@ log = logging.getLogger("coalmine.kgateway")
 
 NAMESPACE = KGATEWAY_NAMESPACE
 CLASS_NAME = "kgateway"
-KINDS = ("GatewayClass", "Gateway", "HTTPRoute", "Service", "Namespace")
+KINDS = ("GatewayClass", "Gateway", "HTTPRoute", "ReferenceGrant", "Service", "Secret", "Namespace")
 
 
 def gateway_class() -> dict[str, Any]:
@@ -45,23 +57,43 @@ def gateway_class() -> dict[str, Any]:
 
 
 class Kgateway:
-    """The Gateway API translation and the listeners' proxies of one lab."""
+    """The Gateway API translation and the Gateway ports' proxies of one lab."""
 
     def __init__(self, store: Store, stats: UpstreamStats, dataplane: DataPlane | None = None) -> None:
         self.store, self.stats, self.dataplane = store, stats, dataplane
         self.result = GatewayTranslation()
-        self.proxies: dict[ListenerKey, GatewayProxy] = {}
+        self.proxies: dict[PortKey, GatewayProxy] = {}
+        self._served: dict[PortKey, PortTable] = {}  # what each running proxy was started with
         self._statuses: dict[tuple[str, str, str], dict[str, Any]] = {}
 
     @property
     def installed(self) -> bool:
         return "kgateway" in self.store.extra
 
-    def install(self) -> None:
-        """Record the install and make the GatewayClass (idempotent)."""
+    @property
+    def channel(self) -> str:
+        """The Gateway API channel installed: ``standard`` or ``experimental``."""
+        return str((self.store.extra.get("kgateway") or {}).get("channel") or STANDARD)
+
+    def install(self, channel: str | None = None) -> list[str]:
+        """Record the install and its channel (default standard) and make the
+        GatewayClass (idempotent). Returns the experimental fields a switch back to
+        the standard channel pruned, as ``Kind/namespace/name: field`` lines."""
+        channel = channel_named(channel)
         if not self.installed:
             self.store.extra["kgateway"] = {"ports": {}}
+        switched = self.channel != channel
+        self.store.extra["kgateway"]["channel"] = channel
         self.store.put(gateway_class())
+        pruned: list[str] = []
+        for obj in list(self.store) if switched and channel == STANDARD else []:
+            kept, removed = prune(obj)
+            if removed:
+                self.store.put(kept)
+                meta = obj["metadata"]
+                pruned += [f"{obj['kind']}/{meta.get('namespace', '')}/{meta['name']}: {r}" for r in removed]
+        self.store.save()
+        return pruned
 
     # ── translation ──────────────────────────────────────────────────────────
 
@@ -91,10 +123,10 @@ class Kgateway:
         self.result = self.translate(objects, endpoints, version)
         now = now_rfc3339()
         self._statuses = {k: stamp(s, self._statuses.get(k), now) for k, s in self.result.statuses.items()}
-        for lk, proxy in self.proxies.items():
-            table = self.result.listeners.get(lk)
-            if table is not None:
-                proxy.swap(table)
+        for pk, proxy in self.proxies.items():
+            served = self.result.ports.get(pk)
+            if served is not None:
+                proxy.swap(served.table)
 
     def status_of(self, k: tuple[str, str, str]) -> dict[str, Any] | None:
         status = self._statuses.get(k)
@@ -102,34 +134,56 @@ class Kgateway:
             return status
         listeners = []
         for li in status.get("listeners") or []:
-            proxy = self.proxies.get((k[1], k[2], li["name"]))
+            proxy = self._proxy_of((k[1], k[2], li["name"]))
             # Not a Gateway API field: where the local runtime serves the listener.
             listeners.append({**li, "localPort": proxy.port} if proxy is not None else li)
         return {**status, "listeners": listeners}
 
-    # ── listeners ────────────────────────────────────────────────────────────
+    # ── ports ────────────────────────────────────────────────────────────────
 
     async def sync(self) -> None:
-        """Start a proxy for every listener to serve, stop those no longer wanted."""
-        wanted = self.result.listeners if self.installed else {}
-        for lk in [lk for lk in self.proxies if lk not in wanted]:
-            await on(self.dataplane, self.proxies.pop(lk).stop())
-            self._ports().pop("/".join(lk), None)
-        for lk, table in wanted.items():
-            if lk not in self.proxies:
-                await self._start(lk, table)
+        """Start a proxy for every port to serve, stop those no longer wanted, and
+        restart one whose scheme or certificates changed (on the same local port)."""
+        wanted = self.result.ports if self.installed else {}
+        for pk in [pk for pk in self.proxies if pk not in wanted or _tls_changed(self._served[pk], wanted[pk])]:
+            await on(self.dataplane, self.proxies.pop(pk).stop())
+            if pk not in wanted:
+                self._ports().pop(self._remembered_as(pk), None)
+            self._served.pop(pk, None)
+        for pk, served in wanted.items():
+            if pk not in self.proxies:
+                await self._start(pk, served)
+            self._served[pk] = served  # the same socket, perhaps more or fewer listeners on it
         self.store.save()
 
-    async def _start(self, lk: ListenerKey, table: Any) -> None:
-        remembered = self._ports().get("/".join(lk))
-        proxy = GatewayProxy(table, self.stats)
+    async def _start(self, pk: PortKey, served: PortTable) -> None:
+        name = f"{pk[0]}/{pk[1]}/{served.listeners[0]}"
+        remembered = self._ports().get(name)
+        context = port_context(served.certificates) if served.scheme == "https" and served.certificates else None
+        proxy = GatewayProxy(served.table, self.stats)
         try:
-            port = await on(self.dataplane, proxy.start("127.0.0.1", remembered or 0))
+            port = await on(self.dataplane, self._listen(proxy, remembered or 0, context, pk[2]))
         except OSError:
-            log.warning("listener %s: port %s is taken; using another", "/".join(lk), remembered)
-            port = await on(self.dataplane, proxy.start("127.0.0.1", 0))
-        self.proxies[lk] = proxy
-        self._ports()["/".join(lk)] = port
+            log.warning("listener %s: port %s is taken; using another", name, remembered)
+            port = await on(self.dataplane, self._listen(proxy, 0, context, pk[2]))
+        self.proxies[pk] = proxy
+        self._served[pk] = served
+        self._ports()[name] = port
+
+    @staticmethod
+    async def _listen(proxy: GatewayProxy, port: int, context: ssl.SSLContext | None, listener_port: int) -> int:
+        # ``listener_port``: the port the Gateway declares, which redirects keep.
+        return await proxy.start("127.0.0.1", port, ssl=context, listener_port=listener_port)
+
+    def _remembered_as(self, pk: PortKey) -> str:
+        served = self._served.get(pk)
+        return f"{pk[0]}/{pk[1]}/{served.listeners[0]}" if served else ""
+
+    def _proxy_of(self, lk: ListenerKey) -> GatewayProxy | None:
+        for pk, served in self._served.items():
+            if pk[:2] == lk[:2] and lk[2] in served.listeners:
+                return self.proxies.get(pk)
+        return None
 
     def _ports(self) -> dict[str, int]:
         ports: dict[str, int] = self.store.extra.setdefault("kgateway", {}).setdefault("ports", {})
@@ -139,17 +193,26 @@ class Kgateway:
         for proxy in self.proxies.values():
             await on(self.dataplane, proxy.stop())
         self.proxies.clear()
+        self._served.clear()
 
     def urls(self) -> dict[str, dict[str, str]]:
-        """``{"namespace/gateway": {"listener": "http://127.0.0.1:PORT"}}``."""
+        """``{"namespace/gateway": {"listener": "http://127.0.0.1:PORT"}}`` (``https``
+        for HTTPS listeners); listeners sharing a Gateway port share the local one."""
         found: dict[str, dict[str, str]] = {}
-        for (ns, gw, li), proxy in sorted(self.proxies.items()):
-            found.setdefault(f"{ns}/{gw}", {})[li] = f"http://127.0.0.1:{proxy.port}"
+        for pk, proxy in sorted(self.proxies.items()):
+            served = self._served[pk]
+            for li in served.listeners:
+                found.setdefault(f"{pk[0]}/{pk[1]}", {})[li] = f"{served.scheme}://127.0.0.1:{proxy.port}"
         return found
 
     def pending(self) -> list[str]:
         """Listeners to serve that have no proxy yet."""
-        return ["/".join(lk) for lk in self.result.listeners if lk not in self.proxies]
+        return [
+            f"{pk[0]}/{pk[1]}/{li}"
+            for pk, served in self.result.ports.items()
+            if pk not in self.proxies
+            for li in served.listeners
+        ]
 
     def route_rows(self) -> list[dict[str, Any]]:
         rows = []
@@ -167,9 +230,9 @@ class Kgateway:
         return rows
 
 
-def admission(obj: Mapping[str, Any]) -> list[str]:
-    """What the Gateway API CRDs (schema and CEL rules) refuse in ``obj``."""
-    return gatewayapi_schema.validate(obj)
+def admission(obj: Mapping[str, Any], channel: str = STANDARD) -> list[str]:
+    """What the Gateway API CRDs of ``channel`` (schema and CEL rules) refuse in ``obj``."""
+    return gatewayapi_schema.validate(obj, channel)
 
 
 def preview(
@@ -178,7 +241,13 @@ def preview(
     endpoints: Mapping[tuple[str, str, int], Sequence[Endpoint]],
     obj: Mapping[str, Any],
 ) -> list[str]:
-    """The warnings ``apply`` shows for ``obj`` if it joined ``objects``."""
+    """The warnings ``apply`` shows for ``obj`` if it joined ``objects``: what the
+    schema accepts but the local runtime ignores, then what the translation says."""
     k = key(obj)
     candidate = [o for o in objects if key(o) != k] + [dict(obj)]
-    return kg.translate(candidate, endpoints).warnings.get(k, [])
+    return gatewayapi_schema.check(obj, kg.channel).warnings + kg.translate(candidate, endpoints).warnings.get(k, [])
+
+
+def _tls_changed(before: PortTable, now: PortTable) -> bool:
+    # The socket's TLS is fixed when it opens: new certificates need a new socket.
+    return (before.scheme, before.certificates) != (now.scheme, now.certificates)

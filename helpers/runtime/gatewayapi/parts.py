@@ -67,6 +67,6 @@ def retries(rule: Mapping[str, Any]) -> RetryPolicy | None:
     if retry is None:
         return RetryPolicy(frozenset(), 0, per_try or None) if per_try else None
     codes = frozenset(retry.get("codes") or ())
-    # Retry what never reached a backend, and the listed codes (HTTPRouteRetry).
-    on = frozenset({"connect-failure", "refused-stream"} | ({"retriable-status-codes"} if codes else set()))
+    # HTTPRouteRetry: disconnects, resets and (per-try) timeouts, and the listed codes.
+    on = frozenset({"connect-failure", "refused-stream", "reset"} | ({"retriable-status-codes"} if codes else set()))
     return RetryPolicy(on, retry.get("attempts", 1), per_try or None, codes)

@@ -45,13 +45,27 @@ def intersect(listener: str | None, route: list[str]) -> list[str]:
         return list(dict.fromkeys(route))
     found = []
     for h in route:
-        if _covers(listener, h):
+        if hostname_covers(listener, h):
             found.append(h)
-        elif _covers(h, listener):
+        elif hostname_covers(h, listener):
             found.append(listener)
     return list(dict.fromkeys(found))
 
 
-def _covers(pattern: str, host: str) -> bool:
-    # "*.example.com" covers "a.example.com", "a.b.example.com" and "*.a.example.com".
+def hostname_covers(pattern: str | None, host: str) -> bool:
+    """Whether a listener or route hostname ``pattern`` covers ``host``: no pattern
+    covers everything, "*.example.com" covers "a.example.com", "a.b.example.com" and
+    "*.a.example.com", but not "example.com"."""
+    if pattern is None:
+        return True
     return pattern == host or (pattern.startswith("*.") and host.endswith(pattern[1:]))
+
+
+def hostname_rank(hostname: str | None) -> tuple[int, int]:
+    """How specific a listener hostname is (smaller is more specific): an exact name,
+    then wildcards, the longest first, then no hostname at all."""
+    if hostname is None:
+        return (2, 0)
+    if hostname.startswith("*"):
+        return (1, -len(hostname))
+    return (0, 0)

@@ -1,4 +1,4 @@
-"""The shape of Gateway API resources (standard channel), checked one at a time.
+"""The shape of Gateway API resources, checked one at a time, per release channel.
 
 On a cluster, the API server checks a Gateway or HTTPRoute against the Gateway
 API CRDs: the OpenAPI schema (types, enums, lengths, list sizes) and the CEL rules
@@ -9,7 +9,9 @@ Gateway, a backend Service) is reported in the status by ``translating_gatewayap
 
 Fields the local runtime cannot honour without changing what the route does are
 errors too (``Refused``), so a route is refused rather than served differently.
-The node types are ``gloo_schema``'s.
+The node types are ``gloo_schema``'s. There is one table per channel: the standard
+channel's (the default) and the experimental one's, which adds the fields and rules
+of ``channels`` (``coalmine install kgateway --channel experimental``).
 """
 
 from __future__ import annotations
@@ -17,245 +19,244 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from helpers.kinds import GATEWAY_NETWORKING_V1
+from helpers.kinds import GATEWAY_NETWORKING_V1, GATEWAY_NETWORKING_V1BETA1
+from helpers.runtime.gatewayapi.cel import (
+    address,
+    addresses,
+    listener_rules,
+    listener_tls,
+    parent_refs,
+    parent_refs_experimental,
+)
+from helpers.runtime.gatewayapi.channels import (
+    DEFAULT_SCOPE,
+    STANDARD,
+    DefaultGateways,
+    channel_named,
+    default_scope,
+    only_experimental,
+    unique_rule_names,
+)
 from helpers.runtime.gatewayapi.fields import (
-    FILTER_FIELDS,
-    HEADER_NAME,
+    ADDRESS_TYPE,
+    CONTROLLER_NAME,
+    GROUP,
     HOSTNAME,
-    METHODS,
-    PRECISE_HOSTNAME,
+    KIND,
+    NAMESPACE,
+    PROTOCOL,
     SECTION_NAME,
-    Duration,
-    RedirectCode,
-    backend_port,
+    LabelMap,
     enum,
-    filter_fields,
-    header_filter,
-    listeners,
-    path_match,
-    path_modifier,
-    regex_value,
-    rule,
     rules,
     sized,
     string,
-    unique,
 )
-from helpers.runtime.schema import STR, Anything, Found, Ignored, ListOf, MapOf, Node, Obj, Refused, Scalar
+from helpers.runtime.gatewayapi.routerules import PARENT_REF, PORT, ref, route_rule
+from helpers.runtime.schema import STR, Anything, Found, ListOf, MapOf, Node, Obj, at
 
 CONTROLLER = "kgateway.dev/kgateway"
+# The versions the v1.6.1 CRDs serve, per kind (the first is the storage version).
+SERVED = {
+    "GatewayClass": (GATEWAY_NETWORKING_V1, GATEWAY_NETWORKING_V1BETA1),
+    "Gateway": (GATEWAY_NETWORKING_V1, GATEWAY_NETWORKING_V1BETA1),
+    "HTTPRoute": (GATEWAY_NETWORKING_V1, GATEWAY_NETWORKING_V1BETA1),
+    "ReferenceGrant": (GATEWAY_NETWORKING_V1BETA1, GATEWAY_NETWORKING_V1),
+}
 
 
 # ── the resources ────────────────────────────────────────────────────────────
 
-_PARENT_REF = Obj(
-    {
-        "group": STR,
-        "kind": STR,
-        "namespace": SECTION_NAME,
-        "name": string(1),
-        "sectionName": SECTION_NAME,
-        "port": Scalar("int", 1, 65535),
-    },
-    required=("name",),
-)
-_HEADER = Obj({"name": HEADER_NAME, "value": string(1, 4096)}, required=("name", "value"))
-_HEADER_FILTER = Obj(
-    {"set": sized(_HEADER), "add": sized(_HEADER), "remove": sized(HEADER_NAME)},
-    rules=(unique("set", fold=True), unique("add", fold=True), header_filter),
-)
-_PATH_MODIFIER = Obj(
-    {
-        "type": enum("ReplaceFullPath", "ReplacePrefixMatch"),
-        "replaceFullPath": string(0, 1024),
-        "replacePrefixMatch": string(0, 1024),
-    },
-    required=("type",),
-    rules=(path_modifier,),
-)
-_BACKEND_OBJECT = Obj(
-    {"group": STR, "kind": STR, "name": string(1), "namespace": SECTION_NAME, "port": Scalar("int", 1, 65535)},
-    required=("name",),
-    rules=(backend_port,),
-)
-_FILTER = Obj(
-    {
-        "type": enum(*FILTER_FIELDS),
-        "requestHeaderModifier": _HEADER_FILTER,
-        "responseHeaderModifier": _HEADER_FILTER,
-        "requestMirror": Ignored("request mirroring is not supported by the local runtime; no copy is sent"),
-        "requestRedirect": Obj(
-            {
-                "scheme": enum("http", "https"),
-                "hostname": PRECISE_HOSTNAME,
-                "path": _PATH_MODIFIER,
-                "port": Scalar("int", 1, 65535),
-                "statusCode": RedirectCode(),
-            }
-        ),
-        "urlRewrite": Obj({"hostname": PRECISE_HOSTNAME, "path": _PATH_MODIFIER}),
-        "extensionRef": Refused("implementation-specific filters cannot be resolved locally"),
-        "cors": Refused("answer CORS in the backend instead"),
-    },
-    required=("type",),
-    rules=(filter_fields,),
-)
-_MATCH = Obj(
-    {
-        "path": Obj(
-            {"type": enum("Exact", "PathPrefix", "RegularExpression"), "value": string(0, 1024)}, rules=(path_match,)
-        ),
-        "headers": sized(
-            Obj(
-                {"type": enum("Exact", "RegularExpression"), "name": HEADER_NAME, "value": string(1, 4096)},
-                required=("name", "value"),
-                rules=(regex_value,),
-            )
-        ),
-        "queryParams": sized(
-            Obj(
-                {"type": enum("Exact", "RegularExpression"), "name": string(1, 256), "value": string(1, 1024)},
-                required=("name", "value"),
-                rules=(regex_value,),
-            )
-        ),
-        "method": enum(*METHODS),
-    },
-    rules=(unique("headers"), unique("queryParams")),
-)
-_RULE = Obj(
-    {
-        "name": SECTION_NAME,
-        "matches": sized(_MATCH, 0, 64),
-        "filters": sized(_FILTER),
-        "backendRefs": sized(
-            Obj(
-                {
-                    "group": STR,
-                    "kind": STR,
-                    "name": string(1),
-                    "namespace": SECTION_NAME,
-                    "port": Scalar("int", 1, 65535),
-                    "weight": Scalar("int", 0, 1000000),
-                    "filters": Refused("per-backend filters are not implemented locally; put the filter on the rule"),
-                },
-                required=("name",),
-                rules=(backend_port,),
-            )
-        ),
-        "timeouts": Obj({"request": Duration(), "backendRequest": Duration()}),
-        "retry": Obj(
-            {"codes": ListOf(Scalar("int", 400, 599)), "attempts": Scalar("int", 0, 1000), "backoff": Duration()}
-        ),
-        "sessionPersistence": Refused(
-            "sessionPersistence is in the experimental channel; the lab serves the standard one"
-        ),
-    },
-    rules=(rule,),
-)
+
 _METADATA = Obj(
     {"name": STR, "namespace": STR, "labels": MapOf(STR), "annotations": MapOf(STR)}, required=("name",), open=True
 )
 
 
-def _top(spec: Node) -> Obj:
-    return Obj(
-        {"apiVersion": STR, "kind": STR, "metadata": _METADATA, "spec": spec, "status": Anything()},
-        required=("metadata", "spec"),
-    )
+def _top(spec: Node, status: bool = True) -> Obj:
+    fields: dict[str, Node] = {"apiVersion": STR, "kind": STR, "metadata": _METADATA, "spec": spec}
+    if status:
+        fields["status"] = Anything()
+    return Obj(fields, required=("spec",))
 
 
-_ALLOWED_ROUTES = Obj(
+_SELECTOR = Obj(
     {
-        "namespaces": Obj(
-            {
-                "from": enum("All", "Same", "Selector"),
-                "selector": Obj(
-                    {
-                        "matchLabels": MapOf(STR),
-                        "matchExpressions": Refused(
-                            "use matchLabels: the local runtime selects namespaces by labels only"
-                        ),
-                    }
-                ),
-            }
+        "matchLabels": MapOf(STR),
+        "matchExpressions": ListOf(
+            Obj({"key": STR, "operator": STR, "values": ListOf(STR)}, required=("key", "operator"))
         ),
-        "kinds": ListOf(Obj({"group": STR, "kind": string(1)}, required=("kind",))),
     }
 )
-SCHEMAS: dict[str, Obj] = {
-    "GatewayClass": _top(
-        Obj(
-            {"controllerName": string(1), "parametersRef": Anything(), "description": STR}, required=("controllerName",)
-        )
-    ),
-    "Gateway": _top(
-        Obj(
+_ALLOWED_ROUTES = Obj(
+    {
+        "namespaces": Obj({"from": enum("All", "Same", "Selector"), "selector": _SELECTOR}),
+        "kinds": sized(Obj({"group": GROUP, "kind": KIND}, required=("kind",)), 0, 8),
+    }
+)
+_LISTENER = Obj(
+    {
+        "name": SECTION_NAME,
+        "hostname": HOSTNAME,
+        "port": PORT,
+        "protocol": PROTOCOL,
+        "tls": Obj(
             {
-                "gatewayClassName": string(1),
-                "listeners": sized(
-                    Obj(
-                        {
-                            "name": SECTION_NAME,
-                            "hostname": HOSTNAME,
-                            "port": Scalar("int", 1, 65535),
-                            "protocol": string(1),
-                            "tls": Anything(),
-                            "allowedRoutes": _ALLOWED_ROUTES,
-                        },
-                        required=("name", "port", "protocol"),
-                    ),
-                    1,
-                    64,
-                ),
-                "addresses": Ignored("the local gateway always listens on 127.0.0.1; addresses are ignored"),
-                "infrastructure": Ignored("the local gateway runs in the control plane; infrastructure is ignored"),
-                "backendTLS": Ignored(),
-                "tls": Ignored(),
+                "mode": enum("Terminate", "Passthrough"),
+                "certificateRefs": sized(ref(namespace=NAMESPACE), 0, 64),
+                "options": LabelMap(16, 4096, values_are_labels=False),
             },
-            required=("gatewayClassName", "listeners"),
-            rules=(listeners,),
+            rules=(listener_tls,),
+        ),
+        "allowedRoutes": _ALLOWED_ROUTES,
+    },
+    required=("name", "port", "protocol"),
+)
+_CA_REFS = sized(ref(("group", "kind", "name"), namespace=NAMESPACE), 1, 16)
+_FRONTEND_TLS = Obj(
+    {
+        "validation": Obj(
+            {"caCertificateRefs": _CA_REFS, "mode": enum("AllowValidOnly", "AllowInsecureFallback")},
+            required=("caCertificateRefs",),
         )
-    ),
-    "HTTPRoute": _top(
-        Obj(
+    }
+)
+_GATEWAY_TLS = Obj(
+    {
+        "backend": Obj({"clientCertificateRef": ref(namespace=NAMESPACE)}),
+        "frontend": Obj(
             {
-                "parentRefs": sized(_PARENT_REF, 0, 32),
-                "hostnames": sized(HOSTNAME),
-                "rules": sized(_RULE, 1, 16),
+                "default": _FRONTEND_TLS,
+                "perPort": sized(Obj({"port": PORT, "tls": _FRONTEND_TLS}, required=("port", "tls")), 0, 64),
             },
-            rules=(rules,),
-        )
-    ),
+            required=("default",),
+        ),
+    }
+)
+_IGNORED = {
+    "addresses": "the local gateway always listens on 127.0.0.1; addresses are ignored",
+    "infrastructure": "the local gateway runs in the control plane; infrastructure is ignored",
+    "allowedListeners": "the local runtime has no ListenerSets; allowedListeners is ignored",
+    "tls": "the local gateway neither validates client certificates nor presents one to backends; spec.tls is ignored",
 }
 
 
-def check(resource: Any) -> Found:
-    """Errors and warnings of one Gateway API resource on its own (other kinds: nothing)."""
+def _ignored(value: Mapping[str, Any], path: str, found: Found) -> None:
+    for name, why in _IGNORED.items():
+        if value.get(name) not in (None, {}, []):
+            found.warn(at(path, name), why)
+
+
+def _gateway(experimental: bool) -> Obj:
+    fields: dict[str, Node] = {
+        "gatewayClassName": string(1, 253),
+        "listeners": sized(_LISTENER, 1, 64),
+        "addresses": sized(Obj({"type": ADDRESS_TYPE, "value": string(0, 253)}, rules=(address,)), 0, 16),
+        "infrastructure": Obj(
+            {
+                "labels": LabelMap(8, 63, values_are_labels=True),
+                "annotations": LabelMap(16, 4096, values_are_labels=False),
+                "parametersRef": ref(("group", "kind", "name")),
+            },
+        ),
+        "allowedListeners": Obj(
+            {"namespaces": Obj({"from": enum("All", "Selector", "Same", "None"), "selector": _SELECTOR})},
+        ),
+        "tls": _GATEWAY_TLS,
+    }
+    hints = {"backendTLS": "backendTLS is not a Gateway field in v1.6.1 (either channel): it is spec.tls.backend"}
+    if experimental:
+        return _top(
+            Obj(
+                {**fields, "defaultScope": DEFAULT_SCOPE},
+                required=("gatewayClassName", "listeners"),
+                rules=(listener_rules, addresses, _ignored, default_scope),
+                hints=hints,
+            )
+        )
+    return _top(
+        Obj(
+            fields,
+            required=("gatewayClassName", "listeners"),
+            rules=(listener_rules, addresses, _ignored),
+            hints={**hints, "defaultScope": only_experimental("defaultScope")},
+        )
+    )
+
+
+def _httproute(experimental: bool) -> Obj:
+    fields: dict[str, Node] = {
+        "parentRefs": sized(PARENT_REF, 0, 32),
+        "hostnames": sized(HOSTNAME),
+        "rules": sized(route_rule(experimental), 1, 16),
+    }
+    if experimental:
+        return _top(
+            Obj(
+                {**fields, "useDefaultGateways": DefaultGateways()},
+                rules=(rules, unique_rule_names, parent_refs_experimental),
+            )
+        )
+    return _top(
+        Obj(fields, rules=(rules, parent_refs), hints={"useDefaultGateways": only_experimental("useDefaultGateways")})
+    )
+
+
+def _schemas(experimental: bool) -> dict[str, Obj]:
+    return {
+        "GatewayClass": _GATEWAY_CLASS,
+        "Gateway": _gateway(experimental),
+        "HTTPRoute": _httproute(experimental),
+        "ReferenceGrant": _REFERENCE_GRANT,
+    }
+
+
+_GATEWAY_CLASS = _top(
+    Obj(
+        {"controllerName": CONTROLLER_NAME, "parametersRef": ref(("group", "kind", "name"), namespace=NAMESPACE)},
+        required=("controllerName",),
+    )
+)
+_REFERENCE_GRANT = _top(
+    Obj(
+        {
+            "from": sized(
+                Obj({"group": GROUP, "kind": KIND, "namespace": NAMESPACE}, ("group", "kind", "namespace")), 1, 16
+            ),
+            "to": sized(Obj({"group": GROUP, "kind": KIND, "name": string(1, 253)}, ("group", "kind")), 1, 16),
+        },
+        required=("from", "to"),
+    ),
+    status=False,
+)
+# Per channel: what the API server checks with that channel's CRDs installed.
+BY_CHANNEL: dict[str, dict[str, Obj]] = {STANDARD: _schemas(False), "experimental": _schemas(True)}
+SCHEMAS = BY_CHANNEL[STANDARD]
+
+
+def check(resource: Any, channel: str = STANDARD) -> Found:
+    """Errors and warnings of one Gateway API resource on its own (other kinds: nothing),
+    against the CRDs of ``channel`` (``standard`` or ``experimental``)."""
     found = Found()
     if not isinstance(resource, Mapping):
         found.error("", "expected an object (a YAML mapping)")
         return found
     kind = resource.get("kind")
-    schema = SCHEMAS.get(str(kind))
+    schema = BY_CHANNEL[channel_named(channel)].get(str(kind))
     if schema is None:
         return found
-    if resource.get("apiVersion") != GATEWAY_NETWORKING_V1:
-        hint = (
-            " (v1beta1 and v1alpha2 are older versions of the same API)"
-            if str(resource.get("apiVersion", "")).startswith("gateway.networking.k8s.io/")
-            else ""
-        )
-        found.error("apiVersion", f'{kind} is "{GATEWAY_NETWORKING_V1}", not "{resource.get("apiVersion")}"{hint}')
+    served = SERVED[str(kind)]
+    if resource.get("apiVersion") not in served:
+        found.error("apiVersion", f'{kind} is served as {" or ".join(served)}, not "{resource.get("apiVersion")}"')
     schema.check(resource, "", found)
     return found
 
 
-def validate(resource: Any) -> list[str]:
+def validate(resource: Any, channel: str = STANDARD) -> list[str]:
     """Errors the API server (CRD schema and CEL rules) would refuse ``resource`` for.
 
     >>> validate({"apiVersion": "gateway.networking.k8s.io/v1", "kind": "HTTPRoute", "metadata": {"name": "r"},
     ...           "spec": {"rules": [{"backendRefs": [{"name": "petstore-v1"}]}]}})
     ['spec.rules[0].backendRefs[0].port: Must have port for Service reference']
     """
-    return check(resource).errors
+    return check(resource, channel).errors

@@ -14,6 +14,7 @@ from typing import Any
 
 from helpers.kinds import GATEWAY_NETWORKING_GROUP
 from helpers.runtime.gatewayapi.delegating import Problem, Report, ResourceKey
+from helpers.runtime.gatewayapi.listeners import SERVED_PROTOCOLS, ListenerState
 from helpers.runtime.gatewayapi.schema import CONTROLLER
 
 
@@ -59,39 +60,21 @@ def delegated_status(parent: ResourceKey, report: Report, child: Mapping[str, An
     return parent_status(ref, [accepted, resolved(report.problems)], child)
 
 
-def gateway_status(gateway: Mapping[str, Any], attached: Mapping[str, int]) -> dict[str, Any]:
-    """A Gateway's status: Accepted and Programmed, and one entry per listener.
-    ``attached`` maps each served listener to its number of attached routes."""
+def gateway_status(gateway: Mapping[str, Any], states: Mapping[str, ListenerState]) -> dict[str, Any]:
+    """A Gateway's status: Accepted and Programmed, and one entry per listener with
+    its conditions, ``supportedKinds`` and ``attachedRoutes``."""
     listeners = []
     for li in gateway["spec"]["listeners"]:
-        name = li["name"]
-        if name in attached:
-            conds = [
-                Condition("Accepted", "True", "Accepted", "listener accepted"),
-                Condition("Programmed", "True", "Programmed", "served on 127.0.0.1"),
-                Condition("ResolvedRefs", "True", "ResolvedRefs", "all references resolved"),
-                Condition("Conflicted", "False", "NoConflicts", ""),
-            ]
-        else:
-            conds = [
-                Condition(
-                    "Accepted",
-                    "False",
-                    "UnsupportedProtocol",
-                    f"protocol {li.get('protocol')} is not served by the local runtime (HTTP only)",
-                ),
-                Condition("Programmed", "False", "Invalid", "listener not accepted"),
-            ]
-        kinds = [{"group": "gateway.networking.k8s.io", "kind": "HTTPRoute"}] if name in attached else []
+        state = states[li["name"]]
         listeners.append(
             {
-                "name": name,
-                "supportedKinds": kinds,
-                "attachedRoutes": attached.get(name, 0),
-                "conditions": [c.to_dict(gateway) for c in conds],
+                "name": state.name,
+                "supportedKinds": [{"group": GATEWAY_NETWORKING_GROUP, "kind": k} for k in state.kinds],
+                "attachedRoutes": state.attached,
+                "conditions": [c.to_dict(gateway) for c in listener_conditions(state)],
             }
         )
-    serving = bool(attached)
+    serving = any(st.served for st in states.values())
     top = [
         Condition("Accepted", "True", "Accepted", "handled by the local runtime"),
         Condition(
@@ -106,6 +89,40 @@ def gateway_status(gateway: Mapping[str, Any], attached: Mapping[str, int]) -> d
         "conditions": [c.to_dict(gateway) for c in top],
         "listeners": listeners,
     }
+
+
+def listener_conditions(state: ListenerState) -> list[Condition]:
+    """Accepted, Programmed, ResolvedRefs and Conflicted of one listener."""
+    if state.conflict:
+        return [
+            Condition("Accepted", "False", state.conflict, f"another listener on port {state.port} came first"),
+            Condition("Programmed", "False", "Invalid", "listener not accepted"),
+            Condition("ResolvedRefs", "True", "ResolvedRefs", "all references resolved"),
+            Condition("Conflicted", "True", state.conflict, f"another listener on port {state.port} came first"),
+        ]
+    if state.protocol not in SERVED_PROTOCOLS:
+        accepted = Condition(
+            "Accepted",
+            "False",
+            "UnsupportedProtocol",
+            f"protocol {state.protocol} is not served by the local runtime (HTTP and HTTPS only)",
+        )
+    else:
+        accepted = Condition("Accepted", "True", "Accepted", "listener accepted")
+    problems = list(state.tls.problems) if state.tls is not None else []
+    if state.invalid_kinds:
+        problems.append(("InvalidRouteKinds", f"route kinds {', '.join(state.invalid_kinds)} cannot attach here"))
+    refs = (
+        Condition("ResolvedRefs", "False", problems[0][0], "; ".join(m for _, m in problems))
+        if problems
+        else Condition("ResolvedRefs", "True", "ResolvedRefs", "all references resolved")
+    )
+    programmed = (
+        Condition("Programmed", "True", "Programmed", "served on 127.0.0.1")
+        if state.served
+        else Condition("Programmed", "False", "Invalid", "not served: see Accepted and ResolvedRefs")
+    )
+    return [accepted, programmed, refs, Condition("Conflicted", "False", "NoConflicts", "")]
 
 
 def stamp(status: dict[str, Any], previous: Mapping[str, Any] | None, now: str) -> dict[str, Any]:

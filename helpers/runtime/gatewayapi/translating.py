@@ -30,42 +30,42 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from helpers.kinds import GATEWAY_NETWORKING_GROUP, key
+from helpers.runtime.gatewayapi.actions import Backends, rule_action
+from helpers.runtime.gatewayapi.certificates import resolve
 from helpers.runtime.gatewayapi.delegating import REPLACED, Delegation, Report, Served
-from helpers.runtime.gatewayapi.fields import parse_duration
-from helpers.runtime.gatewayapi.parts import header_ops, matcher, retries
+from helpers.runtime.gatewayapi.grants import Grants
+from helpers.runtime.gatewayapi.listeners import (
+    ListenerState,
+    PortKey,
+    PortTable,
+    listener_state,
+    mark_conflicts,
+    merge,
+    namespace_allowed,
+)
+from helpers.runtime.gatewayapi.parts import matcher
 from helpers.runtime.gatewayapi.precedence import intersect, precedence
 from helpers.runtime.gatewayapi.schema import CONTROLLER
 from helpers.runtime.gatewayapi.status import Condition, delegated_status, gateway_status, parent_status, resolved
 from helpers.runtime.regex import RegexError
-from helpers.runtime.routes import (
-    Action,
-    Cluster,
-    Destination,
-    DirectResponse,
-    Endpoint,
-    Redirect,
-    Route,
-    RouteAction,
-    RouteTable,
-    VirtualHost,
-    WeightedDestination,
-)
+from helpers.runtime.routes import Action, DirectResponse, Endpoint, Route, RouteTable, VirtualHost
 
-__all__ = ["GatewayTranslation", "ListenerKey", "intersect", "precedence", "translate"]
+__all__ = ["GatewayTranslation", "ListenerKey", "PortKey", "PortTable", "intersect", "precedence", "translate"]
 
 ListenerKey = tuple[str, str, str]  # (namespace, gateway, listener name)
 ResourceKey = tuple[str, str, str]  # (kind, namespace, name)
-DEFAULT_TIMEOUT = 15.0  # Envoy's route timeout, kgateway's default when none is set
 _GROUP = GATEWAY_NETWORKING_GROUP
 _UNATTACHED = "spec.parentRefs is empty"
 
 
 @dataclass
 class GatewayTranslation:
-    """What one translation gives: a table per served listener, and per resource its
+    """What one translation gives: a table per served listener, what each served port
+    of a Gateway serves (its listeners' tables merged), and per resource its
     ``status`` and the warnings ``apply`` shows."""
 
     listeners: dict[ListenerKey, RouteTable] = field(default_factory=dict)
+    ports: dict[PortKey, PortTable] = field(default_factory=dict)
     statuses: dict[ResourceKey, dict[str, Any]] = field(default_factory=dict)
     warnings: dict[ResourceKey, list[str]] = field(default_factory=dict)
 
@@ -92,14 +92,14 @@ class _Translation:
         labels: Mapping[str, Mapping[str, str]],
     ) -> None:
         self.objects = {key(o): o for o in objects if isinstance(o, Mapping)}
-        self.endpoints, self.labels = endpoints, labels
+        self.labels = labels
+        self.grants = Grants(self.objects.values())
+        self.backends = Backends(self.objects, endpoints, self.grants)
         self.out = GatewayTranslation()
-        self.clusters: dict[str, Cluster] = {}
-        # (listener key) → hostname → [(precedence, Route)]
+        # (listener key) → hostname → [(precedence, Route)], for served listeners only
         self.hosts: dict[ListenerKey, dict[str, list[tuple[tuple[Any, ...], Route]]]] = {}
-        self.listeners: dict[ListenerKey, Mapping[str, Any]] = {}
-        self.attached: dict[ListenerKey, int] = {}
-        self.delegation = Delegation(self.objects, self.backend_problem, self.warn)
+        self.states: dict[ListenerKey, ListenerState] = {}
+        self.delegation = Delegation(self.objects, self.backends.problem, self.warn)
         self.reports: dict[tuple[ResourceKey, ResourceKey], Report] = {}
 
     def of_kind(self, kind: str) -> list[tuple[ResourceKey, Mapping[str, Any]]]:
@@ -123,16 +123,7 @@ class _Translation:
         for k, gw in self.of_kind("Gateway"):
             if gw["spec"].get("gatewayClassName") in ours:
                 gateways[k] = gw
-                for li in gw["spec"]["listeners"]:
-                    if li.get("protocol") == "HTTP":
-                        self.listeners[(k[1], k[2], li["name"])] = li
-                        self.hosts[(k[1], k[2], li["name"])] = {}
-                    else:
-                        self.warn(
-                            k,
-                            f"listener {li['name']}: protocol {li.get('protocol')} is not served by the "
-                            "local runtime (HTTP only)",
-                        )
+                self.add_listeners(k, gw)
             else:
                 self.out.statuses[k] = {
                     "conditions": [Condition("Accepted", "Unknown", "Pending", "Waiting for controller").to_dict(gw)]
@@ -147,18 +138,59 @@ class _Translation:
             self.add_route(k, route, gateways)
         self.child_statuses()
         for k, gw in gateways.items():
-            served = {n: self.attached.get((k[1], k[2], n), 0) for (ns, g, n) in self.listeners if (ns, g) == k[1:]}
-            self.out.statuses[k] = gateway_status(gw, served)
-        for lk in self.listeners:
-            hosts = self.hosts[lk]
+            states = {lk[2]: st for lk, st in self.states.items() if lk[:2] == k[1:]}
+            self.out.statuses[k] = gateway_status(gw, states)
+        clusters = dict(sorted(self.backends.clusters.items()))
+        for lk, hosts in self.hosts.items():
             vhosts = tuple(
                 VirtualHost(
                     f"{lk[0]}/{lk[1]}/{lk[2]} {h}", (h,), tuple(r for _, r in sorted(entries, key=lambda e: e[0]))
                 )
                 for h, entries in sorted(hosts.items())
             )
-            self.out.listeners[lk] = RouteTable(vhosts, dict(sorted(self.clusters.items())), version)
+            self.out.listeners[lk] = RouteTable(vhosts, clusters, version)
+        self.group_ports(clusters, version)
         return self.out
+
+    def add_listeners(self, k: ResourceKey, gateway: Mapping[str, Any]) -> None:
+        """Each listener's state; the served ones get a table."""
+        states = [listener_state(li) for li in gateway["spec"]["listeners"]]
+        mark_conflicts(states)
+        for li, state in zip(gateway["spec"]["listeners"], states, strict=True):
+            lk = (k[1], k[2], state.name)
+            self.states[lk] = state
+            if state.protocol == "HTTPS" and not state.conflict:
+                state.tls = resolve(li, k[1], self.objects, self.grants)
+                for _, message in state.tls.problems:
+                    self.warn(k, f"listener {state.name}: {message}")
+            if state.served:
+                self.hosts[lk] = {}
+            elif state.conflict:
+                self.warn(k, f"listener {state.name}: {state.conflict} with an earlier listener on port {state.port}")
+            elif state.protocol not in ("HTTP", "HTTPS"):
+                self.warn(
+                    k,
+                    f"listener {state.name}: protocol {state.protocol} is not served by the local runtime "
+                    "(HTTP and HTTPS only)",
+                )
+            elif state.tls is not None and state.tls.pair is None:
+                self.warn(k, f"listener {state.name}: no usable certificate; the listener is not served")
+
+    def group_ports(self, clusters: Mapping[str, Any], version: int) -> None:
+        """One ``PortTable`` per port of a Gateway that has served listeners."""
+        groups: dict[PortKey, list[ListenerKey]] = {}
+        for lk in self.hosts:
+            groups.setdefault((lk[0], lk[1], self.states[lk].port), []).append(lk)
+        for pk, lks in groups.items():
+            listeners = [(self.states[lk], self.out.listeners[lk].virtual_hosts) for lk in lks]
+            table = merge(listeners, clusters, version, f"{pk[0]}/{pk[1]}")
+            https = self.states[lks[0]].protocol == "HTTPS"
+            certificates = tuple(
+                (st.hostname, st.tls.pair) for st, _ in listeners if st.tls is not None and st.tls.pair is not None
+            )
+            self.out.ports[pk] = PortTable(
+                tuple(lk[2] for lk in lks), table, "https" if https else "http", certificates
+            )
 
     # ── one route ────────────────────────────────────────────────────────────
 
@@ -204,24 +236,40 @@ class _Translation:
         if not spec.get("parentRefs"):
             self.warn(k, f"{_UNATTACHED}: the route is attached to no Gateway and serves nothing")
         self.out.statuses[k] = {"parents": parents}
+        entries = [entry for n, served in enumerate(flat.served) if wanted for entry in self.entry(n, served, route)]
         for lk, hostnames in wanted:
-            self.attached[lk] = self.attached.get(lk, 0) + 1
-            for n, served in enumerate(flat.served):
-                owner, i, j = served.owner, served.rule_index, served.match_index
-                try:
-                    ir = Route((matcher(served.match),), self.served_action(served), served.rule.get("name") or "")
-                except RegexError as e:  # admission refuses it; an object stored before may hold one
-                    self.warn(owner, f"rules[{i}].matches[{j}]: invalid regular expression: {e}; not served")
-                    continue
-                via = f" (delegated by {served.via[1]}/{served.via[2]})" if served.via else ""
-                ir = Route(ir.matchers, ir.action, ir.name, f"{owner[1]}/{owner[2]} rules[{i}].matches[{j}]{via}")
-                for h in hostnames:
-                    self.hosts[lk].setdefault(h, []).append((precedence(served.match, route, n), ir))
+            self.states[lk].attached += 1
+            if lk not in self.hosts:
+                continue  # attached, but the listener is not served (see the Gateway's status)
+            for h in hostnames:
+                self.hosts[lk].setdefault(h, []).extend(entries)
+
+    def entry(self, n: int, served: Served, route: Mapping[str, Any]) -> list[tuple[tuple[Any, ...], Route]]:
+        """One served match as a route of the table, with its precedence (none if it cannot be served)."""
+        owner, i, j = served.owner, served.rule_index, served.match_index
+        try:
+            m = matcher(served.match)
+        except RegexError as e:  # admission refuses it; an object stored before may hold one
+            self.warn(owner, f"rules[{i}].matches[{j}]: invalid regular expression: {e}; not served")
+            return []
+        via = f" (delegated by {served.via[1]}/{served.via[2]})" if served.via else ""
+        source = f"{owner[1]}/{owner[2]} rules[{i}].matches[{j}]{via}"
+        return [
+            (
+                precedence(served.match, route, n),
+                Route((m,), self.served_action(served), served.rule.get("name") or "", source),
+            )
+        ]
 
     def served_action(self, served: Served) -> Action:
         if served.replaced is not None:
             return DirectResponse(500, REPLACED)
-        return self.action(served.owner, served.rule)
+        return rule_action(
+            served.owner,
+            served.rule,
+            self.backends,
+            lambda m: self.warn(served.owner, f"rules[{served.rule_index}]: {m}"),
+        )
 
     def child_statuses(self) -> None:
         """Each delegation child's ``status.parents`` entry per parent HTTPRoute."""
@@ -263,12 +311,17 @@ class _Translation:
             lk = (gk[1], gk[2], li["name"])
             if ref.get("sectionName") not in (None, li["name"]) or ref.get("port") not in (None, li["port"]):
                 continue
-            if lk not in self.listeners:
+            state = self.states[lk]
+            if "HTTPRoute" not in state.kinds:
                 reasons.append(
-                    ("NoMatchingParent", f"listener {li['name']} is not served (protocol {li.get('protocol')})")
+                    (
+                        "NotAllowedByListeners",
+                        f"listener {li['name']} does not accept HTTPRoutes (its route kinds: "
+                        f"{', '.join(state.kinds) or 'none'})",
+                    )
                 )
                 continue
-            if not self.allowed(k, li, gk[1]):
+            if not namespace_allowed(li, k[1], gk[1], self.labels):
                 reasons.append(
                     (
                         "NotAllowedByListeners",
@@ -292,93 +345,3 @@ class _Translation:
             )
         reason, message = reasons[0] if reasons else ("NoMatchingParent", "no listener matches the parentRef")
         return [], Condition("Accepted", "False", reason, message)
-
-    def allowed(self, k: ResourceKey, listener: Mapping[str, Any], gateway_ns: str) -> bool:
-        allowed = listener.get("allowedRoutes") or {}
-        kinds = allowed.get("kinds")
-        if kinds and not any(x.get("kind") == "HTTPRoute" and x.get("group", _GROUP) == _GROUP for x in kinds):
-            return False
-        namespaces = allowed.get("namespaces") or {}
-        source = namespaces.get("from", "Same")
-        if source == "All":
-            return True
-        if source == "Same":
-            return k[1] == gateway_ns
-        want = (namespaces.get("selector") or {}).get("matchLabels") or {}
-        have = self.labels.get(k[1]) or {}
-        return all(have.get(n) == v for n, v in want.items())
-
-    def backend_problem(self, ns: str, ref: Mapping[str, Any]) -> tuple[str, str] | None:
-        group, kind = ref.get("group", ""), ref.get("kind", "Service")
-        if group != "" or kind != "Service":
-            return (
-                "InvalidKind",
-                f"{kind}.{group or 'core'} is not a kind of backend the gateway can route to (Service)",
-            )
-        target_ns = ref.get("namespace") or ns
-        if target_ns != ns:
-            return (
-                "RefNotPermitted",
-                f"Service {target_ns}/{ref['name']} is in another namespace; that needs a "
-                "ReferenceGrant, which the local runtime does not implement: put the route in namespace "
-                f"{target_ns}",
-            )
-        service = self.objects.get(("Service", target_ns, ref["name"]))
-        if service is None:
-            return "BackendNotFound", f"Service {target_ns}/{ref['name']} not found"
-        ports = [p.get("port") for p in (service.get("spec") or {}).get("ports") or []]
-        if ref.get("port") not in ports:
-            return (
-                "BackendNotFound",
-                f"Service {target_ns}/{ref['name']} has no port {ref.get('port')} "
-                f"(its ports: {', '.join(map(str, ports)) or 'none'})",
-            )
-        return None
-
-    # ── one rule's action ────────────────────────────────────────────────────
-
-    def action(self, k: ResourceKey, rule: Mapping[str, Any]) -> Action:
-        filters = {f["type"]: f for f in rule.get("filters") or []}
-        if "RequestRedirect" in filters:
-            r = filters["RequestRedirect"]["requestRedirect"]
-            path = r.get("path") or {}
-            return Redirect(
-                r.get("statusCode", 302),
-                r.get("hostname"),
-                path.get("replaceFullPath"),
-                path.get("replacePrefixMatch"),
-                r.get("scheme"),
-                r.get("port"),
-                gateway_api=True,
-            )
-        dests = []
-        for ref in rule.get("backendRefs") or []:
-            port = ref.get("port")
-            name = f"kube-svc:{ref.get('namespace') or k[1]}-{ref['name']}-{port}"
-            problem = self.backend_problem(k[1], ref)
-            if problem is None:
-                eps = tuple(self.endpoints.get((k[1], ref["name"], port), ()))
-                self.clusters[name] = Cluster(name, eps)
-                dests.append(WeightedDestination(Destination(name), ref.get("weight", 1)))
-            else:
-                dests.append(
-                    WeightedDestination(Destination(name, invalid=f"{problem[0]}: {problem[1]}"), ref.get("weight", 1))
-                )
-        if not dests:
-            return DirectResponse(500, "this rule has no backendRefs and no RequestRedirect filter\n")
-        if sum(d.weight for d in dests) == 0:
-            return DirectResponse(500, "every backendRef of this rule has weight 0\n")
-        rewrite = (filters.get("URLRewrite") or {}).get("urlRewrite") or {}
-        path = rewrite.get("path") or {}
-        timeouts = rule.get("timeouts") or {}
-        timeout = parse_duration(timeouts["request"]) if timeouts.get("request") else DEFAULT_TIMEOUT
-        return RouteAction(
-            tuple(dests),
-            path.get("replacePrefixMatch"),
-            timeout or None,
-            retries(rule),
-            None,
-            header_ops(filters),
-            path.get("replaceFullPath"),
-            rewrite.get("hostname"),
-        )

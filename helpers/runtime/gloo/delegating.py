@@ -68,7 +68,7 @@ class Delegation:
 
     def routes(self, vs: Mapping[str, Any]) -> list[Flat]:
         """Every route the VirtualService ``vs`` serves, delegation resolved, in order."""
-        routes = vs["spec"]["virtualHost"].get("routes") or []
+        routes = (vs["spec"].get("virtualHost") or {}).get("routes") or []
         return self._visit(self.top, routes, "spec.virtualHost.routes", None, ())
 
     def report(self, k: ResourceKey, message: str, error: bool) -> None:
@@ -118,7 +118,13 @@ class Delegation:
         if ref is not None:
             found = [(k, t) for k, t in self.tables if (k[1], k[2]) == ref]
             if not found:
-                hint = " (the ref has no namespace, and Gloo does not default it: add one)" if not ref[0] else ""
+                hint = (
+                    " (the ref has no name: add the RouteTable's)"
+                    if not ref[1]
+                    else " (the ref has no namespace, and Gloo does not default it: add one)"
+                    if not ref[0]
+                    else ""
+                )
                 raise SelectorProblem(f"route table {ref[0]}.{ref[1]} missing{hint}")
             return found
         if delegate.get("selector") is None:

@@ -34,6 +34,10 @@ from helpers.runtime.store import Store
 Endpoints = Mapping[tuple[str, str, int], Sequence[Endpoint]]
 KINDS = ("VirtualService", "RouteTable", "Upstream", "UpstreamGroup", "Service")
 _FDS_RETRY_SECONDS = 2.0
+# Kinds Gloo 1.22.1's validating webhook is not registered for (its Helm chart lists
+# virtualservices, routetables, gateways and upstreams, not upstreamgroups): only the
+# CRD's schema checks them, so a group that breaks a route is stored all the same.
+_WEBHOOK_SKIPS = ("UpstreamGroup",)
 
 
 class Gloo:
@@ -143,19 +147,30 @@ class Gloo:
         endpoints = self._endpoints()
         table, reports = translate(candidate, endpoints)
         report = reports.get(key(obj))
-        if report is not None and report.errors:
-            raise ApplyRefused(_refusal(obj, report.errors))
+        warnings = list(report.warnings) if report else []
         # Gloo's webhook refuses a change that leaves ANY resource in error, e.g. a
         # RouteTable closing a delegation cycle; errors that were there before are
         # not this change's doing.
-        for k, other in sorted(reports.items()):
-            caused = [e for e in other.errors if e not in (self.reports.get(k) or Report()).errors]
-            if caused:
-                raise ApplyRefused(_refusal(obj, caused, ref({"kind": k[0], "metadata": {"name": k[2]}})))
+        caused = {
+            k: [e for e in other.errors if e not in (self.reports.get(k) or Report()).errors]
+            for k, other in sorted(reports.items())
+        }
+        if obj.get("kind") in _WEBHOOK_SKIPS:
+            # Nothing refuses it on a cluster: say what its status and the others' will.
+            if report is not None:
+                warnings = [f"{_shown(key(obj))} is Rejected: {e}" for e in report.errors] + warnings
+            for k, errors in caused.items():
+                warnings += [f"{_shown(k)} is now Rejected: {e}" for e in errors if k != key(obj)]
+        else:
+            if report is not None and report.errors:
+                raise ApplyRefused(_refusal(obj, report.errors))
+            for k, errors in caused.items():
+                if errors:
+                    raise ApplyRefused(_refusal(obj, errors, _shown(k)))
         # What the store will hold once ``obj`` is put: the rebuild that follows at once
         # serves this translation instead of making it again.
         self._preview = (self.store.version + 1, endpoints, table, reports)
-        return list(report.warnings) if report else []
+        return warnings
 
     def forget_preview(self) -> None:
         """The admitted object was not stored (unchanged): its preview is not the store."""
@@ -194,7 +209,8 @@ class Gloo:
         report = self.reports.get(k)
         if report is None:
             return None
-        return gloo_status(report, "gloo" if k[0] == "Upstream" else "gateway")
+        # Gloo's own syncer reports Upstreams and UpstreamGroups; its gateway, the rest.
+        return gloo_status(report, "gloo" if k[0] in ("Upstream", "UpstreamGroup") else "gateway")
 
     def route_rows(self) -> list[dict[str, Any]]:
         """The served route table, one row per route."""
@@ -278,6 +294,10 @@ class Gloo:
         # None is remembered too: a service without swagger is a plain upstream.
         self._functions[name] = found
         self._changed()
+
+
+def _shown(k: tuple[str, str, str]) -> str:
+    return ref({"kind": k[0], "metadata": {"name": k[2]}})
 
 
 def _refusal(obj: Mapping[str, Any], problems: list[str], other: str | None = None) -> str:

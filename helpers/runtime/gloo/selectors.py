@@ -2,7 +2,7 @@
 
 A route hands its requests to RouteTables by ``ref: {name, namespace}`` (or the
 older flat ``name``/``namespace``, which wins over ``ref`` and ``selector`` when
-set) or by ``selector``: ``labels`` (all must be equal), ``expressions``
+set; a ref without a name finds nothing) or by ``selector``: ``labels`` (all must be equal), ``expressions``
 (Kubernetes' set-based requirements) and ``namespaces`` (default: the namespace of
 the resource that delegates; ``"*"``: every namespace). As in Gloo, a ref is taken
 literally: a ref without a namespace looks in the namespace ``""`` and finds nothing.
@@ -32,7 +32,9 @@ class Operator(Node):
             found.error(path, f"expected one of {', '.join(OPERATORS)}, got {shown(value)}")
 
 
-_REF = Obj({"name": STR, "namespace": STR}, required=("name",))
+# Neither the CRD nor Gloo's webhook requires the name: without one, Gloo warns
+# "route table <namespace>. missing" and the route serves nothing (``delegating``).
+_REF = Obj({"name": STR, "namespace": STR})
 _SELECTOR = Obj(
     {
         "namespaces": ListOf(STR),

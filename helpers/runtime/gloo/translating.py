@@ -1,7 +1,7 @@
 """The translator: Gloo resources → one ``routes.RouteTable``, plus a report per resource.
 
     Upstream, Service (+ ready endpoints) ─► Cluster
-    UpstreamGroup ─────────────────────────► weighted destinations
+    UpstreamGroup ─────────────────────────► weighted destinations (``groups``)
     VirtualService (+ RouteTables) ────────► VirtualHost ─► Route ─► action
 
 A VirtualService's ``delegateAction`` routes are replaced by their RouteTables'
@@ -24,8 +24,10 @@ from helpers.runtime.apiserver import check_object
 from helpers.runtime.gloo import schema as gloo_schema
 from helpers.runtime.gloo.delegating import Delegation
 from helpers.runtime.gloo.functions import function_from_transformation
+from helpers.runtime.gloo.groups import Group, translate_group
 from helpers.runtime.gloo.parts import header_ops, matcher, route_action
-from helpers.runtime.gloo.schema import REDIRECT_CODES, validate
+from helpers.runtime.gloo.routeschema import REDIRECT_CODES
+from helpers.runtime.gloo.schema import validate
 from helpers.runtime.gloo.status import Report, gloo_status
 from helpers.runtime.regex import RegexError
 from helpers.runtime.routes import (
@@ -98,7 +100,7 @@ class _Translation:
         self.objects: dict[ResourceKey, Mapping[str, Any]] = {}
         self.clusters: dict[str, Cluster] = {}
         self.upstreams: dict[tuple[str, str], str | None] = {}  # (ns, name) → cluster name, None if rejected
-        self.groups: dict[tuple[str, str], tuple[WeightedDestination, ...] | None] = {}
+        self.groups: dict[tuple[str, str], Group | None] = {}
         for obj in resources:
             if isinstance(obj, Mapping) and obj.get("kind") in TRANSLATED_KINDS:
                 k = key(obj) if isinstance(obj.get("metadata") or {}, Mapping) else (str(obj["kind"]), "", "?")
@@ -174,26 +176,29 @@ class _Translation:
         self.upstreams[(ns, name)] = cluster
 
     def add_group(self, k: ResourceKey, ug: Mapping[str, Any]) -> None:
-        if self.reports[k].errors:
+        if self.reports[k].errors:  # refused by its schema: not a group Gloo would have
             self.groups[(k[1], k[2])] = None
             return
-        report, out = self.reports[k], self.clusters
-        self.groups[(k[1], k[2])] = tuple(
-            WeightedDestination(
-                self.destination(d["destination"], f"spec.destinations[{i}].destination", k[1], report, out),
-                d.get("weight") or 0,
-            )
-            for i, d in enumerate(ug["spec"]["destinations"])
-        )
+
+        def resolve(spec: Mapping[str, Any], path: str, missing: Report, other: Report) -> Destination:
+            return self.destination(spec, path, k[1], missing, self.clusters, other)
+
+        self.groups[(k[1], k[2])] = translate_group(ug["spec"], k[1], resolve, self.reports[k])
 
     def destination(
-        self, spec: Mapping[str, Any], path: str, ns: str, report: Report, new_clusters: dict[str, Cluster]
+        self,
+        spec: Mapping[str, Any],
+        path: str,
+        ns: str,
+        report: Report,
+        new_clusters: dict[str, Cluster],
+        rest_report: Report | None = None,
     ) -> Destination:
-        """One ``Destination`` (``upstream`` or ``kube``); a missing target is a
-        warning, and the destination then names a cluster the table lacks (→ 503)."""
-        if "upstream" in spec:
+        """One ``Destination`` (``upstream`` or ``kube``); a missing target is a warning
+        (on ``report``), and the destination then names a cluster the table lacks (→ 503)."""
+        if spec.get("upstream") is not None:
             ref = spec["upstream"]
-            target = (ref.get("namespace") or ns, ref["name"])
+            target = (ref.get("namespace") or ns, ref.get("name") or "")
             cluster = self.upstreams.get(target)
             if cluster is None:
                 state = "is Rejected (see its status)" if target in self.upstreams else "not found"
@@ -206,17 +211,19 @@ class _Translation:
         rest = (spec.get("destinationSpec") or {}).get("rest")
         if rest is None:
             return Destination(cluster)
-        return Destination(cluster, self.rest_call(rest, f"{path}.destinationSpec.rest", cluster, report, new_clusters))
+        rest_path, rest_report = f"{path}.destinationSpec.rest", rest_report or report
+        return Destination(cluster, self.rest_call(rest, rest_path, cluster, rest_report, new_clusters))
 
     def missing_name(self, ns: str, name: str) -> str:
         # Never let a missing (ns, name) fall onto another namespace's upstream
-        # that happens to own the plain name.
-        return name if name not in self.clusters else f"{ns}.{name}"
+        # that happens to own the plain name (nor a nameless ref be a blank one).
+        return name if name and name not in self.clusters else f"{ns}.{name}"
 
     def kube_cluster(
         self, kube: Mapping[str, Any], path: str, ns: str, report: Report, new_clusters: dict[str, Cluster]
     ) -> str:
-        svc_ns, svc, port = kube["ref"].get("namespace") or ns, kube["ref"]["name"], kube["port"]
+        ref = kube.get("ref") or {}  # both optional in an UpstreamGroup (its CRD requires neither)
+        svc_ns, svc, port = ref.get("namespace") or ns, ref.get("name") or "", kube.get("port") or 0
         name = f"kube-svc:{svc_ns}-{svc}-{port}"  # Gloo's name for an in-memory kube upstream
         service = self.objects.get(("Service", svc_ns, svc))
         if service is None or self.reports[("Service", svc_ns, svc)].errors:
@@ -236,7 +243,7 @@ class _Translation:
     def rest_call(
         self, rest: Mapping[str, Any], path: str, cluster: str, report: Report, new_clusters: Mapping[str, Cluster]
     ) -> RestCall:
-        fn = rest["functionName"]
+        fn = rest.get("functionName") or ""
         params = dict((rest.get("parameters") or {}).get("headers") or {})
         if (rest.get("parameters") or {}).get("path") is not None:
             params.setdefault(":path", rest["parameters"]["path"])
@@ -274,8 +281,16 @@ class _Translation:
                 )
 
     def virtual_host(self, k: ResourceKey, vs: Mapping[str, Any]) -> VirtualHost:
-        vh_spec = vs["spec"]["virtualHost"]
         report, pending = self.reports[k], dict[str, Cluster]()
+        vh_spec = vs["spec"].get("virtualHost")
+        if vh_spec is None:
+            # Gloo 1.22.1 warns and translates it as an empty virtual host: no domains
+            # (so "*") and no routes; Envoy answers its requests 404.
+            report.warnings.append(
+                f"spec.virtualHost: virtual service [{k[1]}.{k[2]}] does not specify a virtual host "
+                "(it serves no routes)"
+            )
+            return VirtualHost(f"{k[1]}.{k[2]}", tuple(_domains(vs)), ())
         vh_ops = header_ops((vh_spec.get("options") or {}).get("headerManipulation"))
         routes = []
         delegation = Delegation(k, self.of_kind("RouteTable"), self.reports)
@@ -336,7 +351,7 @@ class _Translation:
             )
         else:
             ref = ra["upstreamGroup"]
-            target = (ref.get("namespace") or ns, ref["name"])
+            target = (ref.get("namespace") or ns, ref.get("name") or "")
             group = self.groups.get(target)
             if group is None:
                 state = "is Rejected (see its status)" if target in self.groups else "not found"
@@ -345,9 +360,12 @@ class _Translation:
                     f"*v1.UpstreamGroup {{ {target[0]}.{target[1]} }} {state}"
                 )
                 return DirectResponse(503, f"upstream group {target[0]}.{target[1]} {state}\n")
-            dests = group
+            where = f"{apath}.upstreamGroup: UpstreamGroup {target[0]}.{target[1]}"
+            report.errors += [f"{where}: {e}" for e in group.errors]
+            report.warnings += [f"{where}: {w}" for w in group.warnings]
+            dests = group.destinations
         return route_action(dests, options, vh_ops)
 
 
 def _domains(vs: Mapping[str, Any]) -> list[str]:
-    return list((vs.get("spec") or {}).get("virtualHost", {}).get("domains") or ["*"])
+    return list(((vs.get("spec") or {}).get("virtualHost") or {}).get("domains") or ["*"])

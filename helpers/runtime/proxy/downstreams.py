@@ -19,12 +19,14 @@ import asyncio
 import logging
 from collections import deque
 from collections.abc import Awaitable, Callable
-from time import perf_counter
 from typing import cast
-from urllib.parse import urlsplit
 
 import httptools
 
+from helpers.runtime.proxy.h2c import H2Stream
+from helpers.runtime.proxy.h2wire import PREFACE
+from helpers.runtime.proxy.request import METHODS, Request, origin_form
+from helpers.runtime.proxy.tls import server_name
 from helpers.runtime.proxy.upstreams import UpstreamConnection
 from helpers.runtime.proxy.wire import NAMES, connection_header, lower_name, status_line
 
@@ -42,49 +44,8 @@ _ERRORS = {
 }
 
 
-class Request:
-    """One complete request, as the proxy needs it."""
-
-    __slots__ = (
-        "body",
-        "error",
-        "framed",
-        "headers",
-        "http11",
-        "keep_alive",
-        "method",
-        "path",
-        "query",
-        "received",
-        "target",
-    )
-
-    def __init__(
-        self,
-        method: str,
-        target: str,
-        headers: dict[str, str],
-        body: bytes,
-        framed: bool,
-        keep_alive: bool,
-        http11: bool,
-        error: int = 0,
-    ) -> None:
-        self.method = method
-        self.target = target  # origin form, with the query
-        path, _, query = target.partition("?")
-        self.path = path
-        self.query = query
-        self.headers = headers  # lower-case names, repeats joined
-        self.body = body
-        self.framed = framed  # it came with Content-Length or chunked framing
-        self.keep_alive = keep_alive
-        self.http11 = http11
-        self.received = perf_counter()
-        self.error = error  # not 0: no request, answer this status and close
-
-
 Handler = Callable[["Downstream", Request], Awaitable[None]]
+TakeOver = Callable[["Downstream", bytes], None]
 
 
 class Clients:
@@ -96,6 +57,7 @@ class Clients:
         self.open: set[Downstream] = set()
         self.stopped = False
         self.flow_control_pauses = 0
+        self.http2: TakeOver | None = None  # serves a connection that opens with HTTP/2's preface
 
     def connection(self) -> Downstream:
         """The protocol factory for ``loop.create_server``."""
@@ -131,6 +93,8 @@ class Downstream(asyncio.Protocol):
         "_url",
         "clients",
         "closed_waiter",
+        "drain_waiter",
+        "fresh",
         "input_closed",
         "lost",
         "must_close",
@@ -139,9 +103,13 @@ class Downstream(asyncio.Protocol):
         "queue",
         "reading_paused",
         "sent_status",
+        "sni",
         "streaming",
         "task",
+        "tls",
         "transport",
+        "tunnel",
+        "upgrade_rest",
         "write_paused",
     )
 
@@ -157,9 +125,15 @@ class Downstream(asyncio.Protocol):
         self.input_closed = False
         self.reading_paused = False
         self.write_paused = False
-        self.streaming: UpstreamConnection | None = None  # whose body we are relaying
+        self.streaming: UpstreamConnection | H2Stream | None = None  # whose body we are relaying
         self.must_close = False  # close once the current response is out
         self.sent_status = 0  # status of the response being sent, 0 before its head
+        self.tls = False
+        self.sni: str | None = None  # the server name a TLS client asked for
+        self.tunnel: Callable[[bytes], object] | None = None  # an upgraded connection: bytes go here
+        self.upgrade_rest = b""  # bytes that came after an upgrade request's head
+        self.drain_waiter: asyncio.Future[None] | None = None
+        self.fresh = True  # nothing read yet
         self._url = b""
         self._headers: dict[str, str] = {}
         self._head_size = 0
@@ -175,15 +149,31 @@ class Downstream(asyncio.Protocol):
             return
         peer = transport.get_extra_info("peername")
         self.peer = peer[0] if peer else ""
+        ssl_object = transport.get_extra_info("ssl_object")
+        if ssl_object is not None:  # asyncio calls this once the handshake is done
+            self.tls = True
+            self.sni = server_name(ssl_object)
         self.clients.open.add(self)
 
     def data_received(self, data: bytes) -> None:
+        if self.tunnel is not None:
+            self.tunnel(data)
+            return
         if self.input_closed:
             return
+        if self.fresh:
+            self.fresh = False
+            # HTTP/2 with prior knowledge on a cleartext port, as Envoy's codec detects it
+            if data.startswith(PREFACE[:16]) and not self.tls and self.clients.http2 is not None:
+                self.clients.http2(self, data)
+                return
         try:
             self.parser.feed_data(data)
-        except httptools.HttpParserUpgrade:
-            self._close_input(0)  # we don't tunnel: answer what came, then close
+        except httptools.HttpParserUpgrade as e:
+            # What follows the handshake belongs to the tunnel, if the proxy opens one;
+            # else the request is answered and the connection closed.
+            self.upgrade_rest = data[e.args[0] :] if e.args and isinstance(e.args[0], int) else b""
+            self._close_input(0)
         except httptools.HttpParserError as e:
             reject = e.__context__
             self._close_input(reject.status if isinstance(reject, _Reject) else 400)
@@ -203,6 +193,8 @@ class Downstream(asyncio.Protocol):
             self.task.cancel()
         if self.closed_waiter is not None and not self.closed_waiter.done():
             self.closed_waiter.set_result(None)
+        if self.drain_waiter is not None and not self.drain_waiter.done():
+            self.drain_waiter.set_result(None)
 
     def pause_writing(self) -> None:
         self.write_paused = True
@@ -213,6 +205,14 @@ class Downstream(asyncio.Protocol):
         self.write_paused = False
         if self.streaming is not None:
             self.streaming.resume()
+        if self.drain_waiter is not None and not self.drain_waiter.done():
+            self.drain_waiter.set_result(None)
+
+    async def drained(self) -> None:
+        """Return once the client's transport is below its high-water mark."""
+        if self.write_paused and not self.lost:
+            self.drain_waiter = self.clients.loop.create_future()
+            await self.drain_waiter
 
     # ── httptools.HttpRequestParser callbacks ────────────────────────────────
 
@@ -261,17 +261,18 @@ class Downstream(asyncio.Protocol):
         headers = self._headers
         url = self._url.decode("latin-1")
         if url[:1] != "/":
-            url = _origin_form(url, headers)
+            url = origin_form(url, headers)
         body = self._body
         self.queue.append(
             Request(
-                _METHODS.get(method) or method.decode("latin-1"),
+                METHODS.get(method) or method.decode("latin-1"),
                 url,
                 headers,
                 b"".join(body) if body else b"",
                 "content-length" in headers or "transfer-encoding" in headers,
                 p.should_keep_alive() and not p.should_upgrade(),
                 p.get_http_version() == "1.1",
+                upgrade=p.should_upgrade() and "upgrade" in headers,
             )
         )
         if self.task is None:
@@ -375,17 +376,3 @@ class Downstream(asyncio.Protocol):
         self.closed_waiter = self.clients.loop.create_future()
         self.transport.abort()
         return self.closed_waiter
-
-
-_METHODS = {m.encode(): m for m in ("GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS")}
-
-
-def _origin_form(url: str, headers: dict[str, str]) -> str:
-    # An absolute-form target (a client talking to us as to a forward proxy): its
-    # authority wins over Host, as RFC 9112 says.
-    if "://" not in url:
-        return url  # "*" or junk: it will match no route
-    parts = urlsplit(url)
-    if parts.netloc:
-        headers["host"] = parts.netloc
-    return (parts.path or "/") + (f"?{parts.query}" if parts.query else "")

@@ -1,13 +1,18 @@
 """The gateway proxy ("gateway-proxy"): serves a ``RouteTable`` the way Envoy would.
 
-    client ─► downstreams.Downstream: httptools parser, keep-alive, pipelining
-               └► GatewayProxy._serve: RequestView → table.select → the route's action
+    client ─► downstreams.Downstream: httptools parser, keep-alive, pipelining (TLS optional);
+              a cleartext connection opening with HTTP/2's preface → h2server, a
+              StreamDownstream per stream
+               └► GatewayProxy._serve: listener (SNI / Host; 421 if they disagree) →
+                  RequestView → table.select → the route's action
                     ├─ no route / DirectResponse / Redirect: answered here
-                    └─ RouteAction: faults → weighted destination → cluster →
-                       endpoint (round robin) → rewriting.upstream_request →
-                       upstreams.UpstreamPool ─► pod, with timeout and retries;
-                       the response streams back re-framed, the pod paused
-                       while the client reads slowly
+                    └─ RouteAction: CORS preflight → faults → weighted destination
+                       (its own filters) → mirrors (mirroring, fire and forget) →
+                       cluster → rewriting.upstream_request → forwarding.Forwarder:
+                       endpoint (round robin), attempts under the route timeout and
+                       retry policy (HTTP/1.1, or h2c streams for an h2c destination),
+                       the response streamed back re-framed;
+                       a WebSocket handshake → tunnel
 
 ``swap`` replaces the table in one assignment; a request reads the table once, when
 its routing starts, so it is routed wholly by one table and none is dropped.
@@ -19,18 +24,24 @@ from __future__ import annotations
 
 import asyncio
 import random
+import ssl as ssl_module
 from time import perf_counter
-from typing import cast
 
 from helpers.runtime.matching import Matcher, RequestView
-from helpers.runtime.proxy.downstreams import Clients, Downstream, Request
-from helpers.runtime.proxy.rewriting import HOP_BY_HOP, query_params, redirect_location, upstream_request
+from helpers.runtime.proxy import cors as cors_filter
+from helpers.runtime.proxy.downstreams import Clients, Downstream
+from helpers.runtime.proxy.forwarding import NO_EDITS, Forwarder, ResponseEdits
+from helpers.runtime.proxy.h2server import serve_http2
+from helpers.runtime.proxy.mirroring import Mirroring
+from helpers.runtime.proxy.request import Request
+from helpers.runtime.proxy.rewriting import query_params, redirect_location, upstream_request
 from helpers.runtime.proxy.stats import UpstreamStats
-from helpers.runtime.proxy.upstreams import UpstreamConnection, UpstreamPool, UpstreamReset
-from helpers.runtime.proxy.wire import NAMES, ListenError, clean, connection_header, lower_name, status_line
-from helpers.runtime.routes import Cluster, DirectResponse, Endpoint, RouteAction, RouteTable
+from helpers.runtime.proxy.tls import remember_sni
+from helpers.runtime.proxy.tunnel import tunnel, wants_websocket
+from helpers.runtime.proxy.upstreams import UpstreamPool
+from helpers.runtime.proxy.wire import ListenError, clean
+from helpers.runtime.routes import DirectResponse, HeaderOps, RouteAction, RouteTable, WeightedDestination
 
-_RESPONSE_DROP = HOP_BY_HOP | {"content-length"}  # framing is set anew for the client
 _random = random.random
 
 
@@ -41,28 +52,47 @@ class GatewayProxy:
         self._table = table
         self.stats = stats if stats is not None else UpstreamStats()
         self.port: int | None = None
+        self.listener_port: int | None = None
+        self.scheme = "http"
         self._pool = UpstreamPool()
+        self._forwarder = Forwarder(self._pool, lambda: self._table)
+        self._mirroring = Mirroring(self._forwarder, self.stats)
         self._clients: Clients | None = None
-        self._rr: dict[str, int] = {}  # round-robin position per cluster
         self._server: asyncio.AbstractServer | None = None
         self._stopped = False
 
     # ── lifecycle ────────────────────────────────────────────────────────────
 
-    async def start(self, host: str = "127.0.0.1", port: int = 0) -> int:
+    async def start(
+        self,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        ssl: ssl_module.SSLContext | None = None,
+        listener_port: int | None = None,
+    ) -> int:
         """Listen on ``host:port`` (0 picks a free port) and return the port.
+
+        With ``ssl`` the proxy speaks HTTPS (the context holds the listener's
+        certificates and may choose between them by SNI). ``listener_port`` is the
+        port the Gateway listener declares, which redirects without a port keep;
+        by default the port listened on.
 
         Raises ``ListenError`` (an ``OSError``) naming the address when it is taken."""
         if self._server is not None or self._stopped:
             raise RuntimeError("a GatewayProxy starts once; make a new one")
         loop = asyncio.get_running_loop()
         clients = Clients(loop, self._serve)
+        clients.http2 = serve_http2
+        if ssl is not None:
+            remember_sni(ssl)
         try:
-            self._server = await loop.create_server(clients.connection, host, port, backlog=1024)
+            self._server = await loop.create_server(clients.connection, host, port, backlog=1024, ssl=ssl)
         except OSError as e:  # nothing started: start may be called again (another port)
             raise ListenError(e.errno, host, port) from e
         self._clients = clients
         self.port = int(self._server.sockets[0].getsockname()[1])
+        self.listener_port = listener_port if listener_port is not None else self.port
+        self.scheme = "https" if ssl is not None else "http"
         return self.port
 
     @property
@@ -80,6 +110,11 @@ class GatewayProxy:
         it sent (Envoy's ``upstream_flow_control_paused_reading_total``)."""
         return self._clients.flow_control_pauses if self._clients is not None else 0
 
+    @property
+    def mirrors_in_flight(self) -> int:
+        """Mirrored copies sent and not answered yet."""
+        return self._mirroring.in_flight
+
     async def stop(self) -> None:
         """Stop listening, close client and upstream connections, wait until closed."""
         if self._stopped:
@@ -89,7 +124,9 @@ class GatewayProxy:
             self._server.close()
         if self._clients is not None:
             await self._clients.close()  # ends the requests in flight too
+        await self._mirroring.close()
         await self._pool.close()
+        await self._forwarder.h2.close()
         if self._server is not None:
             await self._server.wait_closed()
 
@@ -97,8 +134,15 @@ class GatewayProxy:
 
     async def _serve(self, down: Downstream, req: Request) -> None:
         table = self._table  # read once: this request is routed by this table only
-        view = RequestView(req.method, req.headers.get("host", ""), req.path, query_params(req.query), req.headers)
-        found = table.select(view)
+        host = req.headers.get("host", "")
+        view = RequestView(req.method, host, req.path, query_params(req.query), req.headers)
+        listener = None
+        if table.listener_hostnames:  # several listeners share this port
+            listener = table.listener_for(host)
+            if down.tls and table.listener_for(down.sni or "") != listener:
+                down.reply(req, 421, "misdirected request: the host is served by another listener of this port")
+                return
+        found = table.select(view, listener) if listener is not None or not table.listener_hostnames else None
         if found is None:
             down.reply(req, 404, f"no route matched {req.method} {req.path} (host {view.host})")
             return
@@ -109,7 +153,7 @@ class GatewayProxy:
         elif isinstance(action, DirectResponse):
             down.reply(req, action.status, action.body, content_type=action.content_type.encode("latin-1"))
         else:
-            location = redirect_location(req, view, matcher, action)
+            location = redirect_location(req, view, matcher, action, self.listener_port, self.scheme)
             down.reply(req, action.status, "", extra=b"location: %s\r\n" % location.encode("latin-1", "replace"))
 
     async def _forward(
@@ -121,7 +165,18 @@ class GatewayProxy:
         matcher: Matcher,
         action: RouteAction,
     ) -> None:
-        dest = action.pick(_random())
+        edits = NO_EDITS
+        policy = action.cors
+        if policy is not None and req.headers.get("origin"):  # Envoy's CORS filter runs first
+            origin = req.headers["origin"]
+            allowed = cors_filter.origin_allowed(policy, origin)
+            if cors_filter.is_preflight(req.method, req.headers):  # answered here, allowed or not
+                down.reply(req, 200, "", extra=cors_filter.preflight_headers(policy, req.headers, allowed))
+                return
+            if allowed:
+                edits = ResponseEdits(cors_filter.CORS_RESPONSE_HEADERS, cors_filter.response_headers(policy, origin))
+        picked = action.pick_weighted(_random())
+        dest = picked.destination
         name = dest.cluster
         faults = action.faults
         if faults is not None:  # Envoy's fault filter: delay first, then abort
@@ -131,6 +186,8 @@ class GatewayProxy:
                 status = down.reply(req, faults.abort_status, "fault filter abort")
                 self.stats.record(name, status, perf_counter() - req.received)
                 return
+        if action.mirrors or picked.mirrors:
+            self._mirror(down, req, view, table, matcher, action, picked)
         cluster = table.clusters.get(name)
         rest = dest.rest
         if dest.invalid is not None:  # the Gateway API: an invalid backendRef is a 500
@@ -143,242 +200,66 @@ class GatewayProxy:
             status = down.reply(req, 503, f'function "{rest.function}" not found on upstream "{name}"')
         else:
             fn = cluster.functions[rest.function] if rest is not None else None
-            head, body = upstream_request(req, view, matcher, action, name, down.peer, rest, fn)
-            status = await self._exchange(down, req, name, cluster, action, head, body)
+            websocket = wants_websocket(req)
+            head, body = upstream_request(
+                req,
+                view,
+                matcher,
+                action,
+                name,
+                down.peer,
+                rest,
+                fn,
+                backend_ops=picked.header_ops,
+                scheme=self.scheme,
+                upgrade=websocket,
+            )
+            if websocket:
+                ep = self._forwarder.next_endpoint(name, cluster.endpoints)
+                status = await tunnel(down, req, name, ep, head, action.timeout)
+            else:
+                edits = _response_edits(action, picked, edits)
+                status = await self._forwarder.exchange(
+                    down, req, name, cluster, action, head, body, edits, dest.protocol
+                )
         self.stats.record(name, status, perf_counter() - req.received)
 
-    async def _exchange(
-        self, down: Downstream, req: Request, name: str, cluster: Cluster, action: RouteAction, head: bytes, body: bytes
-    ) -> int:
-        """Forward under the route's timeout; the status the client got."""
-        if action.timeout is None:
-            return await self._attempts(down, req, name, cluster, action, head, body)
-        # One loop timer that cancels this task: what asyncio.timeout does, minus
-        # its bookkeeping, as nearly every request pays for it.
-        deadline = _Deadline(cast("asyncio.Task[None]", down.task))
-        timer = down.clients.loop.call_later(action.timeout, deadline.expire)
-        try:
-            return await self._attempts(down, req, name, cluster, action, head, body)
-        except asyncio.CancelledError:
-            if not deadline.expired or down.lost:
-                raise
-            deadline.task.uncancel()
-            if down.sent_status:  # too late for a 504: cut the response short
-                down.must_close = True
-                return down.sent_status
-            return down.reply(req, 504, "upstream request timeout")
-        finally:
-            timer.cancel()
-
-    async def _attempts(
-        self, down: Downstream, req: Request, name: str, cluster: Cluster, action: RouteAction, head: bytes, body: bytes
-    ) -> int:
-        policy = action.retries
-        left = policy.num_retries if policy is not None else 0
-        per_try = policy.per_try_timeout if policy is not None else None
-        endpoints = cluster.endpoints
-        head_only = req.method == "HEAD"
-        tries = 0
-        while True:
-            if tries:  # Envoy's fully jittered back-off: 25 ms base, 250 ms cap
-                await asyncio.sleep(_random() * min(0.025 * (2**tries - 1), 0.25))
-                endpoints = self._endpoints(name, endpoints)
-            tries += 1
-            i = self._rr.get(name, 0)
-            self._rr[name] = i + 1
-            ep = endpoints[i % len(endpoints)]
-            sent = perf_counter()
-            try:
-                conn = self._pool.take(ep) if per_try is None else None
-                stale = False
-                if conn is not None:  # the usual case, inline: a pooled connection
-                    conn.send(head, body, head_only)
-                    try:
-                        await cast("asyncio.Future[None]", conn.head)
-                    except UpstreamReset as e:
-                        if e.started:
-                            raise
-                        conn, stale = None, True  # the keep-alive race: see _send
-                    except BaseException:
-                        conn.close()
-                        raise
-                if conn is None:
-                    if per_try is None:
-                        conn = await self._send(name, ep, head, body, head_only, stale=stale)
-                    else:
-                        async with asyncio.timeout(per_try):
-                            conn = await self._send(name, ep, head, body, head_only, self._pool.take(ep))
-            except TimeoutError:  # per try (TimeoutError is an OSError: it goes first)
-                if left and policy is not None and policy.retries_status(504):
-                    left -= 1
-                    continue
-                return down.reply(req, 504, "upstream request timeout")
-            except (OSError, UpstreamReset) as e:
-                if left and policy is not None and policy.retries_connect_failure():
-                    left -= 1
-                    continue
-                reason = e.reason if isinstance(e, UpstreamReset) else "connection failure"
-                return down.reply(
-                    req,
-                    503,
-                    "upstream connect error or disconnect/reset before headers. "
-                    f'reset reason: {reason} (upstream "{name}", endpoint {ep.host}:{ep.port})',
-                )
-            if left and policy is not None and policy.retries_status(conn.status):
-                conn.release()  # this answer is dropped; keep the connection if it is whole
-                left -= 1
-                continue
-            status = conn.status  # read before the connection goes back to the pool
-            chunked = self._relay_head(down, req, name, action, conn, sent)
-            if chunked is not None:
-                await self._relay_body(down, conn, chunked)
-            return status
-
-    def _endpoints(self, name: str, fallback: tuple[Endpoint, ...]) -> tuple[Endpoint, ...]:
-        # A retry picks among the cluster's current endpoints (a pod may have been
-        # replaced since the request started), as Envoy's retries follow EDS.
-        cluster = self._table.clusters.get(name)
-        return cluster.endpoints if cluster is not None and cluster.endpoints else fallback
-
-    async def _send(
+    def _mirror(
         self,
-        name: str,
-        ep: Endpoint,
-        head: bytes,
-        body: bytes,
-        head_only: bool,
-        conn: UpstreamConnection | None = None,
-        stale: bool = False,
-    ) -> UpstreamConnection:
-        """Send on ``conn`` (pooled) or a new connection; return it once the head arrived.
+        down: Downstream,
+        req: Request,
+        view: RequestView,
+        table: RouteTable,
+        matcher: Matcher,
+        action: RouteAction,
+        picked: WeightedDestination,
+    ) -> None:
+        scheme, peer, loop = self.scheme, down.peer, down.clients.loop
+        head_only = req.method == "HEAD"
+        # Route-level mirrors copy the request as the route sends it; a backendRef's
+        # own mirrors also carry that backendRef's header filter.
+        for mirrors, ops in ((action.mirrors, None), (picked.mirrors, picked.header_ops)):
+            if not mirrors:
+                continue
 
-        A pooled connection that the upstream closed just as we reused it (the
-        keep-alive race: it died before any response byte) is replaced by a new
-        one; if the endpoint now refuses connections (its pod is going away), by
-        one to another endpoint of the cluster. Nothing had reached an upstream,
-        so the client never sees it."""
-        if conn is not None:
-            conn.send(head, body, head_only)
-            try:
-                await cast("asyncio.Future[None]", conn.head)
-                return conn
-            except UpstreamReset as e:
-                if e.started:
-                    raise
-                stale = True
-            except BaseException:
-                conn.close()
-                raise
-        try:
-            conn = await self._pool.connect(ep)
-        except OSError:
-            other = self._other_endpoint(name, ep) if stale else None
-            if other is None:
-                raise
-            conn = self._pool.take(other) or await self._pool.connect(other)
-        conn.send(head, body, head_only)
-        try:
-            await cast("asyncio.Future[None]", conn.head)
-        except BaseException:
-            conn.close()
-            raise
-        return conn
+            def render(name: str, ops: HeaderOps | None = ops) -> tuple[bytes, bytes]:
+                return upstream_request(
+                    req, view, matcher, action, name, peer, backend_ops=ops, scheme=scheme, shadow=True
+                )
 
-    def _other_endpoint(self, name: str, ep: Endpoint) -> Endpoint | None:
-        cluster = self._table.clusters.get(name)
-        others = [e for e in cluster.endpoints if e != ep] if cluster is not None else []
-        if not others:
-            return None
-        i = self._rr.get(name, 0)
-        self._rr[name] = i + 1
-        return others[i % len(others)]
-
-    def _relay_head(
-        self, down: Downstream, req: Request, name: str, action: RouteAction, conn: UpstreamConnection, sent: float
-    ) -> bool | None:
-        """Send the response head, and the body if it is all here already (the
-        usual small answer: one write). Else whether the body is to be chunked."""
-        status = conn.status
-        service_ms = int((perf_counter() - sent) * 1000)
-        ops = action.header_ops
-        remove: frozenset[str] = frozenset()
-        adds: tuple[tuple[str, str, bool], ...] = ()
-        if ops is not None:
-            remove, adds = ops.response_remove, ops.response_add
-            if adds:
-                remove = remove | {h for h, _, append in adds if not append}
-        parts = [status_line(status)]
-        names = NAMES
-        for n, v in conn.headers:
-            key = names.get(n) or lower_name(n)
-            if key not in _RESPONSE_DROP and key not in remove:
-                parts.append(n + b": " + v + b"\r\n")
-        keep = req.keep_alive and not down.must_close
-        chunked = False
-        if req.method == "HEAD" or status in (204, 304) or status < 200:
-            if conn.length is not None:
-                parts.append(b"content-length: %d\r\n" % conn.length)
-        elif conn.length is not None:
-            parts.append(b"content-length: %d\r\n" % conn.length)
-        elif req.http11:
-            parts.append(b"transfer-encoding: chunked\r\n")
-            chunked = True
-        else:  # an HTTP/1.0 client: the body ends when the connection does
-            keep = False
-        parts.append(
-            b"x-envoy-upstream-service-time: %d\r\nx-coalmine-upstream: %s\r\n"
-            % (service_ms, name.encode("latin-1", "replace"))
-        )
-        for h, value, _ in adds:
-            parts.append(f"{h}: {clean(value)}\r\n".encode("latin-1", "replace"))
-        parts.append(connection_header(req.http11, keep))
-        if not keep:
-            down.must_close = True
-        down.sent_status = status
-        if conn.complete:
-            data = b"".join(conn.pending)
-            conn.pending = []
-            if chunked:
-                parts.append(b"%x\r\n%b\r\n0\r\n\r\n" % (len(data), data) if data else b"0\r\n\r\n")
-            else:
-                parts.append(data)
-            down.transport.write(b"".join(parts))
-            conn.release()
-            return None
-        down.transport.write(b"".join(parts))
-        return chunked
-
-    async def _relay_body(self, down: Downstream, conn: UpstreamConnection, chunked: bool) -> None:
-        """Stream the rest of the body as it comes, pausing the upstream while the
-        client's transport is over its high-water mark."""
-        try:
-            if not conn.attach(down.write_chunk if chunked else down.transport.write):
-                down.streaming = conn
-                if down.write_paused and conn.pause():
-                    down.clients.flow_control_pauses += 1
-                await cast("asyncio.Future[None]", conn.done)
-        except UpstreamReset:
-            down.must_close = True  # the client sees the body cut short, as from Envoy
-            return
-        except BaseException:
-            conn.close()
-            raise
-        finally:
-            down.streaming = None
-        if chunked:
-            down.transport.write(b"0\r\n\r\n")
-        conn.release()
+            self._mirroring.send(loop, table, mirrors, render, head_only, action.timeout)
 
 
-class _Deadline:
-    """A route timeout: when it expires, the request's task is cancelled."""
-
-    __slots__ = ("expired", "task")
-
-    def __init__(self, task: asyncio.Task[None]) -> None:
-        self.task = task
-        self.expired = False
-
-    def expire(self) -> None:
-        self.expired = True
-        self.task.cancel()
+def _response_edits(action: RouteAction, picked: WeightedDestination, cors: ResponseEdits) -> ResponseEdits:
+    """The response header changes: the backendRef's filter, the route's, and CORS's."""
+    if action.header_ops is None and picked.header_ops is None:
+        return cors
+    remove: set[str] = set(cors.remove)
+    lines: list[bytes] = [cors.add] if cors.add else []
+    for ops in (picked.header_ops, action.header_ops):
+        if ops is None:
+            continue
+        remove |= ops.response_remove
+        remove |= {h for h, _, append in ops.response_add if not append}
+        lines += [f"{h}: {clean(value)}\r\n".encode("latin-1", "replace") for h, value, _ in ops.response_add]
+    return ResponseEdits(frozenset(remove), b"".join(lines))

@@ -18,9 +18,9 @@ from types import MappingProxyType
 from urllib.parse import parse_qsl, quote
 
 from helpers.runtime.matching import Matcher, RequestView
-from helpers.runtime.proxy.downstreams import Request
+from helpers.runtime.proxy.request import Request
 from helpers.runtime.proxy.wire import clean
-from helpers.runtime.routes import Redirect, RestCall, RestFunction, RouteAction
+from helpers.runtime.routes import HeaderOps, Redirect, RestCall, RestFunction, RouteAction
 from helpers.runtime.templating import render
 
 HOP_BY_HOP = frozenset(
@@ -53,8 +53,19 @@ def upstream_request(
     peer: str,
     rest: RestCall | None = None,
     fn: RestFunction | None = None,
+    *,
+    backend_ops: HeaderOps | None = None,
+    scheme: str = "http",
+    upgrade: bool = False,
+    shadow: bool = False,
 ) -> tuple[bytes, bytes]:
-    """The request head and body to send to ``cluster`` for ``req`` from ``peer``."""
+    """The request head and body to send to ``cluster`` for ``req`` from ``peer``.
+
+    ``backend_ops`` are the picked backendRef's own header filters (applied before
+    the route's, as Envoy applies weighted-cluster headers first); ``scheme`` is
+    what the client used (``x-forwarded-proto``); ``upgrade`` keeps ``Connection:
+    upgrade`` and ``Upgrade`` (a WebSocket handshake); ``shadow`` makes the copy a
+    RequestMirror sends: its Host gets Envoy's ``-shadow`` suffix, before any port."""
     method, target, body, headers, framed = req.method, req.target, req.body, req.headers, req.framed
     original = None
     if action.prefix_rewrite is not None:
@@ -67,6 +78,8 @@ def upstream_request(
         or original is not None
         or action.host_rewrite is not None
         or (ops is not None and (ops.request_add or ops.request_remove))
+        or backend_ops is not None
+        or shadow
     ):
         headers = dict(headers)  # the slow path: this request's headers change
         if original is not None:
@@ -76,12 +89,11 @@ def upstream_request(
         if fn is not None and rest is not None:
             method, target, body = _call_function(req, view, rest, fn, headers, target)
             framed = fn.body is None and framed  # a rendered body brings its own framing
-        if ops is not None:  # Envoy: removals first, then additions
-            for h in ops.request_remove:
-                headers.pop(h, None)
-            for h, value, append in ops.request_add:
-                old = headers.get(h)
-                headers[h] = f"{old},{clean(value)}" if append and old is not None else clean(value)
+        for each in (backend_ops, ops):
+            if each is not None:
+                _apply(each, headers)
+        if shadow:
+            headers["host"] = shadow_host(headers.get("host") or cluster)
     drop = _REQUEST_DROP
     connection = headers.get("connection")
     if connection is not None and connection.lower() not in ("close", "keep-alive"):
@@ -90,9 +102,11 @@ def upstream_request(
     for k, v in headers.items():
         if k not in drop:
             lines.append(f"{k}: {v}\r\n")
+    if upgrade:
+        lines.append(f"connection: upgrade\r\nupgrade: {clean(headers.get('upgrade', 'websocket'))}\r\n")
     xff = headers.get("x-forwarded-for")
     lines.append(f"x-forwarded-for: {xff}, {peer}\r\n" if xff else f"x-forwarded-for: {peer}\r\n")
-    lines.append("x-forwarded-proto: http\r\n")
+    lines.append(f"x-forwarded-proto: {scheme}\r\n")
     if "x-request-id" not in headers:
         h = f"{_getrandbits(128):032x}"
         lines.append(f"x-request-id: {h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}\r\n")
@@ -104,8 +118,39 @@ def upstream_request(
     return "".join(lines).encode("latin-1", "replace"), body
 
 
-def redirect_location(req: Request, view: RequestView, matcher: Matcher, action: Redirect) -> str:
-    """Where a redirect route sends ``req``: the query is kept unless the new path has one."""
+def _apply(ops: HeaderOps, headers: dict[str, str]) -> None:
+    # Envoy: removals first, then additions
+    for h in ops.request_remove:
+        headers.pop(h, None)
+    for h, value, append in ops.request_add:
+        old = headers.get(h)
+        headers[h] = f"{old},{clean(value)}" if append and old is not None else clean(value)
+
+
+def shadow_host(host: str) -> str:
+    """The Host of a mirrored copy, as Envoy's shadow writer makes it.
+
+    >>> shadow_host("example.org:8080"), shadow_host("example.org")
+    ('example.org-shadow:8080', 'example.org-shadow')
+    """
+    name, colon, port = host.rpartition(":") if host.count(":") == 1 else (host, "", "")
+    if colon and port.isdigit():
+        return f"{name}-shadow:{port}"
+    return f"{host}-shadow"
+
+
+def redirect_location(
+    req: Request,
+    view: RequestView,
+    matcher: Matcher,
+    action: Redirect,
+    listener_port: int | None = None,
+    scheme: str = "http",
+) -> str:
+    """Where a redirect route sends ``req``: the query is kept unless the new path has one.
+
+    A Gateway API redirect without a port or scheme keeps ``listener_port``, the
+    port of the listener the request came in on (the Host header's when unknown)."""
     if action.path is not None:
         path = action.path
     elif action.prefix_rewrite is not None:
@@ -115,23 +160,25 @@ def redirect_location(req: Request, view: RequestView, matcher: Matcher, action:
     if req.query and "?" not in path:
         path = f"{path}?{req.query}"
     if action.gateway_api:
-        return clean(f"{_gateway_api_origin(view.host, action)}{path}")
-    return clean(f"{action.scheme or 'http'}://{action.host or view.host}{path}")
+        return clean(f"{_gateway_api_origin(view.host, action, listener_port, scheme)}{path}")
+    return clean(f"{action.scheme or scheme}://{action.host or view.host}{path}")
 
 
 _WELL_KNOWN = {"http": 80, "https": 443}
 
 
-def _gateway_api_origin(request_host: str, action: Redirect) -> str:
+def _gateway_api_origin(request_host: str, action: Redirect, listener_port: int | None, request_scheme: str) -> str:
     # HTTPRequestRedirectFilter.port: the given port; else the scheme's well-known
     # port if the scheme is set; else the listener's port (the one the request
     # came in on). http:80 and https:443 are not written.
     bare, _, port_text = request_host.rpartition(":") if request_host.count(":") == 1 else (request_host, "", "")
-    scheme = action.scheme or "http"
+    scheme = action.scheme or request_scheme
     if action.port is not None:
         port: int | None = action.port
     elif action.scheme is not None:
         port = _WELL_KNOWN[action.scheme]
+    elif listener_port is not None:
+        port = listener_port
     else:
         port = int(port_text) if port_text.isdigit() else None
     host = action.host or bare
