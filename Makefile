@@ -9,7 +9,7 @@ BIN    := $(VENV)/bin
 ROOT_FLAG := $(if $(filter 0,$(shell id -u)),--allow-root,)
 export COALMINE_HOME ?= $(CURDIR)/.lab
 
-.PHONY: lab test check chromium notebooks bench bench-dashboard soak manifests clean cluster-check
+.PHONY: lab test check chromium prometheus notebooks bench bench-dashboard soak manifests clean cluster-check
 
 $(BIN)/python:
 	@echo "creating the virtual environment $(VENV)"
@@ -54,6 +54,27 @@ chromium:
 	  echo "chromium not found: the browser tests will be skipped (install it with: sudo apt-get install chromium)"; \
 	fi
 
+# `coalmine install prometheus` runs Debian's prometheus (2.42, /usr/bin/prometheus); we
+# never download one. As root with apt-get, install it when missing, as for chromium
+# (without the recommended exporters), and stop the system service the package starts
+# (it would listen on every interface at :9090; the lab starts its own on 127.0.0.1);
+# otherwise say how, and the tests that need a real Prometheus skip themselves (the
+# built-in canary checks need none).
+prometheus:
+	@if command -v prometheus >/dev/null 2>&1; then :; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	  echo "installing Debian's prometheus for the lab and its tests (apt-get, about a minute)"; \
+	  export DEBIAN_FRONTEND=noninteractive; \
+	  if { apt-get install -y -qq --no-install-recommends prometheus >/dev/null 2>&1 || \
+	    { apt-get update -qq >/dev/null 2>&1 && apt-get install -y -qq --no-install-recommends prometheus >/dev/null 2>&1; }; }; then \
+	    if command -v systemctl >/dev/null 2>&1; then systemctl disable --now prometheus >/dev/null 2>&1 || :; fi; \
+	  else \
+	    echo "could not install prometheus: the tests that need it will be skipped (try: apt-get install prometheus)"; \
+	  fi; \
+	else \
+	  echo "prometheus not found: the tests that need it will be skipped (install it with: sudo apt-get install prometheus)"; \
+	fi
+
 # Lint, format and types (seconds): configured in pyproject.toml.
 check: $(VENV)/.installed-test
 	$(BIN)/ruff check .
@@ -61,7 +82,7 @@ check: $(VENV)/.installed-test
 	$(BIN)/mypy
 
 # pytest exits 5 when a selection collects nothing; that is not a failure here.
-test: $(VENV)/.installed-test chromium check
+test: $(VENV)/.installed-test chromium prometheus check
 	$(BIN)/python -m pytest $(PYTEST_ARGS); rc=$$?; if [ $$rc -eq 5 ]; then echo "no tests collected"; exit 0; fi; exit $$rc
 
 # Regenerate the lessons' stored outputs: build notebooks/NN-*.ipynb from notebooks/src/
@@ -84,9 +105,10 @@ soak: $(VENV)/.installed-test
 	$(BIN)/python benchmarks/soak.py
 
 # The seed's whole flow on the current kube context (a real cluster), PASS/FAIL per step;
-# see docs/real-cluster.md. Leaves the cluster as it was.
+# ROLLOUTS=1 then installs Flagger and runs a good and a bad rollout. See
+# docs/real-cluster.md. Leaves the cluster as it was.
 cluster-check: $(VENV)/.installed-lab
-	$(BIN)/python scripts/cluster_check.py $(CLUSTER_CHECK_ARGS)
+	$(BIN)/python scripts/cluster_check.py $(if $(ROLLOUTS),--rollouts) $(CLUSTER_CHECK_ARGS)
 
 manifests: $(VENV)/.installed-test
 	$(BIN)/python scripts/render_manifests.py

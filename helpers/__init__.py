@@ -14,7 +14,7 @@ raises on purpose. The modules a lesson uses by name load when first asked for::
 The package, one folder per concern (each folder's ``__init__`` is its map):
 
     lab, loading, tables, doctor   the Lab façade: one object for every operation
-    errors, kinds                  the vocabulary every layer shares
+    errors, kinds, durations       the vocabulary every layer shares
     cli/                           the ``coalmine`` command, calling ``Lab``
     builders/                      builders: VirtualServices, HTTPRoutes, Flagger Canaries as dicts
     live/                          traffic, sampling, canary control, plot, dashboard, demo

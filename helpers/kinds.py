@@ -21,7 +21,7 @@ GLOO_V1 = "gloo.solo.io/v1"  # Upstream, UpstreamGroup
 GATEWAY_NETWORKING_GROUP = "gateway.networking.k8s.io"  # the Kubernetes Gateway API
 GATEWAY_NETWORKING_V1 = f"{GATEWAY_NETWORKING_GROUP}/v1"
 GATEWAY_NETWORKING_V1BETA1 = f"{GATEWAY_NETWORKING_GROUP}/v1beta1"  # ReferenceGrant (still v1beta1)
-FLAGGER_V1BETA1 = "flagger.app/v1beta1"  # Canary
+FLAGGER_V1BETA1 = "flagger.app/v1beta1"  # Canary, MetricTemplate
 
 GLOO_NAMESPACE = "gloo-system"  # where Gloo runs, keeps its Upstreams and writes statuses
 KGATEWAY_NAMESPACE = "kgateway-system"  # where kgateway runs and the lab's Gateway lives
@@ -77,6 +77,7 @@ KINDS: tuple[Kind, ...] = (
     Kind("HTTPRoute", GATEWAY_NETWORKING_V1, "httproutes", ("httproute",), gateway_api=True),
     Kind("ReferenceGrant", GATEWAY_NETWORKING_V1BETA1, "referencegrants", ("refgrant",), gateway_api=True),
     Kind("Canary", FLAGGER_V1BETA1, "canaries", ("canary",), flagger=True),
+    Kind("MetricTemplate", FLAGGER_V1BETA1, "metrictemplates", (), flagger=True),
 )
 BY_NAME = {k.name: k for k in KINDS}
 

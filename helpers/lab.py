@@ -222,8 +222,15 @@ class Lab:
         return self.backend.proxy_url(gateway=gateway)
 
     def stats(self) -> dict[str, Any]:
-        """Requests per upstream, by status, with latency percentiles."""
+        """Requests per upstream, by status, with latency percentiles (every gateway's
+        added up)."""
         return self.backend.stats()
+
+    def stats_url(self, gateway: str | None = None) -> str:
+        """Where a gateway serves its stats in Prometheus's format, as Envoy's admin
+        ``/stats/prometheus`` (the lab's token opens it: ``Authorization: Bearer``). By
+        default Gloo's gateway-proxy; ``gateway`` ("namespace/name") picks a Gateway."""
+        return self.backend.stats_url(gateway)
 
     def events(self, namespace: str | None = None) -> pd.DataFrame:
         """Events as ``kubectl get events`` lists them (LAST SEEN, TYPE, REASON, OBJECT,

@@ -2,15 +2,19 @@
 """The seed's whole canary flow against the current kube context, PASS/FAIL per step.
 
     make cluster-check                      # or: .venv/bin/python scripts/cluster_check.py
-    scripts/cluster_check.py --context kind-coalmine --keep
+    make cluster-check ROLLOUTS=1           # also Flagger: a good and a bad rollout
+    scripts/cluster_check.py --context kind-coalmine --keep --rollouts
     scripts/cluster_check.py --versions     # only the pinned versions and the helm found
 
 It first prints the versions it installs (Gloo chart, Helm major, kgateway charts,
-Gateway API), each with where the pin comes from. Steps: deploy petstore v1 and v2,
-install Gloo Edge, route everything to v1, the header canary, a 10/90 split, a 50/50
-split, everything to v2. Afterwards the lab's objects and the Gloo it installed are
-removed (``--keep`` leaves them), so the cluster is as it was. Exit status: 0 all
-passed, 1 a step failed, 2 no cluster.
+Gateway API, Flagger's charts), each with where the pin comes from. Steps: deploy
+petstore v1 and v2, install Gloo Edge, route everything to v1, the header canary, a
+10/90 split, a 50/50 split, everything to v2. With ``--rollouts``, then Flagger's:
+install Flagger (its chart with Prometheus, and the loadtester chart), the Canary of
+``manifests/flagger/`` initialized, a good rollout promoted, a bad one rolled back.
+Afterwards the lab's objects and what it installed are removed (``--keep`` leaves
+them), so the cluster is as it was. Exit status: 0 all passed, 1 a step failed, 2 no
+cluster.
 """
 
 from __future__ import annotations
@@ -36,8 +40,13 @@ from helpers.live.sampling import curl, sample  # noqa: E402
 
 MANIFESTS = ROOT / "manifests"
 GLOO = MANIFESTS / "gloo"
+FLAGGER = MANIFESTS / "flagger"
 SETTLE_S = 60.0  # Gloo applies a route to Envoy a moment after the API server accepts it
 SAMPLES = 200
+ROLLOUT_S = 900.0  # a rollout at Flagger's 10 s interval, with image pulls for the new pods
+# manifests/flagger/canary.yaml applies unchanged: Flagger raises its 2 s analysis interval to
+# 10 s (v1.44 GetAnalysisInterval), and its metric intervals (15 s) hold three scrapes of the
+# chart's Prometheus (every 5 s), enough for rate().
 
 
 class StepFailed(Exception):
@@ -127,11 +136,63 @@ def run(lab: Lab) -> list[tuple[str, Callable[[], str | None]]]:
     ]
 
 
+def canary_phase(lab: Lab) -> tuple[str, int]:
+    """The Canary's phase and failed checks, as Flagger wrote them ("" before it did)."""
+    found = lab.objects("canaries", "petstore", "default")
+    status = (found[0].get("status") or {}) if found else {}
+    return str(status.get("phase") or ""), int(status.get("failedChecks") or 0)
+
+
+def rollout_ends(lab: Lab, manifest: str, want: str) -> str:
+    """Apply a rollout and wait for its analysis to start, then to end in ``want``."""
+    lab.apply(FLAGGER / manifest)
+    deadline, seen = time.monotonic() + ROLLOUT_S, ["?"]
+    started = False
+    while time.monotonic() < deadline:
+        phase, failed = canary_phase(lab)
+        if phase != seen[-1]:
+            seen.append(phase)
+        started = started or phase in ("Progressing", "Promoting", "Finalising", "Waiting", "WaitingPromotion")
+        if started and phase in ("Succeeded", "Failed"):
+            if phase != want:
+                raise StepFailed(f"the rollout ended {phase}, not {want} (phases {' > '.join(seen[1:])})")
+            return f"{' > '.join(seen[1:])} ({failed} failed checks)"
+        time.sleep(2)
+    raise StepFailed(f"no {want} within {ROLLOUT_S:g}s (phases {' > '.join(seen[1:])}): `coalmine events`")
+
+
+def rollouts(lab: Lab) -> list[tuple[str, Callable[[], str | None]]]:
+    def install() -> str:
+        # The seed's VirtualService claims every domain, as the Canary's does: Gloo takes one per domain.
+        lab.delete(kind="VirtualService", name="coalmine", namespace="gloo-system")
+        lab.apply(FLAGGER / "petstore.yaml")
+        message = str(lab.install("flagger")["message"])
+        lab.wait(600)
+        return message.splitlines()[0]
+
+    def initialized() -> str:
+        lab.apply(FLAGGER / "canary.yaml", FLAGGER / "virtualservice.yaml")
+        deadline = time.monotonic() + ROLLOUT_S
+        while canary_phase(lab)[0] != "Initialized":
+            if time.monotonic() >= deadline:
+                raise StepFailed(f"the Canary is {canary_phase(lab)[0] or 'without a status'}, not Initialized")
+            time.sleep(2)
+        return "canary.yaml as the lessons apply it (Flagger analyses every 10 s, metrics over 15 s)"
+
+    return [
+        ("install Flagger", install),
+        ("Canary initialized", initialized),
+        ("good rollout promoted", lambda: rollout_ends(lab, "rollout-good.yaml", "Succeeded")),
+        ("bad rollout rolled back", lambda: rollout_ends(lab, "rollout-bad.yaml", "Failed")),
+    ]
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--context", help="kube context (default: the current one)")
     parser.add_argument("--keep", action="store_true", help="leave the petstore and Gloo installed afterwards")
     parser.add_argument("--versions", action="store_true", help="print the pinned versions and stop")
+    parser.add_argument("--rollouts", action="store_true", help="then install Flagger and run a good and a bad rollout")
     args = parser.parse_args(argv)
     if args.versions:
         print("\n".join(describe(Tools())))
@@ -149,7 +210,7 @@ def main(argv: list[str] | None = None) -> int:
     for line in describe(Tools()):
         print(f"      version: {line}")
     failed = False
-    for name, step in run(lab):
+    for name, step in run(lab) + (rollouts(lab) if args.rollouts else []):
         started = time.monotonic()
         try:
             detail = step()

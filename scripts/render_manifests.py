@@ -37,6 +37,7 @@ VERSIONS = ("v1", "v2")
 # canary from the promoted v2.
 BAD = {"ERROR_RATE": "0.3"}  # request-success-rate falls to about 70%
 SLOW = {"LATENCY_MS": "1000"}  # request-duration's p99 passes a second
+REGRESSION = {"LATENCY_MS": "150"}  # request-duration's p99 (max 500 ms) lets it through
 
 PETSTORE_HEADER = """\
 # petstore $version: the go-swagger petstore of the seed post, as a stdlib-only Python
@@ -67,6 +68,12 @@ ROLLOUT_HEADERS = {
 # rollout-slow: the Deployment `petstore` with VERSION v3 and LATENCY_MS 1000: every
 # /api request takes a second longer, request-duration (p99) passes its thresholdRange
 # max, and Flagger rolls it back.
+""",
+    "regression": """\
+# rollout-regression (lesson 9): the Deployment `petstore` with VERSION v3 and
+# LATENCY_MS 150: every /api request takes 150 ms longer. The built-in checks pass it
+# (no errors, p99 well under request-duration's 500 ms); the MetricTemplate
+# latency-regression.yaml (the canary's p95 against the primary's) rolls it back.
 """,
 }
 LOADTESTER_HEADER = """\
@@ -323,6 +330,7 @@ OUTPUTS: dict[str, tuple[str, Callable[[str], str]]] = {
     "flagger/rollout-good.yaml": ("petstore.py", partial(rollout, "good", {})),
     "flagger/rollout-bad.yaml": ("petstore.py", partial(rollout, "bad", BAD)),
     "flagger/rollout-slow.yaml": ("petstore.py", partial(rollout, "slow", SLOW)),
+    "flagger/gatewayapi/rollout-regression.yaml": ("petstore.py", partial(rollout, "regression", REGRESSION)),
     "flagger/loadtester.yaml": ("loadtester.py", loadtester),
 }
 

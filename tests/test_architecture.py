@@ -35,7 +35,7 @@ MAX_LINES = 400
 TOO_BIG_ON_PURPOSE = {"helpers.apps.petstore", "helpers.apps.loadtester"}
 
 LAYERS: dict[str, tuple[str, ...]] = {
-    "vocabulary": ("helpers.errors", "helpers.kinds"),
+    "vocabulary": ("helpers.errors", "helpers.kinds", "helpers.durations"),
     "apps": ("helpers.apps",),
     "runtime": ("helpers.runtime",),
     "backends": ("helpers.backends",),

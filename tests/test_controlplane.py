@@ -212,7 +212,10 @@ def test_fresh_lab_ready_and_status_shapes(tmp_path: Path) -> None:
                 "gateway": {"installed": False, "serving": False, "port": None},
                 "listenersPending": [],
             }
-            assert cp.status() == {
+            status = cp.status()
+            prometheus = status.pop("prometheus")
+            assert (prometheus["installed"], prometheus["url"], prometheus["targets"]) == (False, None, {})
+            assert status == {
                 "home": str(tmp_path),
                 "gateway": {"installed": False, "url": None},
                 "objects": 0,
@@ -220,6 +223,7 @@ def test_fresh_lab_ready_and_status_shapes(tmp_path: Path) -> None:
                 "routeTableVersion": cp.gloo.table.version,
                 "gatewayApi": {"installed": False, "channel": None, "gateways": {}},
                 "flagger": {"installed": False},
+                "stats_urls": {},
             }
             assert cp.route_summary() == []
             assert [o["metadata"]["name"] for o in cp.get("Namespace", None, None)] == [

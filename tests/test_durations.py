@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from helpers.runtime.durations import parse_duration
+from helpers.durations import parse_duration
 from helpers.runtime.flagger import schema as flagger_schema
 from helpers.runtime.gloo import fields as gloo_fields
 

@@ -76,7 +76,12 @@ def test_the_lesson_manifest_is_accepted() -> None:
     ("path", "value", "message"),
     [
         ("spec.provider", "istio", 'spec.provider: "istio": the local runtime\'s Flagger supports provider gloo'),
-        ("spec.provider", "gatewayapi:v1", "gatewayapi:v1 comes with a later lesson"),
+        ("spec.provider", "gatewayapi:v1", "spec.service.gatewayRefs: required with provider gatewayapi:v1"),
+        (
+            "spec.provider",
+            "gatewayapi:v1beta1",
+            "the local runtime serves gateway.networking.k8s.io/v1: use gatewayapi:v1",
+        ),
         ("spec.provider", "envoy", 'spec.provider: "envoy" is not one of apisix'),
         ("spec.targetRef.kind", "DaemonSet", "spec.targetRef: apps/v1/DaemonSet: the local runtime's Flagger targets"),
         ("spec.targetRef.kind", "StatefulSet", 'spec.targetRef.kind: "StatefulSet" is not one of'),
@@ -96,7 +101,7 @@ def test_the_lesson_manifest_is_accepted() -> None:
         ("spec.analysis.stepWeights", [0, 50], "spec.analysis.stepWeights[0]: 0 is out of range"),
         ("spec.analysis.metrics.0.name", "error-rate", 'spec.analysis.metrics[0].name: "error-rate" is not a built-in'),
         ("spec.analysis.metrics.0.name", None, "spec.analysis.metrics[0].name: required field is missing"),
-        ("spec.analysis.metrics.0.templateRef", {"name": "t"}, "MetricTemplates need Prometheus: not in the local"),
+        ("spec.analysis.metrics.0.templateRef", {"namespace": "t"}, "metrics[0].templateRef.name: required field"),
         ("spec.analysis.metrics.0.query", "sum(x)", "spec.analysis.metrics[0].query: not supported by the local"),
         ("spec.analysis.metrics.0.threshold", 99, "spec.analysis.metrics[0].threshold: not supported"),
         ("spec.analysis.metrics.0.thresholdRange", {"min": "99"}, "spec.analysis.metrics[0].thresholdRange.min"),

@@ -91,7 +91,7 @@ def text_of(cell: nbformat.NotebookNode) -> str:
 
 
 def test_there_is_a_notebook_per_lesson() -> None:
-    assert [lesson_number(p) for p in LESSON_FILES] == list(range(9))
+    assert [lesson_number(p) for p in LESSON_FILES] == list(range(10))
     sources = sorted(p.stem for p in (NOTEBOOKS / "src").glob("[0-9][0-9]-*.py"))
     assert sources == [p.stem for p in LESSON_FILES]
 
@@ -259,15 +259,15 @@ def test_check_hints_name_only_helpers_the_lessons_have_shown() -> None:
     """A hint is only useful with a name the learner has seen: every route builder a
     check's messages name is called in that lesson or an earlier one."""
     from helpers import httproutes, progressive, routing
-    from helpers.lessons import checks, gatewayapi
+    from helpers.lessons import checks, gatewayapi, promql
     from helpers.lessons import progressive as lesson8
 
     modules = (routing, httproutes, progressive)
     builders = {n for m in modules for n, f in vars(m).items() if inspect.isfunction(f) and n[0] != "_"}
     for n in range(1, len(LESSON_FILES)):
-        check = {7: gatewayapi.check, 8: lesson8.check}.get(n) or checks.CHECKS[n]
+        check = {7: gatewayapi.check, 8: lesson8.check, 9: promql.check}.get(n) or checks.CHECKS[n]
         source = inspect.getsource(check)
-        home = lesson8 if n == 8 else checks
+        home = {8: lesson8, 9: promql}.get(n, checks)
         used = [v for name, v in vars(home).items() if name in source and name != check.__name__]
         functions = [check, *(v for v in used if inspect.isfunction(v))]
         # The messages: the string literals of the check, of the functions it calls and the texts it uses.

@@ -25,10 +25,13 @@ def only(name: str) -> dict[str, Any]:
     ("name", "build"),
     [
         ("canary.yaml", progressive.canary),
+        ("gatewayapi/canary.yaml", lambda: progressive.canary(provider="gatewayapi:v1")),
         ("virtualservice.yaml", progressive.delegating_virtual_service),
         ("rollout-good.yaml", lambda: progressive.rollout("v2")),
         ("rollout-bad.yaml", lambda: progressive.rollout("v3", error_rate=0.3)),
         ("rollout-slow.yaml", lambda: progressive.rollout("v3", latency_ms=1000)),
+        ("gatewayapi/rollout-regression.yaml", lambda: progressive.rollout("v3", latency_ms=150)),
+        ("gatewayapi/latency-regression.yaml", progressive.latency_regression),
     ],
 )
 def test_builders_equal_the_files(name: str, build: Any) -> None:
@@ -81,9 +84,39 @@ def test_a_gate_and_new_metrics_make_new_canaries() -> None:
     }
     fewer = progressive.with_metrics(base, [progressive.success_rate(95)])
     assert fewer["spec"]["analysis"]["metrics"] == [
-        {"name": "request-success-rate", "thresholdRange": {"min": 95}, "interval": "4s"}
+        {"name": "request-success-rate", "thresholdRange": {"min": 95}, "interval": "15s"}
     ]
     assert base == before, "the builders never change what they are given"
+
+
+@pytest.mark.parametrize("name", ["canary.yaml", "gatewayapi/canary.yaml"])
+def test_metric_windows_hold_two_scrapes_of_flaggers_prometheus(name: str) -> None:
+    """On a cluster Flagger puts a metric's interval into PromQL (rate(...[15s])), and
+    rate needs two samples: Flagger's chart Prometheus scrapes every 5 s."""
+    from helpers.durations import parse_duration
+
+    chart_scrape_s = 5.0  # charts/flagger/templates/prometheus.yaml, v1.44: scrape_interval 5s
+    for metric in only(name)["spec"]["analysis"]["metrics"]:
+        assert parse_duration(metric["interval"]) >= 3 * chart_scrape_s, metric
+
+
+def test_a_template_metric_refers_to_its_metric_template() -> None:
+    template = progressive.metric_template("error-rate", "100 - 1")
+    assert template["kind"] == "MetricTemplate" and template["apiVersion"] == "flagger.app/v1beta1"
+    assert template["spec"] == {
+        "provider": {"type": "prometheus", "address": "http://flagger-prometheus.gloo-system:9090"},
+        "query": "100 - 1",
+    }
+    assert progressive.template_metric("error-rate", maximum=1) == {
+        "name": "error-rate",
+        "templateRef": {"name": "error-rate", "namespace": "default"},
+        "thresholdRange": {"max": 1},
+        "interval": "15s",
+    }
+    with pytest.raises(InvalidArgument, match="give a maximum or a minimum"):
+        progressive.template_metric("error-rate")
+    query = progressive.latency_regression()["spec"]["query"]
+    assert query.count("{{ interval }}") == 2 and "kube_{{ namespace }}_{{ target }}-canary_" in query
 
 
 def test_the_fallback_route_follows_the_delegating_route() -> None:
@@ -103,6 +136,8 @@ def test_the_local_runtime_accepts_every_canary_the_lesson_applies() -> None:
         progressive.ab_canary(),
         progressive.with_webhook(progressive.canary(), progressive.gate()),
         progressive.canary(metrics=[progressive.success_rate()]),
+        progressive.canary(provider="gatewayapi:v1"),
+        progressive.ab_canary(provider="gatewayapi:v1"),
     ):
         problems, warnings = check_canary(canary)
         assert problems == []
@@ -118,6 +153,8 @@ def test_the_local_runtime_accepts_every_canary_the_lesson_applies() -> None:
         lambda: progressive.canary(threshold=True),
         lambda: progressive.ab_canary(iterations=0),
         lambda: progressive.rollout("v4"),
+        lambda: progressive.canary(provider="istio"),
+        lambda: progressive.canary(provider="gatewayapi:v1", gateway="http"),
         lambda: progressive.rollout("v2", error_rate=1.5),
         lambda: progressive.rollout("v2", latency_ms=-1),
     ],

@@ -64,7 +64,7 @@ def test_checks_are_computed_over_the_window_from_counter_differences() -> None:
     # 99% of 200 is rank 198: the 18th of the 20 requests in the (100, 250] bucket.
     assert p99 == pytest.approx(100 + 150 * 18 / 20)
     assert watch.checks("primary") == (None, None, 0), "unrelated upstreams are not the primary"
-    assert watch.thresholds() == {"request-success-rate": (99, "4s"), "request-duration": (500, "4s")}
+    assert watch.thresholds() == {"request-success-rate": (99, "15s"), "request-duration": (500, "15s")}
     assert watch.step_targets() == [10, 20, 30, 40, 50]
 
 

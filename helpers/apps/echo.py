@@ -331,22 +331,25 @@ class EchoHandler(BaseHTTPRequestHandler):
         self.wfile.write(head + payload)
 
 
-def make_server(host: str, port: int, env: Mapping[str, str]) -> ThreadingHTTPServer:
-    """An echo server bound to ``host:port`` (port 0 picks a free one), not yet serving."""
-    handler = type("Handler", (EchoHandler,), {"context": Context(env), "retries": Retries()})
-    server = ThreadingHTTPServer((host, port), handler)
+def make_server(
+    host: str, port: int, env: Mapping[str, str], handler: type[EchoHandler] = EchoHandler
+) -> ThreadingHTTPServer:
+    """An echo server bound to ``host:port`` (port 0 picks a free one), not yet serving;
+    ``handler`` may be a subclass that speaks more (the conformance tests' h2c echo)."""
+    bound = type("Handler", (handler,), {"context": Context(env), "retries": Retries()})
+    server = ThreadingHTTPServer((host, port), bound)
     server.daemon_threads = True
     return server
 
 
-def main() -> int:
+def main(handler: type[EchoHandler] = EchoHandler, name: str = "echo", speaks: str = "http") -> int:
     env = os.environ
     port_text = env.get("PORT") or env.get("HTTP_PORT") or "3000"
     if not port_text.isdigit() or int(port_text) > 65535:
-        print(f"echo: invalid setting: PORT={port_text!r} must be an integer from 0 to 65535", file=sys.stderr)
+        print(f"{name}: invalid setting: PORT={port_text!r} must be an integer from 0 to 65535", file=sys.stderr)
         return 2
-    server = make_server(env.get("HOST") or "0.0.0.0", int(port_text), env)
-    print(f"Starting server, listening on port {server.server_address[1]} (http)", flush=True)
+    server = make_server(env.get("HOST") or "0.0.0.0", int(port_text), env, handler)
+    print(f"Starting server, listening on port {server.server_address[1]} ({speaks})", flush=True)
 
     def stop(signum: int, frame: object) -> None:
         threading.Thread(target=server.shutdown, daemon=True).start()

@@ -81,6 +81,10 @@ class Backend(Protocol):
         """Per-upstream request counts and latency."""
         ...
 
+    def stats_url(self, gateway: str | None = None) -> str:
+        """Where ``gateway`` (default: Gloo's proxy) serves its stats in Prometheus's format."""
+        ...
+
     def events(self, namespace: str | None = None) -> list[dict[str, Any]]:
         """Events as core/v1 Event objects (the canary controller's, locally), oldest
         first; ``namespace`` None means every namespace."""

@@ -155,6 +155,10 @@ class LocalBackend:
     def stats(self) -> dict[str, Any]:
         return self._call("GET", "/v1/stats")
 
+    def stats_url(self, gateway: str | None = None) -> str:
+        query = f"?{urllib.parse.urlencode({'gateway': gateway})}" if gateway else ""
+        return str(self._call("GET", f"/v1/stats/url{query}")["url"])
+
     def routes(self) -> list[dict[str, Any]]:
         return _items(self._call("GET", "/v1/routes"), "routes")
 

@@ -5,9 +5,11 @@
     coalmine delete -f PATH... | delete KIND NAME
     coalmine get KIND [NAME] [-n NS | -A] [-o yaml|json|wide]
     coalmine install gloo [--port P] | install kgateway [--channel standard|experimental] | install flagger
+    coalmine install prometheus          a real Prometheus scraping the gateways (Debian's package)
     coalmine events [-n NS | -A]         what the controllers did (a Canary's steps and checks)
     coalmine wait [--timeout S]
     coalmine proxy url [--gateway NAMESPACE/NAME]
+    coalmine proxy stats-url [--gateway NAMESPACE/NAME]   the gateway's stats, Prometheus format
     coalmine convert -f VS.yaml [--gateway NAMESPACE/NAME] [-n NS] [--channel experimental]   VS -> HTTPRoute(s)
     coalmine routes | stats
     coalmine manifests                   the folder of the lab's manifests, e.g. apply -f $(coalmine manifests)/gloo
@@ -79,9 +81,10 @@ def build_parser() -> argparse.ArgumentParser:
         "install",
         commands.install,
         "install the gateway: gloo (discovery and the gateway proxy) or kgateway (the Gateway API); "
-        "or flagger (the Canary kind and its controller, after gloo)",
+        "or flagger (the Canary kind and its controller, after gloo); "
+        "or prometheus (a real Prometheus server scraping the gateways, when the machine has one)",
     )
-    p.add_argument("component", choices=("gloo", "kgateway", "flagger"))
+    p.add_argument("component", choices=("gloo", "kgateway", "flagger", "prometheus"))
     p.add_argument("--port", type=int, help="gateway-proxy port on 127.0.0.1 (default: a free one)")
     p.add_argument(
         "--channel",
@@ -90,8 +93,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p = add("wait", commands.wait, "wait until deployments are ready and the gateway serves")
     p.add_argument("--timeout", type=float, default=120.0, help="seconds (default 120)")
-    p = add("proxy", commands.proxy, "print the gateway URL (proxy url)")
-    p.add_argument("what", choices=("url",))
+    p = add(
+        "proxy",
+        commands.proxy,
+        "print the gateway URL (proxy url) or where it serves its stats in Prometheus's format (proxy stats-url)",
+    )
+    p.add_argument("what", choices=("url", "stats-url"))
     p.add_argument("--gateway", metavar="NAMESPACE/NAME", help="a Gateway API Gateway (after install kgateway)")
     p = add(
         "convert", live.convert, "turn VirtualServices into Gateway API HTTPRoutes (YAML on stdout, warnings on stderr)"

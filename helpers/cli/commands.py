@@ -33,6 +33,9 @@ def status(lab: Lab, args: argparse.Namespace) -> int:
         print(f"gateway API: kgateway, {s['gatewayApi']['channel']} channel")
     for gateway, listeners in ((s.get("gatewayApi") or {}).get("gateways") or {}).items():
         print(f"gateway {gateway}: " + ", ".join(f"{name} {url}" for name, url in listeners.items()))
+    prom = s.get("prometheus") or {}
+    if prom.get("installed"):
+        print(f"prometheus: {prom.get('url') or 'not running'}" + ("" if prom.get("ready") else " (not ready)"))
     print(f"pods:     {s['pods']['ready']}/{s['pods']['total']} ready")
     print(f"objects:  {s['objects']}")
     return 0
@@ -87,9 +90,14 @@ def install(lab: Lab, args: argparse.Namespace) -> int:
         return 0
     if args.component == "flagger":
         print(
-            f"flagger installed in {result['namespace']} (provider gloo): apply a Canary "
+            f"flagger installed in {result['namespace']} "
+            f"(providers {', '.join(result.get('providers') or ['gloo'])}): apply a Canary "
             "(apiVersion flagger.app/v1beta1) and watch it with `coalmine get canaries` and `coalmine events`"
         )
+        return 0
+    if args.component == "prometheus":
+        scraped = ", ".join(result.get("targets") or {}) or "each gateway once there is one"
+        print(f"prometheus serving on {result['url']}, scraping every {result['scrapeInterval']}: {scraped}")
         return 0
     if args.component == "kgateway":
         print(
@@ -134,6 +142,9 @@ def wait(lab: Lab, args: argparse.Namespace) -> int:
 
 
 def proxy(lab: Lab, args: argparse.Namespace) -> int:
+    if args.what == "stats-url":  # Envoy's /stats/prometheus; the lab's token as a bearer token opens it
+        print(lab.stats_url(args.gateway))
+        return 0
     print(lab.proxy_url(gateway=args.gateway) if args.gateway else lab.proxy_url())
     return 0
 

@@ -6,5 +6,6 @@
 - ``inforce``: ``serves``, the probe ``lab.wait_in_force`` asks after a route change;
 - ``checks``: the checks of lessons 1-6 (Gloo); ``gatewayapi``: lesson 7's (kgateway);
 - ``progressive``: lesson 8's set-up and exercise (a Flagger Canary);
+- ``promql``: lesson 9's set-up, the Gateway's stats page read as Prometheus reads it, its exercise;
 - ``showing``: text laid out for a notebook (two YAML documents side by side).
 """

@@ -14,6 +14,7 @@ when the lab really does what the exercise asks.
     3  a /pet/{id} route to findPetById   6  promote v2 and decommission v1
                                           7  the header canary as an HTTPRoute (kgateway)
                                           8  a Canary that catches a slow version
+                                          9  a PromQL error-rate check (MetricTemplate)
 """
 
 from __future__ import annotations
@@ -23,10 +24,10 @@ from dataclasses import dataclass
 
 from helpers.errors import CheckFailed, InvalidArgument, LabNotRunning
 from helpers.lab import Lab
-from helpers.lessons import gatewayapi, progressive, states
+from helpers.lessons import gatewayapi, progressive, promql, states
 from helpers.lessons.checks import CHECKS
 
-LESSONS = (1, 2, 3, 4, 5, 6, 7, 8)
+LESSONS = (1, 2, 3, 4, 5, 6, 7, 8, 9)
 
 
 @dataclass(frozen=True)
@@ -65,11 +66,12 @@ def _lesson(lesson: int) -> int:
 
 
 def ensure(lesson: int, lab: Lab | None = None) -> Lab:
-    """Make the lab exactly what it is at the START of ``lesson`` (1-8), as if you had
+    """Make the lab exactly what it is at the START of ``lesson`` (1-9), as if you had
     just done the lessons before it: started (1), petstore v1 and v2 deployed (2), the
     gateway installed (3), all routes to v1 (4), the header canary (5), a 50/50 split
     (6), kgateway with its Gateway beside Gloo's header canary (7), the petstore, the
-    loadtester, Gloo and the canary controller without a Canary (8). What later lessons
+    loadtester, Gloo and the canary controller without a Canary (8), the same on
+    kgateway with its Gateway and the lab's Prometheus where there is one (9). What later lessons
     added is removed, so you can go back. Safe to run again. Returns the lab."""
     lab = lab or Lab()
     states.start(_lesson(lesson), lab)
@@ -93,7 +95,7 @@ def check(lesson: int, lab: Lab | None = None) -> CheckResult:
     Changes nothing in the lab."""
     lab = lab or Lab()
     lesson = _lesson(lesson)
-    checker = {7: gatewayapi.check, 8: progressive.check}.get(lesson) or CHECKS[lesson]
+    checker = {7: gatewayapi.check, 8: progressive.check, 9: promql.check}.get(lesson) or CHECKS[lesson]
     try:
         message = checker(lab)
     except CheckFailed as failed:

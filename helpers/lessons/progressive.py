@@ -14,13 +14,14 @@ and watches the analysis roll it back.
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 from helpers.builders import progressive
 from helpers.errors import CheckFailed, CoalmineError
 from helpers.lab import Lab
 from helpers.lessons.probing import gateway, http_get
-from helpers.live.progressive import DONE, CanaryWatch, apply_canary, follow_rollout, prepare
+from helpers.live.progressive import DONE, CanaryWatch, apply_canary, duration_seconds, follow_rollout, prepare
 from helpers.loading import load_manifests, manifests_dir
 
 SLOW_MS = 1000  # the slow version's LATENCY_MS (manifests/flagger/rollout-slow.yaml)
@@ -61,6 +62,27 @@ def touched(lab: Lab) -> bool:
         return bool(lab.objects("deployments", "flagger-loadtester", progressive.NAMESPACE))
     except CoalmineError:
         return False
+
+
+def wait_for_clean_window(lab: Lab, timeout: float = 90.0) -> float:
+    """Wait until the canary has answered no request for as long as the Canary's
+    longest metric interval, so that the next analysis judges only the next version
+    (a check looks back over its interval, on a cluster too). Returns the seconds waited."""
+    watch = CanaryWatch(lab)
+    began = time.monotonic()
+    window = max((duration_seconds(i) for _, i in watch.thresholds().values()), default=0.0)
+    last, changed = None, began
+    while True:
+        totals = watch.poll().totals.get("canary")
+        window = max((duration_seconds(i) for _, i in watch.thresholds().values()), default=window)
+        now = time.monotonic()
+        if totals != last:
+            last, changed = totals, now
+        if now - changed >= window:
+            return now - began
+        if now - began >= timeout:
+            raise TimeoutError(f"the canary still answered requests in the last {window:g} s after {timeout:g} s")
+        time.sleep(0.25)
 
 
 def exercise_start(lab: Lab) -> list[str]:
@@ -106,7 +128,7 @@ def check(lab: Lab) -> str:
             f"choose a maximum from {FLOOR_MS} ms up to below {SLOW_MS} ms",
         )
     ship = 'now ship it: lab.apply("../manifests/flagger/rollout-slow.yaml"), then follow_rollout(lab)'
-    target = _target_env(lab)
+    target = target_env(lab)
     if target.get("LATENCY_MS") != str(SLOW_MS):
         raise CheckFailed("the check is right, but the slow version was not shipped since", ship)
     if sample.phase not in DONE:
@@ -125,7 +147,8 @@ def check(lab: Lab) -> str:
     return f"a {maximum:g} ms request-duration check rolled the {SLOW_MS} ms version back; the primary still serves"
 
 
-def _target_env(lab: Lab) -> dict[str, str]:
+def target_env(lab: Lab) -> dict[str, str]:
+    """The environment of the Deployment ``petstore`` (the version being shipped)."""
     found = lab.objects("deployments", progressive.NAME, progressive.NAMESPACE)
     containers = ((((found[0] if found else {}).get("spec") or {}).get("template") or {}).get("spec") or {}).get(
         "containers"

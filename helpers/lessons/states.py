@@ -13,8 +13,9 @@ local lab has no ``uninstall``) is removed by starting from an empty lab
 
 Lessons 1-6 build on each other (Gloo Edge); lesson 7 adds kgateway beside them
 (``gatewayapi``); lesson 8 (``progressive``) starts again from a petstore with one
-Deployment, the loadtester and the canary controller. Everything here goes through
-``Lab``, so it works on both backends.
+Deployment, the loadtester and the canary controller; lesson 9 (``promql``) from the
+same on kgateway, with the lab's Prometheus where the machine has one. Everything here
+goes through ``Lab``, so it works on both backends.
 """
 
 from __future__ import annotations
@@ -37,14 +38,14 @@ from helpers.builders.routing import (
 )
 from helpers.errors import CoalmineError, NotFound, Unsupported
 from helpers.lab import Lab
-from helpers.lessons import gatewayapi, progressive
+from helpers.lessons import gatewayapi, progressive, promql
 from helpers.loading import load_manifests, manifests_dir
 
 MANIFESTS = manifests_dir()
 V1_MANIFEST = MANIFESTS / "petstore-v1.yaml"
 V2_MANIFEST = MANIFESTS / "petstore-v2.yaml"
 WAIT_S = 120.0
-COMPONENTS = ("gloo", "kgateway", "flagger")
+COMPONENTS = ("gloo", "kgateway", "flagger", "prometheus")
 
 PET_ROUTE = function_route({"prefix": "/pet/"}, "findPetById", "v1", {":path": "/pet/{id}"})
 PETSTORE_CANARY = header_route(prefix_route("/petstore", "/api/pets", "v2"))
@@ -65,6 +66,8 @@ def lesson_start(lesson: int) -> tuple[set[str], list[dict[str, Any]]]:
     """The gateways installed and the objects applied when lesson ``lesson`` starts."""
     if lesson == 8:
         return {"gloo", "flagger"}, progressive.start_objects()
+    if lesson == 9:
+        return {"kgateway", "flagger", "prometheus"}, promql.start_objects()
     components = {"gloo"} if lesson >= 3 else set()
     objects = load_manifests([V1_MANIFEST, V2_MANIFEST]) if lesson >= 2 else []
     routes = {4: route_to_v1(), 5: header_canary(), 6: weighted(50), 7: header_canary()}
@@ -91,15 +94,22 @@ def exercise_start(lesson: int) -> tuple[set[str], list[dict[str, Any]]]:
 
 def start(lesson: int, lab: Lab) -> list[str]:
     """Put the lab in the state lesson ``lesson`` starts from; returns what was applied or deleted."""
-    if lesson == 8 and progressive.has_canary(lab):
+    if lesson in (8, 9) and progressive.has_canary(lab):
         lab.down(forget=True)  # a Canary ran: start from nothing (see lessons.progressive)
-    return converge(lab, *lesson_start(lesson))
+    components, objects = lesson_start(lesson)
+    if "prometheus" in components:
+        lab.up()  # the lab says whether this machine has a Prometheus once it runs
+        if not promql.prometheus_available(lab):
+            components.discard("prometheus")  # the lesson says so and goes on without it
+    return converge(lab, components, objects)
 
 
 def reset(lesson: int, lab: Lab) -> list[str]:
     """Back to the start of lesson ``lesson``'s exercise; returns what was applied or deleted."""
     if lesson == 8:
         return start(8, lab) + progressive.exercise_start(lab)
+    if lesson == 9:
+        return start(9, lab) + promql.exercise_start(lab)
     return converge(lab, *exercise_start(lesson))
 
 
@@ -123,6 +133,8 @@ def solve(lesson: int, lab: Lab) -> list[str]:
         lines = gatewayapi.solve(lab)
     elif lesson == 8:
         lines = progressive.solve(lab)
+    elif lesson == 9:
+        lines = promql.solve(lab)
     else:
         # Promote first, then delete: the other order would fail requests in between.
         lines = list(lab.apply(all_to_v2()))
@@ -175,9 +187,11 @@ def converge(lab: Lab, components: set[str], objects: list[dict[str, Any]]) -> l
 
 
 def installed(lab: Lab) -> set[str]:
-    """The gateways installed in the lab: ``gloo``, ``kgateway``."""
+    """The components installed in the lab: ``gloo``, ``kgateway``, ``flagger``, ``prometheus``."""
     status = lab.status()
     found: set[str] = set()
+    if (status.get("prometheus") or {}).get("installed"):
+        found.add("prometheus")
     gateway = status.get("gateway") or {}
     if gateway.get("installed"):
         found.add(str(gateway.get("component") or "gloo"))

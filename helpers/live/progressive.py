@@ -18,7 +18,6 @@ from __future__ import annotations
 import contextlib
 import io
 import json
-import re
 import time
 import urllib.request
 from collections.abc import Callable, Mapping, Sequence
@@ -26,6 +25,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 
 from helpers.builders import progressive
 from helpers.builders.progressive import NAME, NAMESPACE
+from helpers.durations import parse_duration
 from helpers.errors import NotFound
 from helpers.loading import manifests_dir
 
@@ -137,7 +137,7 @@ class CanaryWatch:
         ``<role>_success``, ``<role>_p99_ms`` over the checks' window."""
         import pandas as pd
 
-        window = _seconds(self.thresholds().get("request-success-rate", (None, "4s"))[1])
+        window = duration_seconds(self.thresholds().get("request-success-rate", (None, "4s"))[1])
         rows = []
         for i, s in enumerate(self.samples):
             row: dict[str, Any] = {"t": s.t, "phase": s.phase, "weight": s.weight, "failed_checks": s.failed_checks}
@@ -305,11 +305,13 @@ def _p99(counts: Sequence[int], buckets: Sequence[float]) -> float | None:
     return float(buckets[-1])
 
 
-def _seconds(text: str) -> float:
-    """Seconds in a Go duration such as ``4s``, ``1m``, ``1m30s`` or ``500ms``."""
-    units = {"h": 3600.0, "m": 60.0, "s": 1.0, "ms": 0.001}
-    parts = re.findall(r"([0-9.]+)(ms|h|m|s)", str(text))
-    return sum(float(n) * units[u] for n, u in parts) or 60.0
+def duration_seconds(text: str) -> float:
+    """Seconds in a Go duration such as ``4s``, ``1m``, ``1m30s`` or ``500ms`` (a minute,
+    Flagger's default, when it is not one)."""
+    try:
+        return parse_duration(str(text)) or 60.0
+    except ValueError:
+        return 60.0
 
 
 def _metric_columns() -> list[str]:

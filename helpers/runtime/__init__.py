@@ -11,14 +11,20 @@ The core, shared by both gateway halves:
   ``podspec`` in a pod template), with its limits (1 MiB an object); ``objectmeta``:
   what it refuses in ``metadata`` (names, labels, annotations, unknown fields), for
   every kind; ``corekinds``: its checks of a Secret and an EndpointSlice;
+- ``reading``: what the control plane answers, changing nothing (objects with their
+  status, events, ``ready``, ``status``, the served routes);
 - ``pods`` and ``supervising``: Deployments as real child processes, restarted when
   they die, ready when their probe says so; ``podenv``: a container's environment as
   the kubelet builds it (``valueFrom``: downward API, ConfigMap and Secret keys;
   ``envFrom``); ``endpointslices``: a Service's endpoints from its EndpointSlices
   (Services without a selector), loopback addresses only;
 - ``schema``: the engine that checks an object against a schema written as data;
-  ``durations``: durations as Go's ``time.ParseDuration`` reads them (shared by Gloo's and
-  Flagger's readers);
+- ``prometheus``: a real Prometheus server (after ``install prometheus``, when the machine
+  has Debian's package), a child process like a pod, on 127.0.0.1 with its data under the
+  lab home, scraping each gateway's stats every second, reloaded as gateways come and go;
+- ``statsserver``: each gateway's stats in Prometheus's format on a 127.0.0.1 port of its
+  own (``/stats/prometheus``, the lab's token), and ``GatewayStats``, every gateway's
+  stats (their URLs, one gateway's snapshot or all added up);
 - ``regex``: every regular expression, compiled and matched by RE2 as Envoy does;
 - ``routes`` and ``matching``: the one API-neutral route table the proxies serve
   (virtual hosts, routes, matchers, weighted destinations, clusters);
@@ -63,7 +69,8 @@ The core, shared by both gateway halves:
   certificateRefs and their TLS contexts (SNI picks the certificate);
 - ``gatewayapi.status``: ``status.parents[]`` and listener conditions.
 
-``flagger``: Flagger's canary analysis (after ``install flagger``; provider gloo):
+``flagger``: Flagger's canary analysis (after ``install flagger``; providers gloo and
+gatewayapi:v1):
 
 - ``flagger.controller``: a task per Canary, stepping ``flagger.analysis`` (the pure
   state machine, with ``flagger.status`` and ``flagger.weights``) every interval
@@ -71,7 +78,16 @@ The core, shared by both gateway halves:
 - ``flagger.schema``: what a Canary may say; ``flagger.objects``: the primary Deployment,
   Services, Upstreams and RouteTable it makes; ``flagger.metrics``: the built-in checks
   from the gateway's stats windows; ``flagger.webhooks``: the hooks, as Flagger calls
-  them; ``flagger.events``: what happened, as Kubernetes Events.
+  them; ``flagger.events``: what happened, as Kubernetes Events;
+- ``flagger.routers``: each provider's router: gloo's Upstreams and RouteTable,
+  gatewayapi:v1's HTTPRoute (``flagger.httproutes``, as Flagger's Gateway API router
+  writes it); ``flagger.gatewayschema``: what a gatewayapi:v1 Canary may say, its
+  HTTPRoute checked against the Gateway API CRDs; ``flagger.windows``: every gateway's
+  stats read as one, for the built-in checks;
+- ``flagger.templates``: MetricTemplate queries rendered with Flagger's variables;
+  ``flagger.prometheus``: Flagger's prometheus provider (``/api/v1/query``);
+  ``flagger.templatechecks``: ``templateRef`` metrics run as Flagger runs them;
+  ``flagger.templateschema``: what a MetricTemplate may say.
 
 ``proxy``: the data plane, serving one route table (swapped atomically):
 
@@ -85,7 +101,8 @@ The core, shared by both gateway halves:
   ``appProtocol: kubernetes.io/h2c``; ``proxy.h2server``: clients speaking HTTP/2 with
   prior knowledge on cleartext ports; ``proxy.h2wire``: HTTP/1.1 heads as HTTP/2
   headers, bodies sent within flow-control windows;
-  ``proxy.stats``: per-upstream counts and latency, like Envoy's; ``proxy.dataplane``:
+  ``proxy.stats``: per-upstream counts and latency, like Envoy's (``proxy.exposition``:
+  as Envoy's ``/stats/prometheus`` text, with Envoy's names, labels and buckets); ``proxy.dataplane``:
   the event loop and thread every proxy serves from, apart from the control plane's.
 
 Data flows one way: objects -> translator -> route table -> proxy (one per listener).

@@ -12,7 +12,10 @@ in ``helpers.errors`` declares; anything else is a bug, answered 500.
     GET  /v1/objects/{kind}          ?namespace=&name=
     POST /v1/install/{component}     {port?, channel?}: gloo, kgateway (channel) or flagger
     GET  /v1/ready                   what `coalmine wait` waits for
-    GET  /v1/stats                   per-upstream request counts and latency
+    GET  /v1/stats                   ?gateway= : per-upstream request counts and latency,
+                                     every gateway's added up or one gateway's
+    GET  /v1/stats/url               ?gateway= : where a gateway serves its stats in
+                                     Prometheus's format (``statsserver``)
     GET  /v1/routes                  the served route table, one row per route
     GET  /v1/events                  ?namespace= : events (the canary controller's), oldest first
     POST /v1/shutdown                stop every pod and exit
@@ -153,7 +156,11 @@ async def _ready(request: web.Request) -> web.Response:
 
 
 async def _stats(request: web.Request) -> web.Response:
-    return web.json_response(_cp(request).stats.snapshot())
+    return web.json_response(_cp(request).stats.snapshot(request.query.get("gateway") or None))
+
+
+async def _stats_url(request: web.Request) -> web.Response:
+    return web.json_response({"url": _cp(request).stats.url(request.query.get("gateway") or None)})
 
 
 async def _routes(request: web.Request) -> web.Response:
@@ -182,6 +189,7 @@ def make_app(cp: ControlPlane, token: str, stop: asyncio.Event) -> web.Applicati
     app.router.add_post("/v1/install/{component}", _install)
     app.router.add_get("/v1/ready", _ready)
     app.router.add_get("/v1/stats", _stats)
+    app.router.add_get("/v1/stats/url", _stats_url)
     app.router.add_get("/v1/routes", _routes)
     app.router.add_get("/v1/events", _events)
     app.router.add_post("/v1/shutdown", _shutdown)

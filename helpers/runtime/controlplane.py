@@ -11,7 +11,7 @@ translation its admission check just made, when nothing else changed since) and 
 proxies swap the new tables in before the change is reported done. So the very next
 request follows it. The proxies serve from their own thread (``proxy.dataplane``),
 so the work done here never stops the traffic. Each rebuild also refreshes the
-in-lab DNS table the pods read (``servicedns``).
+in-lab DNS table the pods read (``servicedns``). Each gateway's stats: ``statsserver``.
 
 Its process is ``python -m helpers.runtime.admin --home DIR`` (``coalmine up`` starts it).
 """
@@ -30,20 +30,25 @@ from helpers.runtime import apiserver, servicedns
 from helpers.runtime.flagger.controller import CanaryController
 from helpers.runtime.flagger.events import EventLog
 from helpers.runtime.flagger.schema import check_canary
+from helpers.runtime.flagger.windows import AllGateways
 from helpers.runtime.gatewayapi import kgateway as kgw
 from helpers.runtime.gloo.edge import Gloo
 from helpers.runtime.home import LabHome
+from helpers.runtime.prometheus import PrometheusServer
 from helpers.runtime.proxy.dataplane import DataPlane
 from helpers.runtime.proxy.stats import UpstreamStats
+from helpers.runtime.reading import Reading
 from helpers.runtime.routes import Endpoint
+from helpers.runtime.statsserver import GatewayStats
 from helpers.runtime.store import Store
 from helpers.runtime.supervising import Supervisor
 
 log = logging.getLogger("coalmine.controlplane")
 
 
-class ControlPlane:
-    """The lab's runtime: apply, delete, get, install, ready; see the module doc."""
+class ControlPlane(Reading):
+    """The lab's runtime: apply, delete, install (and get, ready, status: ``reading``);
+    see the module doc."""
 
     def __init__(self, home: LabHome) -> None:
         self.home = home
@@ -52,13 +57,16 @@ class ControlPlane:
         shutil.rmtree(home.pods_dir, ignore_errors=True)
         home.pods_dir.mkdir(parents=True, exist_ok=True)
         self.supervisor = Supervisor(home.pods_dir, self._configmap, self.rebuild, secret=self._secret)
-        self.stats = UpstreamStats()
         self.dataplane = DataPlane()  # the proxies' own loop and thread (``proxy.dataplane``)
-        self.gloo = Gloo(self.store, self.stats, self._endpoints, self.rebuild, self.dataplane)  # Gloo Edge
-        self.kgateway = kgw.Kgateway(self.store, self.stats, self.dataplane)  # the Gateway API half
+        self.gloo = Gloo(self.store, UpstreamStats(), self._endpoints, self.rebuild, self.dataplane)  # Gloo Edge
+        self.kgateway = kgw.Kgateway(self.store, dataplane=self.dataplane)  # the Gateway API half, stats per Gateway
+        self.stats = GatewayStats(self.gloo, self.kgateway, lambda: home.token(create=True), self.store)
         self.services = servicedns.ServiceTable(servicedns.services_file(home.root))
         self.events = EventLog()
-        self.flagger = CanaryController(self.store, self, self.stats, lambda: self.services.table, self.events)
+        kg = self.kgateway  # the checks read every gateway's stats (``flagger.windows``)
+        stats = AllGateways(lambda: [self.gloo.stats, *(kg.stats_of(*g) for g in kg.gateways())])
+        self.flagger = CanaryController(self.store, self, stats, lambda: self.services.table, self.events)
+        self.prometheus = PrometheusServer(self.store, home, lambda: self.status().get("stats_urls"))
         self._version = 0
 
     # ── lifecycle ────────────────────────────────────────────────────────────
@@ -69,24 +77,24 @@ class ControlPlane:
         self.rebuild()
         await self.settle()
         await self.flagger.start()
+        await self.prometheus.start()
 
     async def settle(self) -> None:
         """After a change: open or close Gloo's listener (only while a VirtualService
         exists) and start or stop the Gateway listeners' proxies."""
         await self.gloo.settle()
         await self.kgateway.sync()
+        await self.stats.sync()
+        self.prometheus.update()  # gateways came or went: scrape what is there now
 
     async def close(self) -> None:
+        await self.prometheus.close()
         await self.flagger.close()
         await self.supervisor.close()
         await self.kgateway.close()
         await self.gloo.close()
+        await self.stats.close()
         await self.dataplane.close()
-
-    @property
-    def proxy_port(self) -> int | None:
-        """The port of Gloo's gateway proxy, once installed."""
-        return self.gloo.proxy_port
 
     # ── apply / delete ───────────────────────────────────────────────────────
 
@@ -190,19 +198,22 @@ class ControlPlane:
         """Install Gloo (its namespace, discovery and the gateway proxy), kgateway
         (the Gateway API: its namespace, the GatewayClass, a proxy per listener; the
         CRDs of ``channel``, standard by default) or Flagger (the Canary kind and its
-        controller; it needs Gloo, its provider here)."""
+        controller; it needs gloo or kgateway, its providers here) or Prometheus."""
         if channel is not None and component != "kgateway":
             raise InvalidArgument(
                 f"--channel is a Gateway API choice: it goes with `install kgateway`, not {component}"
             )
         if component == "flagger":
-            if not self.gloo.installed:
-                raise InvalidArgument(
-                    "flagger needs Gloo first: the local runtime runs Flagger with provider gloo, which routes "
-                    "through Gloo's RouteTables and Upstreams; run `coalmine install gloo`, then `install flagger`"
-                )
+            providers = [p for p, g in (("gloo", self.gloo), ("gatewayapi:v1", self.kgateway)) if g.installed]
+            if not providers:
+                raise InvalidArgument("flagger needs a gateway: `coalmine install gloo` or `install kgateway` first")
             self.flagger.install()
-            return {"component": "flagger", "namespace": GLOO_NAMESPACE}
+            namespace = GLOO_NAMESPACE if self.gloo.installed else KGATEWAY_NAMESPACE
+            return {"component": "flagger", "namespace": namespace, "providers": providers}
+        if component == "prometheus":
+            installed = await self.prometheus.install()
+            self.rebuild()  # its in-lab name resolves at once
+            return installed
         if component == "kgateway":
             pruned = self.kgateway.install(channel)
             self.rebuild()
@@ -215,10 +226,11 @@ class ControlPlane:
             }
         if component != "gloo":
             raise InvalidArgument(
-                f'unknown component "{component}": the local runtime installs "gloo", "kgateway" or "flagger"'
+                f'unknown component "{component}": the local runtime installs gloo, kgateway, flagger or prometheus'
             )
         await self.gloo.install(port)
         self.rebuild()
+        await self.stats.sync()  # the gateway-proxy's stats, listening or not
         return {"component": "gloo", "proxyPort": self.proxy_port}
 
     # ── translation ──────────────────────────────────────────────────────────
@@ -237,6 +249,8 @@ class ControlPlane:
         found: dict[str, dict[int, int]] = {}
         if self.proxy_port:
             found[servicedns.GLOO_GATEWAY] = {80: self.proxy_port}
+        if self.prometheus.url:  # as Flagger's chart names its Prometheus
+            found[servicedns.PROMETHEUS] = {servicedns.PROMETHEUS_PORT: self.prometheus.port}
         for name, listeners in self.kgateway.urls().items():
             ns, gw = name.split("/", 1)
             spec = (self.store.get(("Gateway", ns, gw)) or {}).get("spec") or {}
@@ -264,110 +278,6 @@ class ControlPlane:
 
     def _secret(self, namespace: str, name: str) -> dict[str, Any] | None:
         return self.store.get(("Secret", namespace, name))
-
-    def namespaces(self) -> set[str]:
-        found = set(BUILTIN_NAMESPACES) | {o["metadata"]["name"] for o in self.store.list("Namespace")}
-        if self.gloo.installed:
-            found.add(GLOO_NAMESPACE)
-        if self.kgateway.installed:
-            found.add(KGATEWAY_NAMESPACE)
-        return found
-
-    # ── reading ──────────────────────────────────────────────────────────────
-
-    def get(self, kind_name: str, namespace: str | None, name: str | None) -> list[dict[str, Any]]:
-        """Objects of a kind with their live status; ``namespace`` None means all."""
-        kind = kinds.lookup(kind_name)
-        kind_name = kind.name  # "services", "svc" and "Service" name the same kind
-        if kind_name == "Pod":
-            objects = [p.to_object() for p in self.supervisor.pods()]
-        elif kind_name == "Namespace":
-            objects = [
-                {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": n}, "status": {"phase": "Active"}}
-                for n in sorted(self.namespaces())
-            ]
-        else:
-            objects = [self._with_status(o) for o in self.store.list(kind_name)]
-        if kind.namespaced and namespace is not None:
-            objects = [o for o in objects if o["metadata"].get("namespace") == namespace]
-        if name is not None:
-            objects = [o for o in objects if o["metadata"]["name"] == name]
-        return objects
-
-    def _with_status(self, obj: dict[str, Any]) -> dict[str, Any]:
-        obj = dict(obj)
-        k = key(obj)
-        status: dict[str, Any] | None = None
-        if obj["kind"] == "Deployment":
-            status = self.supervisor.deployment_status(k[1], k[2])
-        elif obj["kind"] == "Service":
-            eps = self.supervisor.endpoints(obj, self.store.list("EndpointSlice"))
-            status = {
-                "loadBalancer": {},
-                "localEndpoints": {str(p): [f"{e.host}:{e.port}" for e in es] for p, es in eps.items()},
-            }
-        elif obj["kind"] == "Canary":
-            status = self.flagger.status_of(k[1], k[2])
-        elif BY_NAME[obj["kind"]].gateway_api:
-            status = self.kgateway.status_of(k)
-        elif BY_NAME[obj["kind"]].gloo:
-            status = self.gloo.status_of(k)
-        if status is not None:
-            obj["status"] = status
-        return obj
-
-    def events_of(self, namespace: str | None) -> list[dict[str, Any]]:
-        """Events (core/v1 shape), oldest first; ``namespace`` None means all."""
-        return self.events.list(namespace)
-
-    def ready(self) -> dict[str, Any]:
-        """What ``coalmine wait`` waits for: deployments ready, gateway serving,
-        function discovery done for every service with ready endpoints."""
-        deployments = []
-        for dep in self.store.list("Deployment"):
-            k = key(dep)
-            st = self.supervisor.deployment_status(k[1], k[2])
-            want = int(dep["spec"].get("replicas", 1))
-            deployments.append(
-                {
-                    "name": f"{k[1]}/{k[2]}",
-                    "ready": st.get("availableReplicas", 0),
-                    "desired": want,
-                    "done": st.get("availableReplicas", 0) >= want and st.get("replicas", 0) == want,
-                }
-            )
-        pending = self.gloo.discovery_pending()
-        serving = self.gloo.proxy is not None
-        gateway = {"installed": self.gloo.installed, "serving": serving, "port": self.proxy_port}
-        listeners = self.kgateway.pending()
-        done = all(d["done"] for d in deployments) and not pending and (serving or not self.gloo.installed)
-        return {
-            "ready": done and not listeners,
-            "deployments": deployments,
-            "discoveryPending": pending,
-            "gateway": gateway,
-            "listenersPending": listeners,
-        }
-
-    def status(self) -> dict[str, Any]:
-        pods = self.supervisor.pods()
-        return {
-            "home": str(self.home.root),
-            "gateway": {"installed": self.gloo.installed, "url": self.gloo.proxy_url()},
-            "objects": len(list(self.store)),
-            "pods": {"total": len(pods), "ready": sum(p.ready for p in pods)},
-            "routeTableVersion": self.gloo.table.version,
-            "gatewayApi": {
-                "installed": self.kgateway.installed,
-                "channel": self.kgateway.channel if self.kgateway.installed else None,
-                "gateways": self.kgateway.urls(),
-            },
-            "flagger": {"installed": self.flagger.installed},
-        }
-
-    def route_summary(self) -> list[dict[str, Any]]:
-        """The served route tables, one row per route, for learners and tests."""
-        return self.gloo.route_rows() + self.kgateway.route_rows()
 
 
 def _with_namespace(obj: Mapping[str, Any], kind: kinds.Kind) -> dict[str, Any]:

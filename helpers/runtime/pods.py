@@ -44,6 +44,14 @@ _LAUNCHER = (
     "    sys.exit(1)\n"
     "os.execv(sys.argv[2], sys.argv[2:])\n"
 )
+
+
+def dying_with_us(argv: list[str]) -> list[str]:
+    """``argv`` wrapped so that its process gets SIGTERM when this one dies, even by
+    SIGKILL (the pods' way, used for every child the control plane starts)."""
+    return [sys.executable, "-c", _LAUNCHER, str(os.getpid()), *argv]
+
+
 _PYTHON = regex.compile(r"(.*/)?python(3(\.\d+)?)?")
 NAME_CHARS = string.ascii_lowercase + string.digits
 
@@ -239,7 +247,7 @@ def prepare(
     # In-lab DNS (``servicedns``): the table the control plane keeps in the lab home,
     # two folders up from the pod's own (``<home>/pods/<pod>``).
     env["COALMINE_SERVICES"] = str(services_file(pod.directory.parent.parent))
-    return [sys.executable, "-c", _LAUNCHER, str(os.getpid()), *argv], env
+    return dying_with_us(argv), env
 
 
 def _map_path(arg: str, mounts: list[tuple[str, Path]]) -> str:

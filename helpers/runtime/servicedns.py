@@ -14,6 +14,10 @@ the canary controller uses ``resolve`` for its webhooks. The rule, on both sides
 host ``name``, ``name.ns``, ``name.ns.svc`` or ``name.ns.svc.cluster.local`` (a bare
 ``name`` is in the caller's namespace), the URL's port (80 for http, 443 for https),
 one ready endpoint in turn; a name that is no Service is left to real DNS.
+
+The lab's Prometheus (``install prometheus``) is the Service Flagger's Helm chart makes
+for its own, ``flagger-prometheus`` in Flagger's namespace, port 9090: a MetricTemplate's
+``address: http://flagger-prometheus.gloo-system:9090`` reaches it here as on a cluster.
 """
 
 from __future__ import annotations
@@ -31,6 +35,9 @@ from helpers.runtime.routes import Endpoint
 
 FILE_NAME = "services.json"
 GLOO_GATEWAY = f"gateway-proxy.{GLOO_NAMESPACE}"  # Gloo's gateway Service and its port 80
+PROMETHEUS = f"flagger-prometheus.{GLOO_NAMESPACE}"  # the lab's Prometheus, named as Flagger's chart names its own
+PROMETHEUS_PORT = 9090
+PROMETHEUS_URL = f"http://{PROMETHEUS}:{PROMETHEUS_PORT}"
 Table = Mapping[str, Any]
 _turns: dict[tuple[str, str], itertools.count[int]] = {}
 

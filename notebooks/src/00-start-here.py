@@ -47,6 +47,8 @@
 # | 5 | `05-weighted-canary` | weights send a share of all traffic to the new version | 20 min |
 # | 6 | `06-promote-and-clean-up` | promote, decommission without a failed request, roll back | 15 min |
 # | 7 | `07-gateway-api` | the same canary with the Kubernetes Gateway API (kgateway) | 20 min |
+# | 8 | `08-automated-canary-analysis` | a Flagger Canary measures each step and rolls a bad version back on its own | 30 min |
+# | 9 | `09-progressive-delivery-gateway-api-promql` | the Canary on kgateway, and a check written in PromQL | 25 min |
 #
 # Every lesson runs on its own: its first code cell puts the lab in exactly the state
 # the lesson starts from (it adds what earlier lessons built and removes what later

@@ -46,6 +46,7 @@
 
 # %%
 from helpers import exercises, progressive, routing, sampling
+from helpers.lessons.progressive import wait_for_clean_window
 from helpers.live.progressive import CanaryWatch, apply_canary, follow_rollout, gate, wait_for_phase
 
 lab = exercises.ensure(8)
@@ -83,8 +84,11 @@ print(routing.to_yaml(canary))
 # - `threshold`: after this many failed checks, the canary is rolled back;
 # - `metrics`: the checks. `request-success-rate` is the share of the canary's requests
 #   that were not 5xx (at least 99%), `request-duration` their p99 latency (at most 500
-#   ms), each over its own `interval`. Flagger's Gloo provider reads them from Envoy's
-#   counters and latency histogram for the canary's Upstream; the lab from the gateway's;
+#   ms), each over the last `interval` (15 s). Flagger's Gloo provider reads them from
+#   Envoy's counters and latency histogram for the canary's Upstream, in PromQL
+#   (`rate(...[15s])`): Flagger's Prometheus scrapes every 5 s and `rate` needs two
+#   scrapes, so a window under 10 s finds no values on a cluster. The lab reads the
+#   gateway's counters over the same window;
 # - `webhooks`: `load-test-start` (type `pre-rollout`) asks the load tester to run `hey`
 #   against the gateway before the first check, and `load-test` (type `rollout`, called
 #   just before every check) starts it again whenever it has ended, so that the canary
@@ -94,7 +98,7 @@ print(routing.to_yaml(canary))
 #
 # Apply it and wait until Flagger has initialized it. The warning is about the 2 s
 # interval: Flagger on a cluster runs an analysis every 10 s at the shortest (it raises
-# shorter intervals), the lab runs it as written. `apply_canary` is `lab.apply`, with
+# shorter intervals to 10 s), the lab runs it as written. `apply_canary` is `lab.apply`, with
 # the warnings in its lines only:
 
 # %%
@@ -210,10 +214,15 @@ print(routing.to_yaml({"analysis": ab["spec"]["analysis"]}))
 print(apply_canary(lab, ab))
 
 # %% [markdown]
-# Ship v3 again, fixed this time (`progressive.rollout("v3")`). Once the A/B test runs,
-# the RouteTable's only route carries the header matcher:
+# Ship v3 again, fixed this time (`progressive.rollout("v3")`). Not at once, though:
+# each check looks back 15 s, so the bad version's 500s stay in the canary's window
+# for 15 s after the rollback, and a release shipped sooner would be judged partly on
+# them (with Flagger on a cluster too). `wait_for_clean_window` waits until the canary
+# has answered nothing for a whole window. Once the A/B test runs, the RouteTable's
+# only route carries the header matcher:
 
 # %%
+waited = wait_for_clean_window(lab)
 print(lab.apply(progressive.rollout("v3")))
 wait_for_phase(lab, ["Progressing"], iterations=1)
 print(routing.to_yaml(lab.objects("routetables", "petstore", "default")[0]["spec"]["routes"][0]["matchers"]))
@@ -224,6 +233,7 @@ print(routing.to_yaml(lab.objects("routetables", "petstore", "default")[0]["spec
 # route that delegates to it, so the fix is a second route in the VirtualService, after
 # the delegating one, that sends the rest to the primary's Upstream
 # (`delegating_virtual_service(fallback=True)`):
+
 
 # %%
 def answers(**headers):
@@ -360,8 +370,11 @@ exercises.check(8)
 #   is opened.
 # - A RouteTable's `weight` orders tables; it does not split traffic.
 #
-# This is the last lesson. `coalmine demo --progressive` runs the good and the bad
-# rollout headless and saves the plot; [0. Start here](00-start-here.ipynb) lists them all.
+# `coalmine demo --progressive` runs the good and the bad rollout headless and saves
+# the plot.
+#
+# Next: [9. Progressive delivery with the Gateway API and PromQL](09-progressive-delivery-gateway-api-promql.ipynb):
+# the same Canary on kgateway, and checks of your own written in PromQL.
 
 # %% [markdown]
 # ## Learn more

@@ -28,7 +28,7 @@ def test_make_lab_opens_lesson_0_with_only_the_lessons_in_view(page: Page, jupyt
     errors: list[str] = []
     page.on("pageerror", lambda error: errors.append(str(error)))
     lessons = sorted(p.name for p in jupyter.notebooks.glob("[0-9][0-9]-*.ipynb"))
-    assert len(lessons) == 8
+    assert len(lessons) == 10
 
     opened = jupyter.opened_url()
     assert urlsplit(opened).path == f"/lab/tree/{FIRST_LESSON}", opened

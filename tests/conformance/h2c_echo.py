@@ -14,11 +14,8 @@ flow-control window, so no WINDOW_UPDATE is waited for.
 from __future__ import annotations
 
 import json
-import os
-import signal
 import socket
 import sys
-import threading
 from collections.abc import Mapping
 from http.server import ThreadingHTTPServer
 
@@ -115,31 +112,13 @@ class H2cEchoHandler(echo.EchoHandler):  # type: ignore[misc]
 
 def make_server(host: str, port: int, env: Mapping[str, str]) -> ThreadingHTTPServer:
     """An HTTP/1.1 and h2c echo server bound to ``host:port``, not yet serving."""
-    attrs = {"context": echo.Context(env), "retries": echo.Retries()}
-    server = ThreadingHTTPServer((host, port), type("Handler", (H2cEchoHandler,), attrs))
-    server.daemon_threads = True
+    server: ThreadingHTTPServer = echo.make_server(host, port, env, H2cEchoHandler)
     return server
 
 
 def main() -> int:
-    env = os.environ
-    port_text = env.get("PORT") or env.get("HTTP_PORT") or "3000"
-    if not port_text.isdigit() or int(port_text) > 65535:
-        print(f"h2c_echo: invalid setting: PORT={port_text!r} must be an integer from 0 to 65535", file=sys.stderr)
-        return 2
-    server = make_server(env.get("HOST") or "0.0.0.0", int(port_text), env)
-    print(f"Starting server, listening on port {server.server_address[1]} (http, h2c)", flush=True)
-
-    def stop(signum: int, frame: object) -> None:
-        threading.Thread(target=server.shutdown, daemon=True).start()
-
-    signal.signal(signal.SIGTERM, stop)
-    signal.signal(signal.SIGINT, stop)
-    try:
-        server.serve_forever()
-    finally:
-        server.server_close()
-    return 0
+    code: int = echo.main(H2cEchoHandler, "h2c_echo", "http, h2c")
+    return code
 
 
 if __name__ == "__main__":

@@ -45,8 +45,10 @@ from urllib.parse import urlencode
 import yaml
 from aiohttp import WSMsgType, web
 
-from helpers.backends.kube.resources import KNOWN
+from helpers.backends.kube.resources import KNOWN, Resource
 
+# The kinds it serves: the lab's, and core/v1 Events (which controllers such as Flagger write).
+KINDS = {**KNOWN, ("v1", "Event"): Resource("v1", "Event", "events")}
 BUILTIN_NAMESPACES = ("default", "kube-system", "kube-public")
 _SERVER_FIELDS = ("uid", "resourceVersion", "creationTimestamp", "generation", "managedFields")
 TLS_DIR = Path(__file__).parent / "tls"
@@ -172,7 +174,7 @@ class FakeApiServer:
     # ── state helpers for tests ──────────────────────────────────────────────
 
     def path_of(self, obj: dict[str, Any]) -> str:
-        res = KNOWN[(obj["apiVersion"], obj["kind"])]
+        res = KINDS[(obj["apiVersion"], obj["kind"])]
         return res.path(obj["metadata"].get("namespace"), obj["metadata"]["name"])
 
     def put(self, obj: dict[str, Any]) -> dict[str, Any]:
@@ -300,14 +302,14 @@ class FakeApiServer:
         api_version = "/".join(parts[1:])
         resources = [
             {"name": r.plural, "kind": r.kind, "namespaced": r.namespaced}
-            for (av, _), r in KNOWN.items()
+            for (av, _), r in KINDS.items()
             if av == api_version
         ]
         return web.json_response({"kind": "APIResourceList", "groupVersion": api_version, "resources": resources})
 
     def _list(self, path: str, query: Any) -> list[dict[str, Any]] | None:
         plural = path.rstrip("/").rsplit("/", 1)[-1]
-        if plural not in {r.plural for r in KNOWN.values()}:
+        if plural not in {r.plural for r in KINDS.values()}:
             return None
         scoped = "/namespaces/" in path
         group_version = path.split("/namespaces/")[0] if scoped else path.rsplit("/", 1)[0]

@@ -64,3 +64,17 @@ def test_cluster_check_prints_the_pins_without_a_cluster(tmp_path: Path):
     for line, pin in zip(lines, PINS, strict=True):
         assert line.startswith(f"{pin.what}: {pin.version}") and f"(source: {pin.source})" in line
     assert "Helm major: 3, found " in done.stdout
+
+
+def test_cluster_check_with_rollouts_says_clearly_when_there_is_no_cluster(tmp_path: Path):
+    env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "KUBECONFIG": str(tmp_path / "none")}
+    done = subprocess.run(
+        [sys.executable, str(ROOT / "scripts" / "cluster_check.py"), "--rollouts"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=env,
+    )
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert done.stderr.startswith("no cluster to check: ") and "Traceback" not in done.stderr
+    assert done.stdout == ""

@@ -184,7 +184,10 @@ def _check_object(value: Mapping[str, Any], s: Mapping[str, Any], path: str, out
 
 
 def _matches(value: Any, s: Mapping[str, Any]) -> bool:
-    """A value against a oneOf/anyOf branch (the value-validation subset the CRDs use)."""
+    """A value against a oneOf/anyOf branch (the value-validation subset the CRDs use;
+    Flagger's Canary puts ``required`` lists in the branches of ``analysis``)."""
+    if isinstance(value, Mapping) and any(name not in value for name in s.get("required") or []):
+        return False
     if "not" in s:
         return not _matches(value, s["not"])
     if "anyOf" in s:

@@ -4,7 +4,8 @@ Same protocol and the same results as the local backend (``helpers.backends.base
 so the notebooks and the CLI do not change. The parts: ``connecting`` (client and
 errors), ``resources`` (REST paths), ``applying`` (server-side apply, delete),
 ``reading`` (objects as the tables expect them, rollout status), ``installing``
-(what both gateways share), ``gloo`` and ``kgateway`` (each one's install),
+(what both gateways share), ``gloo`` and ``kgateway`` (each one's install), ``flagger``
+(Flagger's and its loadtester's charts),
 ``pins`` (the versions installed), ``forwarding`` (the gateway's URL without a load balancer),
 ``ledger`` (what to undo) and ``tools`` (the helm/glooctl/kubectl seam).
 """
@@ -22,20 +23,18 @@ from typing import Any
 from helpers.backends.base import describe_not_ready
 from helpers.backends.kube.applying import apply_one, delete_one, wait_served
 from helpers.backends.kube.connecting import KubeApi, connect
+from helpers.backends.kube.flagger import FlaggerInstaller, prometheus_status
 from helpers.backends.kube.forwarding import Forwarder
-from helpers.backends.kube.gloo import GlooInstaller
+from helpers.backends.kube.gloo import GlooInstaller, write_upstreams
 from helpers.backends.kube.installing import GATEWAY_DEPLOYMENTS, PROXIES, Installer
 from helpers.backends.kube.kgateway import KgatewayInstaller
 from helpers.backends.kube.ledger import Ledger
-from helpers.backends.kube.pins import FLAGGER_HELM
-from helpers.backends.kube.reading import FDS_LABEL, discovery_pending, get_events, get_objects, rollout
+from helpers.backends.kube.reading import discovery_pending, get_events, get_objects, rollout
 from helpers.backends.kube.resources import Resources, by_kind
 from helpers.backends.kube.tools import Tools
 from helpers.backends.processes import alive, spawn_detached
-from helpers.errors import CoalmineError, InvalidArgument, LabStartError, NotFound, Unsupported, WaitTimeout
+from helpers.errors import InvalidArgument, LabStartError, NotFound, Unsupported, WaitTimeout
 from helpers.kinds import GLOO_NAMESPACE
-from helpers.runtime.gloo.discovering import upstreams_for, with_functions
-from helpers.runtime.gloo.functions import transformations_from_swagger
 from helpers.runtime.home import LabHome
 
 _FORWARD_START_S = 20.0
@@ -67,7 +66,7 @@ class KubernetesBackend:
         self.ledger = Ledger(self.home.root, conn.context)
         self.installers: dict[str, Installer] = {
             cls.component: cls(self.api, self.tools, self.ledger, self._apply_and_remember)
-            for cls in (GlooInstaller, KgatewayInstaller)
+            for cls in (GlooInstaller, KgatewayInstaller, FlaggerInstaller)
         }
         self._pod_forwards: dict[tuple[str, str, int], tuple[Forwarder, int]] = {}
 
@@ -105,7 +104,7 @@ class KubernetesBackend:
                 self.ledger.forget(ref)
             if "error" not in result:
                 lines.append(f"{result['ref']} deleted")
-        for component in ("kgateway", "gloo"):
+        for component in ("flagger", "kgateway", "gloo"):  # Flagger before the gateway it routes through
             lines += self.uninstall(component) if component in self.ledger.installed() else []
         self.down()
         return lines
@@ -178,16 +177,19 @@ class KubernetesBackend:
     # ── gateways ─────────────────────────────────────────────────────────────
 
     def install(self, component: str, port: int | None = None, channel: str | None = None) -> dict[str, Any]:
-        """Install ``gloo`` (Helm or glooctl) or ``kgateway`` (Helm, Gateway API CRDs of ``channel``);
-        a failed install is recorded as pending: running it again finishes it, ``reset`` undoes it."""
+        """Install ``gloo`` (Helm or glooctl), ``kgateway`` (Helm, Gateway API CRDs of ``channel``) or
+        ``flagger`` (Helm: its chart with Prometheus, the loadtester's); a failed install is recorded
+        as pending: running it again finishes it, ``reset`` undoes it. ``prometheus`` is Flagger's."""
         installer = self.installers.get(component)
         if channel is not None and not isinstance(installer, KgatewayInstaller):
             raise InvalidArgument(f"--channel goes with `install kgateway`, not with {component}")
         if installer is not None:
             return installer.install(channel) if isinstance(installer, KgatewayInstaller) else installer.install()
-        if component == "flagger":
-            raise Unsupported(f"the lab does not install Flagger on a cluster yet; install it with: {FLAGGER_HELM}")
-        raise InvalidArgument(f'unknown component "{component}": the kubernetes backend installs "gloo" or "kgateway"')
+        if component == "prometheus":
+            return prometheus_status(self.ledger)
+        raise InvalidArgument(
+            f'unknown component "{component}": the kubernetes backend installs "gloo", "kgateway" or "flagger"'
+        )
 
     def uninstall(self, component: str) -> list[str]:
         """Remove what ``install(component)`` added (nothing that was there before)."""
@@ -196,7 +198,7 @@ class KubernetesBackend:
             _stop_forwarder(state)
         if component in self.installers:
             return self.installers[component].uninstall()
-        raise InvalidArgument(f'unknown component "{component}": use "gloo" or "kgateway"')
+        raise InvalidArgument(f'unknown component "{component}": use "gloo", "kgateway" or "flagger"')
 
     def proxy_url(self, gateway: str | None = None) -> str:
         """The gateway's URL: its LoadBalancer address, else a port-forward on 127.0.0.1
@@ -287,7 +289,7 @@ class KubernetesBackend:
                 for s in get_objects(self.api, "Service", r["namespace"], r["name"])
             ]
             if not installed["gloo"].get("discovery", True):
-                self._write_upstreams(services)
+                write_upstreams(self.api, services, self._apply_and_remember)
             upstreams = get_objects(self.api, "Upstream", GLOO_NAMESPACE, None)
             pending = discovery_pending(services, upstreams)
         gateway_done = all(
@@ -317,29 +319,6 @@ class KubernetesBackend:
         kgateway push it to Envoy a moment after the API server accepted it."""
         return wait_served(served, timeout)
 
-    def _write_upstreams(self, services: list[dict[str, Any]]) -> None:
-        """Where Gloo's discovery is off: write the Upstreams it would have written, with
-        REST functions read from the Service's swagger through the API server's proxy."""
-        existing = {u["metadata"]["name"] for u in get_objects(self.api, "Upstream", GLOO_NAMESPACE, None)}
-        for svc in services:
-            for us in upstreams_for(svc):
-                if us["metadata"]["name"] in existing:
-                    continue
-                kube = us["spec"]["kube"]
-                if (svc["metadata"].get("labels") or {}).get(FDS_LABEL) == "enabled":
-                    path = (
-                        f"/api/v1/namespaces/{kube['serviceNamespace']}/services/"
-                        f"{kube['serviceName']}:{kube['servicePort']}/proxy/swagger.json"
-                    )
-                    try:
-                        swagger = self.api.request("GET", path, what=f"the swagger of {kube['serviceName']}")
-                    except CoalmineError:
-                        continue  # not serving yet: next time
-                    if swagger:
-                        url = f"http://{kube['serviceName']}.{kube['serviceNamespace']}.svc.cluster.local:{kube['servicePort']}/swagger.json"
-                        us = with_functions(us, url, transformations_from_swagger(swagger))
-                self._apply_and_remember(us)
-
     def routes(self) -> list[dict[str, Any]]:
         raise Unsupported(
             "the served route table is the local runtime's; on a cluster ask Envoy for its own: "
@@ -356,6 +335,15 @@ class KubernetesBackend:
             "per-upstream stats come from the local runtime; on a cluster read Envoy's own: "
             "`kubectl -n gloo-system port-forward deploy/gateway-proxy 19000` then "
             "http://127.0.0.1:19000/stats?filter=cluster"
+        )
+
+    def stats_url(self, gateway: str | None = None) -> str:
+        # Envoy's admin port (19000) listens on the pod's loopback only: a port-forward reaches it.
+        ns, name = gateway.split("/", 1) if gateway and "/" in gateway else ("gloo-system", "gateway-proxy")
+        raise Unsupported(
+            f"on a cluster each gateway's Envoy serves its stats on its admin port: run `kubectl -n {ns} "
+            f"port-forward deploy/{name} 19000`, then read http://127.0.0.1:19000/stats/prometheus (no token); "
+            "Flagger's Prometheus scrapes the gateway pods itself"
         )
 
 

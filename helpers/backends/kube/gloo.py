@@ -26,11 +26,15 @@ from typing import Any
 
 import yaml
 
-from helpers.backends.kube.installing import PENDING, Installer
+from helpers.backends.kube.connecting import KubeApi
+from helpers.backends.kube.installing import PENDING, Apply, Installer
 from helpers.backends.kube.pins import GLOO_REPO, GLOO_VERSION
+from helpers.backends.kube.reading import FDS_LABEL, get_objects
 from helpers.backends.kube.tools import INSTALL_TOOLS
-from helpers.errors import ClusterError, MissingTool
+from helpers.errors import ClusterError, CoalmineError, MissingTool
 from helpers.kinds import GLOO_NAMESPACE
+from helpers.runtime.gloo.discovering import upstreams_for, with_functions
+from helpers.runtime.gloo.functions import transformations_from_swagger
 
 GLOO_VALUES: dict[str, Any] = {
     "discovery": {"enabled": True, "fdsMode": "WHITELIST"},
@@ -164,3 +168,25 @@ class GlooInstaller(Installer):
             lines.append("gloo: installed before the lab; left as it is")
         self.ledger.drop("gloo")
         return lines
+
+
+def write_upstreams(api: KubeApi, services: list[dict[str, Any]], apply: Apply) -> None:
+    """Where Gloo's discovery is off: write the Upstreams it would have written, with
+    REST functions read from the Service's swagger through the API server's proxy."""
+    existing = {u["metadata"]["name"] for u in get_objects(api, "Upstream", GLOO_NAMESPACE, None)}
+    for svc in services:
+        for us in upstreams_for(svc):
+            if us["metadata"]["name"] in existing:
+                continue
+            kube = us["spec"]["kube"]
+            if (svc["metadata"].get("labels") or {}).get(FDS_LABEL) == "enabled":
+                name, namespace, port = kube["serviceName"], kube["serviceNamespace"], kube["servicePort"]
+                path = f"/api/v1/namespaces/{namespace}/services/{name}:{port}/proxy/swagger.json"
+                try:
+                    swagger = api.request("GET", path, what=f"the swagger of {name}")
+                except CoalmineError:
+                    continue  # not serving yet: next time
+                if swagger:
+                    url = f"http://{name}.{namespace}.svc.cluster.local:{port}/swagger.json"
+                    us = with_functions(us, url, transformations_from_swagger(swagger))
+            apply(us)

@@ -31,14 +31,11 @@ GATEWAY_API_CRDS_BY_CHANNEL = {
     "experimental": f"{GATEWAY_API_DOWNLOADS}/experimental-install.yaml",
 }
 
-# The lab does not install Flagger on a cluster yet: the command Flagger's Gloo guide
-# gives (docs/gitbook/tutorials/gloo-progressive-delivery.md), at the chart the local
-# runtime follows (charts/flagger/Chart.yaml).
+# Flagger's chart and its loadtester's, as tagged together in fluxcd/flagger v1.44.0
+# (charts/flagger/Chart.yaml, charts/loadtester/Chart.yaml), from Flagger's Helm repository.
 FLAGGER_VERSION = "1.44.0"
-FLAGGER_HELM = (
-    "helm repo add flagger https://flagger.app && helm upgrade -i flagger flagger/flagger "
-    f"--version {FLAGGER_VERSION} --namespace gloo-system --set prometheus.install=true --set meshProvider=gloo"
-)
+FLAGGER_LOADTESTER_VERSION = "0.38.0"
+FLAGGER_REPO = "https://flagger.app"
 
 # kgateway's docs, per minor: the Gateway API release its install steps apply
 # (kgateway.dev assets/kgw-docs/versions/k8s-gw-version.md) and the Gateway API
@@ -77,6 +74,16 @@ PINS = (
         "Gateway API CRDs",
         GATEWAY_API_RELEASE,
         "kgateway-dev/kgateway.dev assets/kgw-docs/versions/k8s-gw-version.md: what kgateway 2.4.x installs",
+    ),
+    Pin(
+        "Flagger chart",
+        FLAGGER_VERSION,
+        "fluxcd/flagger tag v1.44.0, charts/flagger/Chart.yaml: the release the local runtime follows",
+    ),
+    Pin(
+        "Flagger loadtester chart",
+        FLAGGER_LOADTESTER_VERSION,
+        "fluxcd/flagger tag v1.44.0, charts/loadtester/Chart.yaml: the loadtester released with it",
     ),
 )
 

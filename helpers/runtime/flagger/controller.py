@@ -5,7 +5,8 @@ After ``coalmine install flagger`` it runs one asyncio task per Canary. Every
 ``analysis.tick`` (``advance``, with the tick's events), the pure state machine, with
 a ``CanaryWorld``: the I/O one step needs; then it posts the events to the Canary's
 ``event`` webhooks. The world reads the Canary's target from the store and the gateway's stats,
-calls webhooks, and writes the objects Flagger makes (``objects``) through the
+calls webhooks, and writes the objects Flagger makes (``objects``, and the provider's
+route from ``routers``: a RouteTable for gloo, an HTTPRoute for gatewayapi:v1) through the
 control plane's own ``apply``, so validation, translation and the proxy's table swap
 happen exactly as for a user's apply. It never touches the proxy: data flows
 controller -> store -> translator -> route table -> proxy.
@@ -27,13 +28,14 @@ from typing import Any, Protocol
 
 import aiohttp
 
+from helpers.durations import parse_duration
 from helpers.errors import ApplyRefused
 from helpers.kinds import key
-from helpers.runtime.durations import parse_duration
-from helpers.runtime.flagger import metrics, objects, webhooks
+from helpers.runtime.flagger import metrics, objects, routers, webhooks
 from helpers.runtime.flagger.analysis import tick
 from helpers.runtime.flagger.events import EventLog
 from helpers.runtime.flagger.status import CanaryStatus
+from helpers.runtime.flagger.templatechecks import TemplateChecks
 from helpers.runtime.flagger.world import Tick
 from helpers.runtime.servicedns import Table
 from helpers.runtime.store import Store
@@ -221,11 +223,15 @@ class CanaryWorld:
     def __init__(self, controller: CanaryController, canary: dict[str, Any]) -> None:
         self.c, self.canary = controller, canary
         self.names = objects.Names.of(canary)
+        self.router = routers.router_for(canary)  # the provider's: RouteTable or HTTPRoute
 
     # reading
 
+    def _get(self, kind: str, name: str) -> dict[str, Any] | None:
+        return self.c.store.get((kind, self.names.namespace, name))
+
     def _deployment(self, name: str) -> dict[str, Any] | None:
-        return self.c.store.get(("Deployment", self.names.namespace, name))
+        return self._get("Deployment", name)
 
     def _target(self) -> dict[str, Any]:
         target = self._deployment(self.names.target)
@@ -281,18 +287,13 @@ class CanaryWorld:
             writes.append(objects.primary_deployment(self.canary, target, configs))
         existing = {s: self.c.store.get(("Service", n.namespace, s)) for s in (n.canary, n.primary, n.apex)}
         writes += objects.services(self.canary, target, existing)
-        for us in objects.upstreams(self.canary, target):
-            if self.c.store.get(("Upstream", n.namespace, us["metadata"]["name"])) is None:
-                writes.append(us)
-        current = self.c.store.get(("RouteTable", n.namespace, n.apex))
-        split = objects.weights(current, self.canary) if current is not None else None
-        writes.append(objects.route_table(self.canary, *(split or (100, 0))))
+        writes += self.router.refresh(self.canary, target, self._get)
         self.c.write(writes)
 
     async def set_weights(self, primary: int, canary: int) -> None:
         if primary == 0 and canary == 0:
             raise ValueError(f"RoutingRule {self.names.apex}.{self.names.namespace} update failed: no valid weights")
-        self.c.write([objects.route_table(self.canary, primary, canary)])
+        self.c.write([self.router.route(self.canary, primary, canary, self._get)])
 
     async def scale_target(self, replicas: int) -> None:
         target = dict(self._target())
@@ -334,7 +335,8 @@ class CanaryWorld:
         return failures
 
     async def check_metrics(self) -> list[str]:
-        return metrics.check_metrics(self.canary, self.c.stats, parse_duration)
+        templates = TemplateChecks(self.c.store.get, self.c.session(), self.c.table())
+        return await metrics.check_all(self.canary, self.c.stats, parse_duration, templates)
 
     def event(self, message: str, warning: bool = False) -> None:
         log.info("canary %s/%s: %s", self.names.namespace, self.canary["metadata"]["name"], message)

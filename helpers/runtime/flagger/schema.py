@@ -5,10 +5,12 @@ On a cluster the API server checks a Canary against Flagger's CRD
 pattern ``^[0-9]+(m|s)``), with strict field validation refusing unknown fields.
 ``check_canary`` does the same for one Canary and adds what the local runtime
 cannot honour: it refuses (one line naming the field) what would change the
-analysis (another provider, MetricTemplates, PromQL queries) and warns about known
-Flagger fields it ignores. It also refuses what Flagger would accept but never
-progress with (weights outside 0-100, decreasing ``stepWeights``, ``min`` above
-``max``), saying so. Durations are read as Go's time.ParseDuration (``runtime.durations``).
+analysis (a provider other than gloo and gatewayapi:v1, inline PromQL queries:
+MetricTemplates carry them here) and warns about known Flagger fields it ignores.
+A gatewayapi:v1 Canary is checked by ``gatewayschema``'s variant of the schema (its
+``service`` fields). It also refuses what Flagger would accept but never progress
+with (weights outside 0-100, decreasing ``stepWeights``, ``min`` above ``max``),
+saying so. Durations are read as Go's time.ParseDuration (``runtime.durations``).
 """
 
 from __future__ import annotations
@@ -18,9 +20,12 @@ from collections.abc import Mapping
 from typing import Any
 from urllib.parse import urlsplit
 
+from helpers.durations import parse_duration
 from helpers.kinds import FLAGGER_V1BETA1
 from helpers.runtime import regex
-from helpers.runtime.durations import parse_duration
+from helpers.runtime.flagger import gatewayschema
+from helpers.runtime.flagger.httproutes import PROVIDER as GATEWAY_API
+from helpers.runtime.flagger.templateschema import check_metric_template
 from helpers.runtime.schema import (
     BOOL,
     STR,
@@ -103,13 +108,22 @@ _GLOO_UNUSED = "not used by Flagger's gloo provider; ignored (on a cluster too)"
 _LOCAL_UNUSED = "not supported by the local runtime; ignored"
 
 
+LOCAL_PROVIDERS = ("gloo", GATEWAY_API)
+
+
 def _provider(value: Mapping[str, Any], path: str, found: Found) -> None:
     provider = value.get("provider")
-    if isinstance(provider, str) and provider in PROVIDERS and provider != "gloo":
+    if provider == "gatewayapi:v1beta1":
         found.error(
             at(path, "provider"),
-            f'"{provider}": the local runtime\'s Flagger supports provider gloo '
-            "(gatewayapi:v1 comes with a later lesson)",
+            '"gatewayapi:v1beta1" writes v1beta1 HTTPRoutes, for Gateway API CRDs older than v1.0; '
+            "the local runtime serves gateway.networking.k8s.io/v1: use gatewayapi:v1",
+        )
+    elif isinstance(provider, str) and provider in PROVIDERS and provider not in LOCAL_PROVIDERS:
+        found.error(
+            at(path, "provider"),
+            f'"{provider}": the local runtime\'s Flagger supports provider gloo (after `coalmine install gloo`) '
+            "and gatewayapi:v1 (after `coalmine install kgateway`)",
         )
 
 
@@ -149,7 +163,18 @@ def _range(value: Mapping[str, Any], path: str, found: Found) -> None:
 
 def _metric(value: Mapping[str, Any], path: str, found: Found) -> None:
     name = value.get("name")
-    if "templateRef" in value or "query" in value:
+    if "templateRef" in value:
+        if not value.get("interval"):
+            found.warn(
+                at(path, "interval"),
+                "missing: Flagger renders the template's {{ interval }} empty (only built-in checks default to 1m)",
+            )
+        if "thresholdRange" not in value:
+            found.warn(path, "no thresholdRange: Flagger fails this check whenever the query returns more than 0")
+        return
+    if value.get("templateVariables"):
+        found.warn(at(path, "templateVariables"), "used by MetricTemplates only; ignored")
+    if "query" in value:
         return
     if isinstance(name, str) and name not in BUILTIN_METRICS:
         found.error(
@@ -178,9 +203,12 @@ _METRIC = Obj(
         "interval": Duration(),
         "thresholdRange": Obj({"min": Scalar("number"), "max": Scalar("number")}, rules=(_range,)),
         "threshold": Refused("deprecated in Flagger; use thresholdRange (min for success rate, max for duration)"),
-        "query": Refused("PromQL queries need Prometheus, which the local runtime does not run"),
-        "templateRef": Refused("MetricTemplates need Prometheus: not in the local runtime yet"),
-        "templateVariables": Ignored("used by MetricTemplates only; ignored"),
+        "query": Refused(
+            "inline PromQL runs on Flagger's global metrics server; put the query in a MetricTemplate "
+            "(provider prometheus) and name it in templateRef"
+        ),
+        "templateRef": Obj({"name": STR, "namespace": STR}, required=("name",)),
+        "templateVariables": MapOf(STR),
     },
     required=("name",),
     rules=(_metric,),
@@ -303,14 +331,24 @@ _CANARY = Obj(
 def check_canary(obj: Any) -> tuple[list[str], list[str]]:
     """(errors, warnings) of one Canary: errors refuse it, warnings name the fields
     the local runtime accepts and ignores. Each message starts with the field path.
+    A MetricTemplate (every Flagger kind comes here) is checked by ``templateschema``.
     """
+    if isinstance(obj, Mapping) and obj.get("kind") == "MetricTemplate":
+        return check_metric_template(obj)
     found = Found()
     if not isinstance(obj, Mapping):
         found.error("", f"expected an object (a YAML mapping), got {shown(obj)}")
         return found.errors, found.warnings
+    spec = obj.get("spec")
+    gateway_api = isinstance(spec, Mapping) and spec.get("provider") == GATEWAY_API
     if obj.get("apiVersion") != FLAGGER_V1BETA1:
         older = str(obj.get("apiVersion", "")).startswith("flagger.app/")
         hint = " (v1alpha3 is Flagger's older version of the same API)" if older else ""
         found.error("apiVersion", f'Canary is "{FLAGGER_V1BETA1}", not "{obj.get("apiVersion")}"{hint}')
-    _CANARY.check(obj, "", found)
+    (_CANARY_GATEWAY_API if gateway_api else _CANARY).check(obj, "", found)
+    if gateway_api and not found.errors:
+        gatewayschema.check_route(obj, found)
     return found.errors, found.warnings
+
+
+_CANARY_GATEWAY_API = gatewayschema.variant(_CANARY)

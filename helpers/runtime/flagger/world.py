@@ -31,8 +31,9 @@ class World(Protocol):
         """Whether ``<target>-primary`` is rolled out, and the reason if not."""
 
     async def initialize(self) -> None:
-        """Create or refresh the primary, the Services, Upstreams and RouteTable
-        (keeping the RouteTable's current weights, as Flagger's gloo router does)."""
+        """Create or refresh the primary, the Services and the provider's route: gloo's
+        Upstreams and RouteTable, or gatewayapi:v1's HTTPRoute (keeping its current
+        weights, as Flagger's routers do)."""
 
     async def set_weights(self, primary: int, canary: int) -> None:
         """Route ``primary``/``canary`` percent (always adding up to 100)."""

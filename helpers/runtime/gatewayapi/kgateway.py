@@ -9,6 +9,11 @@ that proxy, as they share a socket on a cluster. On every rebuild the translator
 proxy; ``sync`` starts and stops proxies as ports come and go, and restarts an HTTPS
 one whose certificates changed (TLS terminated with ``certificates.port_context``).
 
+Each Gateway has its own stats (``stats_of``), as each Gateway's Envoy has on a
+cluster, shared by its ports' proxies and kept while the Gateway exists;
+``cluster_names`` gives Envoy's name of each cluster (``kube_<ns>_<service>_<port>``,
+kgateway's ``ir.Upstream.ClusterName``) for their Prometheus exposition.
+
 The install records the Gateway API channel (``channels``): ``standard`` unless
 ``--channel experimental``; the schema follows it. Installing again with the other
 channel switches, as applying the other CRDs would. Back to ``standard``, the stored
@@ -59,8 +64,14 @@ def gateway_class() -> dict[str, Any]:
 class Kgateway:
     """The Gateway API translation and the Gateway ports' proxies of one lab."""
 
-    def __init__(self, store: Store, stats: UpstreamStats, dataplane: DataPlane | None = None) -> None:
-        self.store, self.stats, self.dataplane = store, stats, dataplane
+    def __init__(self, store: Store, stats: UpstreamStats | None = None, dataplane: DataPlane | None = None) -> None:
+        """``stats``: one ``UpstreamStats`` every Gateway records into (a test's single
+        view); by default each Gateway has its own."""
+        self.store, self.dataplane = store, dataplane
+        self._shared_stats = stats
+        self._stats: dict[tuple[str, str], UpstreamStats] = {}
+        # Only grows: a cluster that leaves the tables keeps its name in the stats.
+        self.cluster_names: dict[str, str] = {}
         self.result = GatewayTranslation()
         self.proxies: dict[PortKey, GatewayProxy] = {}
         self._served: dict[PortKey, PortTable] = {}  # what each running proxy was started with
@@ -127,6 +138,32 @@ class Kgateway:
             served = self.result.ports.get(pk)
             if served is not None:
                 proxy.swap(served.table)
+        clusters = {c for served in self.result.ports.values() for c in served.table.clusters}
+        self.cluster_names.update(envoy_cluster_names(clusters, self.store.list("Service")))
+
+    # ── stats ────────────────────────────────────────────────────────────────
+
+    def gateways(self) -> list[tuple[str, str]]:
+        """(namespace, name) of every Gateway of a class kgateway handles: each one an
+        Envoy of its own on a cluster, with its own stats."""
+        if not self.installed:
+            return []
+        ours = {
+            gc["metadata"]["name"]
+            for gc in self.store.list("GatewayClass")
+            if (gc.get("spec") or {}).get("controllerName") == gatewayapi_schema.CONTROLLER
+        }
+        return sorted(
+            (gw["metadata"].get("namespace") or "default", gw["metadata"]["name"])
+            for gw in self.store.list("Gateway")
+            if (gw.get("spec") or {}).get("gatewayClassName") in ours
+        )
+
+    def stats_of(self, namespace: str, name: str) -> UpstreamStats:
+        """The stats of the Gateway ``namespace/name`` (what its Envoy counted)."""
+        if self._shared_stats is not None:
+            return self._shared_stats
+        return self._stats.setdefault((namespace, name), UpstreamStats())
 
     def status_of(self, k: tuple[str, str, str]) -> dict[str, Any] | None:
         status = self._statuses.get(k)
@@ -154,13 +191,16 @@ class Kgateway:
             if pk not in self.proxies:
                 await self._start(pk, served)
             self._served[pk] = served  # the same socket, perhaps more or fewer listeners on it
+        gateways = set(self.gateways())
+        for gone in [g for g in self._stats if g not in gateways]:
+            del self._stats[gone]  # its Envoy is gone, and its counters with it
         self.store.save()
 
     async def _start(self, pk: PortKey, served: PortTable) -> None:
         name = f"{pk[0]}/{pk[1]}/{served.listeners[0]}"
         remembered = self._ports().get(name)
         context = port_context(served.certificates) if served.scheme == "https" and served.certificates else None
-        proxy = GatewayProxy(served.table, self.stats)
+        proxy = GatewayProxy(served.table, self.stats_of(pk[0], pk[1]))
         try:
             port = await on(self.dataplane, self._listen(proxy, remembered or 0, context, pk[2]))
         except OSError:
@@ -246,6 +286,18 @@ def preview(
     k = key(obj)
     candidate = [o for o in objects if key(o) != k] + [dict(obj)]
     return gatewayapi_schema.check(obj, kg.channel).warnings + kg.translate(candidate, endpoints).warnings.get(k, [])
+
+
+def envoy_cluster_names(clusters: Iterable[str], services: Iterable[Mapping[str, Any]]) -> dict[str, str]:
+    """Envoy's name of each of the translator's ``kube-svc:<ns>-<service>-<port>``
+    clusters, as kgateway names a Service port's: ``kube_<ns>_<service>_<port>``."""
+    by_cluster = {
+        f"kube-svc:{ns}-{name}-{port.get('port')}": f"kube_{ns}_{name}_{port.get('port')}"
+        for svc in services
+        for ns, name in [(svc["metadata"].get("namespace") or "default", svc["metadata"]["name"])]
+        for port in (svc.get("spec") or {}).get("ports") or []
+    }
+    return {c: by_cluster[c] for c in clusters if c in by_cluster}
 
 
 def _tls_changed(before: PortTable, now: PortTable) -> bool:

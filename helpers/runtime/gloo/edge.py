@@ -7,6 +7,10 @@ Gloo's does: ``listening``), and discovery writes one Upstream per Service port
 translator (``translating``) turns VirtualServices, RouteTables, Upstreams and
 UpstreamGroups into one route table, which the proxy swaps in, and keeps a report
 per resource for its Gloo-shaped status. ``admit`` is strict validation at apply time.
+
+The gateway proxy has its own stats (``stats``), as the ``gateway-proxy`` Envoy has;
+``cluster_names`` gives Envoy's name of each of its clusters for their Prometheus
+exposition (``envoy_cluster_names``).
 """
 
 from __future__ import annotations
@@ -14,7 +18,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 import aiohttp
@@ -57,6 +61,8 @@ class Gloo:
     ) -> None:
         self.store, self.stats, self.dataplane = store, stats, dataplane
         self._endpoints, self._changed = endpoints, changed
+        # Only grows: a cluster that leaves the table keeps its name in the stats.
+        self.cluster_names: dict[str, str] = {}
         self.listener: Listener | None = None
         self.table = RouteTable()
         self.reports: dict[tuple[str, str, str], Report] = {}
@@ -186,6 +192,9 @@ class Gloo:
             self.table, self.reports = dataclasses.replace(preview[2], version=version), preview[3]
         else:
             self.table, self.reports = translate(self._inputs(), endpoints, version)
+        self.cluster_names.update(
+            envoy_cluster_names(self.table.clusters, self.store.list("Upstream"), self.store.list("Service"))
+        )
         if self.listener is not None:
             self.listener.swap(self.table)
             if self.listener.open != bool(self.store.list("VirtualService")):
@@ -294,6 +303,35 @@ class Gloo:
         # None is remembered too: a service without swagger is a plain upstream.
         self._functions[name] = found
         self._changed()
+
+
+def envoy_cluster_names(
+    clusters: Iterable[str], upstreams: Iterable[Mapping[str, Any]], services: Iterable[Mapping[str, Any]]
+) -> dict[str, str]:
+    """Envoy's name of each of the translator's ``clusters``, as Gloo names them
+    (``UpstreamToClusterName``): ``<upstream>_<namespace>``; a Service used as a
+    ``kube`` destination is the in-memory upstream ``kube-svc:<ns>-<service>-<port>`` in
+    the Service's namespace, and Envoy's stats make its ``:`` a ``_``."""
+    owners: dict[str, str] = {}  # the translator gives the plain name to the first in (namespace, name) order
+    for us in sorted(upstreams, key=lambda u: (u["metadata"].get("namespace", ""), u["metadata"]["name"])):
+        owners.setdefault(us["metadata"]["name"], us["metadata"].get("namespace", ""))
+    kube = {
+        f"kube-svc:{svc['metadata'].get('namespace', '')}-{svc['metadata']['name']}-{port.get('port')}": (
+            svc["metadata"].get("namespace", "")
+        )
+        for svc in services
+        for port in (svc.get("spec") or {}).get("ports") or []
+    }
+    found: dict[str, str] = {}
+    for cluster in clusters:
+        if cluster in owners:
+            found[cluster] = f"{cluster}_{owners[cluster]}"
+        elif cluster in kube:
+            found[cluster] = f"{cluster.replace(':', '_')}_{kube[cluster]}"
+        elif "." in cluster:  # "<namespace>.<name>": a second upstream of the same name
+            ns, name = cluster.split(".", 1)
+            found[cluster] = f"{name}_{ns}"
+    return found
 
 
 def _shown(k: tuple[str, str, str]) -> str:

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from helpers.runtime.durations import parse_duration as go_duration
+from helpers.durations import parse_duration as go_duration
 from helpers.runtime.regex import RegexError
 from helpers.runtime.schema import STR, Found, Ignored, MapOf, Node, Obj, Rule, at, compile_regex, shown
 from helpers.runtime.templating import compile_parameter

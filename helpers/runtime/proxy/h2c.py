@@ -38,7 +38,7 @@ from h2.events import (
 from h2.exceptions import ProtocolError, StreamClosedError
 
 from helpers.runtime.proxy.h2wire import Outbox, request_fields
-from helpers.runtime.proxy.upstreams import Sink, UpstreamReset
+from helpers.runtime.proxy.upstreams import Sink, UpstreamReset, close_all
 from helpers.runtime.routes import Endpoint
 
 _CONFIG = H2Configuration(client_side=True, header_encoding=None)
@@ -347,12 +347,7 @@ class H2Pool:
     async def close(self) -> None:
         """Close every connection and wait until their sockets are closed."""
         self._closing = True
-        loop = asyncio.get_running_loop()
-        waiters = []
-        for conn in list(self._open):
-            conn.closed_waiter = loop.create_future()
-            waiters.append(conn.closed_waiter)
-            conn.close()
+        waiters = close_all(self._open)
         self._by_endpoint.clear()
         if waiters:
             await asyncio.gather(*waiters)

@@ -9,17 +9,27 @@ the latency histogram only when someone asks for a ``snapshot``.
 Beside the totals, each upstream keeps per-second buckets for the last
 ``WINDOW_KEPT_S`` seconds, so ``window`` answers what Prometheus's ``rate(...[30s])``
 over Envoy's counters would: the canary controller's metrics read them.
+
+Each gateway has its own ``UpstreamStats``, as each Envoy has its own stats:
+``totals`` is what ``proxy.exposition`` writes in Prometheus's format, and
+``merged_snapshot`` adds several gateways' snapshots up (the admin API's ``/v1/stats``).
 """
 
 from __future__ import annotations
 
 import time
 from bisect import bisect_left
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from typing import Any
 
-# Upper bounds (ms) of the latency histogram buckets, as Envoy's defaults.
+# Upper bounds (ms) of the latency histogram buckets the snapshots and windows show:
+# Envoy's defaults up to a minute.
 BUCKETS_MS: tuple[float, ...] = (0.5, 1, 5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000, 30000, 60000)
+# Envoy's default buckets go on to an hour (``Stats::HistogramSettingsImpl::defaultBuckets``);
+# the Prometheus exposition shows all of them, so requests over a minute are told apart too.
+OVER_MS: tuple[float, ...] = (300000, 600000, 1800000, 3600000)
+ENVOY_BUCKETS_MS: tuple[float, ...] = BUCKETS_MS + OVER_MS
 # How far back ``window`` can look: 15 minutes of one-second buckets per upstream.
 WINDOW_KEPT_S = 900
 
@@ -37,12 +47,13 @@ class _Second:
 
 
 class _Cluster:
-    __slots__ = ("by_status", "counts", "requests", "seconds", "sum_ms")
+    __slots__ = ("by_status", "counts", "over", "requests", "seconds", "sum_ms")
 
     def __init__(self) -> None:
         self.requests = 0
         self.by_status: dict[int, int] = {}
         self.counts = [0] * (len(BUCKETS_MS) + 1)  # the last bucket is "over 60 s"
+        self.over = [0] * (len(OVER_MS) + 1)  # "over 60 s" split at Envoy's larger bounds
         self.sum_ms = 0.0
         # A ring indexed by second % WINDOW_KEPT_S: a slot holding an older second is reused.
         self.seconds: list[_Second | None] = [None] * WINDOW_KEPT_S
@@ -72,6 +83,8 @@ class UpstreamStats:
         c.sum_ms += ms
         bucket = bisect_left(BUCKETS_MS, ms)
         c.counts[bucket] += 1
+        if bucket == len(BUCKETS_MS):  # rare: only requests over a minute pay for this
+            c.over[bisect_left(OVER_MS, ms)] += 1
         now = int(self._clock())
         slot = c.seconds[now % WINDOW_KEPT_S]
         if slot is None or slot.second != now:
@@ -102,6 +115,16 @@ class UpstreamStats:
             "p99_ms": quantile(counts, 0.99),
         }
 
+    def totals(self) -> dict[str, Totals]:
+        """What each upstream answered since the start: the counters Envoy keeps."""
+        out: dict[str, Totals] = {}
+        # The proxies record on the data plane's thread while this runs on the control
+        # plane's: copy each dict and list in one step (atomic under the GIL) before use.
+        for name, c in sorted(list(self._clusters.items())):
+            counts, over = list(c.counts), list(c.over)
+            out[name] = Totals(c.requests, dict(c.by_status), counts[:-1] + over, c.sum_ms)
+        return out
+
     def snapshot(self) -> dict[str, Any]:
         """A JSON-able copy: ``{cluster: {requests, by_status, by_class, latency_ms,
         p50_ms, p99_ms}}``.
@@ -112,29 +135,7 @@ class UpstreamStats:
         ``p99_ms`` are estimated from the histogram (linear within a bucket), as
         Envoy and Prometheus do.
         """
-        out: dict[str, Any] = {}
-        # The proxies record on the data plane's thread while this runs on the control
-        # plane's: copy each dict in one step (atomic under the GIL) before walking it.
-        for name, c in sorted(list(self._clusters.items())):
-            by_status = dict(c.by_status)
-            by_class: dict[str, int] = {}
-            for status, n in by_status.items():
-                key = f"{status // 100}xx"
-                by_class[key] = by_class.get(key, 0) + n
-            out[name] = {
-                "requests": c.requests,
-                "by_status": {str(s): n for s, n in sorted(by_status.items())},
-                "by_class": dict(sorted(by_class.items())),
-                "latency_ms": {
-                    "buckets": list(BUCKETS_MS),
-                    "counts": list(c.counts),
-                    "counts_are": "per-bucket",
-                    "sum": round(c.sum_ms, 3),
-                },
-                "p50_ms": quantile(c.counts, 0.50),
-                "p99_ms": quantile(c.counts, 0.99),
-            }
-        return out
+        return merged_snapshot([self])
 
     def names(self) -> list[str]:
         """The clusters that answered at least once."""
@@ -143,6 +144,57 @@ class UpstreamStats:
     def reset(self) -> None:
         """Forget everything recorded so far."""
         self._clusters = {}
+
+
+@dataclass
+class Totals:
+    """One upstream's counters: requests, requests per status, the latency histogram
+    per bucket of ``ENVOY_BUCKETS_MS`` (plus one over the last bound) and its sum in ms."""
+
+    requests: int
+    by_status: dict[int, int]
+    counts: list[int]
+    sum_ms: float
+
+    def add(self, other: Totals) -> None:
+        self.requests += other.requests
+        for status, n in other.by_status.items():
+            self.by_status[status] = self.by_status.get(status, 0) + n
+        self.counts = [a + b for a, b in zip(self.counts, other.counts, strict=True)]
+        self.sum_ms += other.sum_ms
+
+
+def merged_snapshot(stats: Iterable[UpstreamStats]) -> dict[str, Any]:
+    """The ``snapshot`` of several gateways' stats added up, upstream by upstream
+    (one gateway's stats: its own ``snapshot``)."""
+    merged: dict[str, Totals] = {}
+    for one in stats:
+        for name, totals in one.totals().items():
+            if name in merged:
+                merged[name].add(totals)
+            else:
+                merged[name] = totals
+    out: dict[str, Any] = {}
+    for name, t in sorted(merged.items()):
+        by_class: dict[str, int] = {}
+        for status, n in t.by_status.items():
+            key = f"{status // 100}xx"
+            by_class[key] = by_class.get(key, 0) + n
+        counts = [*t.counts[: len(BUCKETS_MS)], sum(t.counts[len(BUCKETS_MS) :])]
+        out[name] = {
+            "requests": t.requests,
+            "by_status": {str(s): n for s, n in sorted(t.by_status.items())},
+            "by_class": dict(sorted(by_class.items())),
+            "latency_ms": {
+                "buckets": list(BUCKETS_MS),
+                "counts": counts,
+                "counts_are": "per-bucket",
+                "sum": round(t.sum_ms, 3),
+            },
+            "p50_ms": quantile(counts, 0.50),
+            "p99_ms": quantile(counts, 0.99),
+        }
+    return out
 
 
 def quantile(counts: list[int], q: float) -> float | None:

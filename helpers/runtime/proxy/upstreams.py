@@ -11,8 +11,8 @@ which keeps idle connections per endpoint, as Envoy's HTTP/1 connection pool doe
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
-from typing import cast
+from collections.abc import Callable, Iterable
+from typing import Protocol, cast
 
 import httptools
 
@@ -306,12 +306,26 @@ class UpstreamPool:
     async def close(self) -> None:
         """Close every connection and wait until their sockets are closed."""
         self._closing = True
-        loop = asyncio.get_running_loop()
-        waiters = []
-        for conn in list(self._open):
-            conn.closed_waiter = loop.create_future()
-            waiters.append(conn.closed_waiter)
-            conn.close()
+        waiters = close_all(self._open)
         self._idle.clear()
         if waiters:
             await asyncio.gather(*waiters)
+
+
+class Closing(Protocol):
+    """A pooled connection: closes, and resolves ``closed_waiter`` once its socket is."""
+
+    closed_waiter: asyncio.Future[None] | None
+
+    def close(self) -> None: ...
+
+
+def close_all(conns: Iterable[Closing]) -> list[asyncio.Future[None]]:
+    """Close each of ``conns``; the futures to await until their sockets are closed."""
+    loop = asyncio.get_running_loop()
+    waiters = []
+    for conn in list(conns):
+        conn.closed_waiter = loop.create_future()
+        waiters.append(conn.closed_waiter)
+        conn.close()
+    return waiters

@@ -1,4 +1,4 @@
-"""Durations as Go's ``time.ParseDuration`` reads them, shared by the runtime's readers.
+"""Durations as Go's ``time.ParseDuration`` reads them, shared by every layer.
 
 Gloo reads its resources' durations with golang/protobuf's ``jsonpb`` (a Duration is
 ``time.ParseDuration``), and Flagger reads a Canary's intervals the same way, so both
@@ -8,11 +8,8 @@ GEP-2257 durations are stricter: ``gatewayapi.fields`` has its own.)
 
 from __future__ import annotations
 
-from helpers.runtime import regex
-
 _GO_UNITS = {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "μs": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0}
-_GO_PART = regex.compile(r"([0-9]*(?:\.[0-9]*)?)(ns|us|µs|μs|ms|s|m|h)")
-_GO_DURATION = regex.compile(r"(?:[0-9]*(?:\.[0-9]*)?(?:ns|us|µs|μs|ms|s|m|h))+")
+_NUMBER = set("0123456789.")
 
 
 def parse_duration(text: str) -> float:
@@ -30,14 +27,23 @@ def parse_duration(text: str) -> float:
     bad = ValueError(f'invalid duration "{text}": write e.g. "10s", "1m" or "1m30s"')
     if not rest:
         raise bad
-    if not _GO_DURATION.fullmatch(rest):
-        if rest[-1:].isdigit():
+    # One pass, number then unit, as Go scans it (linear in the text, no regex).
+    total, at = 0.0, 0
+    while at < len(rest):
+        end = at
+        while end < len(rest) and rest[end] in _NUMBER:
+            end += 1
+        number = rest[at:end]
+        if not number.strip(".") or number.count(".") > 1:
+            raise bad
+        unit_end = end
+        while unit_end < len(rest) and rest[unit_end] not in _NUMBER:
+            unit_end += 1
+        unit = rest[end:unit_end]
+        if not unit:
             raise ValueError(f'missing unit in duration "{text}": write e.g. "{text}s"')
-        raise bad
-    total = 0.0
-    for part in _GO_PART.finditer(rest):
-        number, unit = part.group(1), part.group(2)
-        if not number.strip("."):
+        if unit not in _GO_UNITS:
             raise bad
         total += float(number) * _GO_UNITS[unit]
+        at = unit_end
     return sign * total
