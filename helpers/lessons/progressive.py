@@ -21,7 +21,7 @@ from helpers.builders import progressive
 from helpers.errors import CheckFailed, CoalmineError
 from helpers.lab import Lab
 from helpers.lessons.probing import gateway, http_get
-from helpers.live.progressive import DONE, CanaryWatch, apply_canary, duration_seconds, follow_rollout, prepare
+from helpers.live.progressive import DONE, CanaryWatch, Sample, apply_canary, duration_seconds, follow_rollout, prepare
 from helpers.loading import load_manifests, manifests_dir
 
 SLOW_MS = 1000  # the slow version's LATENCY_MS (manifests/flagger/rollout-slow.yaml)
@@ -101,14 +101,38 @@ def solve(lab: Lab) -> list[str]:
     return lines
 
 
-def check(lab: Lab) -> str:
+def watched(lab: Lab, lesson: int) -> tuple[CanaryWatch, Sample]:
+    """The exercise's Canary as it is now; ``CheckFailed`` when there is none."""
     watch = CanaryWatch(lab)
     try:
-        sample = watch.poll()
+        return watch, watch.poll()
     except CoalmineError:
         raise CheckFailed(
-            "there is no Canary petstore", "run exercises.reset(8) to set the exercise up again"
+            "there is no Canary petstore", f"run exercises.reset({lesson}) to set the exercise up again"
         ) from None
+
+
+def shipped_and_rolled_back(sample: Sample, lab: Lab, lesson: int, which: str, manifest: str, env: str) -> None:
+    """``CheckFailed`` unless the ``which`` version (its Deployment's ``env``, "KEY=value")
+    was shipped from ``manifest`` after the check was added, and its analysis failed."""
+    key, _, value = env.partition("=")
+    ship = f'now ship it: lab.apply("../manifests/flagger/{manifest}"), then follow_rollout(lab)'
+    if target_env(lab).get(key) != value:
+        raise CheckFailed(f"the check is right, but the {which} version was not shipped since", ship)
+    if sample.phase not in DONE:
+        raise CheckFailed(
+            f"the {which} version's analysis is still running (phase {sample.phase})",
+            "wait for it: follow_rollout(lab), then check again",
+        )
+    if sample.phase != "Failed":
+        raise CheckFailed(
+            f"the {which} version was promoted: it was shipped before the check was added",
+            f"run exercises.reset({lesson}), add the check first, then ship the {which} version",
+        )
+
+
+def check(lab: Lab) -> str:
+    watch, sample = watched(lab, 8)
     limits = watch.thresholds()
     maximum = limits.get("request-duration", (None, ""))[0]
     add = (
@@ -127,20 +151,7 @@ def check(lab: Lab) -> str:
             f"the request-duration check allows only {maximum:g} ms: a healthy version can fail it on a busy machine",
             f"choose a maximum from {FLOOR_MS} ms up to below {SLOW_MS} ms",
         )
-    ship = 'now ship it: lab.apply("../manifests/flagger/rollout-slow.yaml"), then follow_rollout(lab)'
-    target = target_env(lab)
-    if target.get("LATENCY_MS") != str(SLOW_MS):
-        raise CheckFailed("the check is right, but the slow version was not shipped since", ship)
-    if sample.phase not in DONE:
-        raise CheckFailed(
-            f"the slow version's analysis is still running (phase {sample.phase})",
-            "wait for it: follow_rollout(lab), then check again",
-        )
-    if sample.phase != "Failed":
-        raise CheckFailed(
-            "the slow version was promoted: it was shipped before the check was added",
-            "run exercises.reset(8), add the check first, then ship the slow version",
-        )
+    shipped_and_rolled_back(sample, lab, 8, "slow", "rollout-slow.yaml", f"LATENCY_MS={SLOW_MS}")
     status, data = http_get(gateway(lab), "/api/pets")
     if status != 200 or not isinstance(data, list):
         raise CheckFailed(f"GET /api/pets through the gateway answered {status}", "look at lab.get('canaries')")

@@ -27,11 +27,11 @@ from typing import Any
 from prometheus_client.parser import text_string_to_metric_families
 
 from helpers.builders import httproutes, progressive
-from helpers.errors import CheckFailed, CoalmineError
+from helpers.errors import CheckFailed
 from helpers.lab import Lab
 from helpers.lessons.probing import http_get
-from helpers.lessons.progressive import target_env
-from helpers.live.progressive import DONE, CanaryWatch, apply_canary, follow_rollout, wait_for_phase
+from helpers.lessons.progressive import shipped_and_rolled_back, watched
+from helpers.live.progressive import apply_canary, follow_rollout, wait_for_phase
 from helpers.loading import load_manifests, manifests_dir
 
 GATEWAY = progressive.KGATEWAY  # the Gateway the Canary's HTTPRoute attaches to
@@ -198,13 +198,7 @@ def _error_metrics(lab: Lab, metrics: list[dict[str, Any]]) -> list[tuple[dict[s
 
 
 def check(lab: Lab) -> str:
-    watch = CanaryWatch(lab)
-    try:
-        sample = watch.poll()
-    except CoalmineError:
-        raise CheckFailed(
-            "there is no Canary petstore", "run exercises.reset(9) to set the exercise up again"
-        ) from None
+    watch, sample = watched(lab, 9)
     metrics = list(((watch.canary.get("spec") or {}).get("analysis") or {}).get("metrics") or [])
     errors = _error_metrics(lab, metrics)
     if not errors:
@@ -228,19 +222,7 @@ def check(lab: Lab) -> str:
             "the check is right, but this lab has no Prometheus to run its query",
             'install one (`make prometheus`), then lab.install("prometheus") and exercises.reset(9)',
         )
-    ship = 'now ship it: lab.apply("../manifests/flagger/rollout-bad.yaml"), then follow_rollout(lab)'
-    if target_env(lab).get("ERROR_RATE") != BAD_ERROR_RATE:
-        raise CheckFailed("the check is right, but the bad version was not shipped since", ship)
-    if sample.phase not in DONE:
-        raise CheckFailed(
-            f"the bad version's analysis is still running (phase {sample.phase})",
-            "wait for it: follow_rollout(lab), then check again",
-        )
-    if sample.phase != "Failed":
-        raise CheckFailed(
-            "the bad version was promoted: it was shipped before the check was added",
-            "run exercises.reset(9), add the check first, then ship the bad version",
-        )
+    shipped_and_rolled_back(sample, lab, 9, "bad", "rollout-bad.yaml", f"ERROR_RATE={BAD_ERROR_RATE}")
     halts = [m for m in lab.events(progressive.NAMESPACE)["MESSAGE"] if f"advancement {name} " in str(m)]
     if not halts:
         raise CheckFailed(

@@ -19,7 +19,7 @@ import trustme
 import yaml
 
 from helpers import Lab
-from tests.integration.conftest import lab_processes
+from tests.integration.conftest import stop_lab
 
 from . import base
 from .harness import STATUS_S, eventually, get, has
@@ -90,11 +90,7 @@ def conformance_lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Suite]
         _ready(lab)
         yield Suite(lab, home, ca)
     finally:
-        lab.down()
-        left = lab_processes(home)
-        for proc in left:
-            proc.kill()
-        assert not left, f"processes left running after down: {[p.pid for p in left]}"
+        stop_lab(lab, home)
 
 
 @pytest.fixture

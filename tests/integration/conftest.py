@@ -20,6 +20,7 @@ import pytest
 import yaml
 
 from helpers import Lab
+from tests.conftest import wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
 MANIFESTS = ROOT / "manifests"
@@ -42,15 +43,21 @@ def lab_processes(home: Path) -> list[psutil.Process]:
     return found
 
 
-@pytest.fixture
-def lab_home(tmp_path: Path) -> Iterator[Path]:
-    home = tmp_path / "lab"
-    yield home
-    Lab(home=home).down()
+def stop_lab(lab: Lab, home: Path) -> None:
+    """Stop ``lab`` (at ``home``) and kill whatever it left running: a test that leaves
+    processes behind fails, and leaves none for the next one."""
+    lab.down()
     left = lab_processes(home)
     for proc in left:
         proc.kill()
     assert not left, f"processes left running after down: {[p.pid for p in left]}"
+
+
+@pytest.fixture
+def lab_home(tmp_path: Path) -> Iterator[Path]:
+    home = tmp_path / "lab"
+    yield home
+    stop_lab(Lab(home=home), home)
 
 
 @pytest.fixture
@@ -162,3 +169,28 @@ class Hammer:
                     self.failures.append(f"{status} {body[:80]}")
         finally:
             client.close()
+
+
+def canary_status(lab: Lab, name: str = "petstore", namespace: str = "default") -> dict[str, Any]:
+    """The Canary's status as the controller last wrote it (empty before its first step)."""
+    found = lab.objects("canary", name, namespace)
+    return dict((found[0].get("status") if found else None) or {})
+
+
+def follow_canary(lab: Lab, phase: str, seen: list[tuple[str, int]], timeout: float) -> dict[str, Any]:
+    """Wait for the Canary's ``phase``, noting each (phase, weight) it goes through."""
+
+    def reached() -> dict[str, Any] | None:
+        st = canary_status(lab)
+        step = (str(st.get("phase", "")), int(st.get("canaryWeight", 0)))
+        if not seen or seen[-1] != step:
+            seen.append(step)
+        return st if st.get("phase") == phase else None
+
+    return wait_for(reached, timeout, f"canary phase {phase} (seen: {seen})", interval=0.1)
+
+
+def upstream_counts(lab: Lab, cluster: str) -> tuple[int, int]:
+    """(requests, 5xx) the gateway sent to ``cluster`` so far."""
+    found = lab.stats().get(cluster) or {}
+    return int(found.get("requests", 0)), int((found.get("by_class") or {}).get("5xx", 0))

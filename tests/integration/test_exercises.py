@@ -22,7 +22,7 @@ from helpers.live.progressive import apply_canary, follow_rollout
 from helpers.live.sampling import curl, sample, shares
 from helpers.runtime import prometheus as prometheus_server
 
-from .conftest import ROOT, lab_processes
+from .conftest import ROOT, stop_lab
 
 pytestmark = pytest.mark.integration
 
@@ -69,11 +69,7 @@ def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
     try:
         yield lab
     finally:
-        lab.down()
-        left = lab_processes(home)
-        for proc in left:
-            proc.kill()
-        assert not left, f"processes left running after down: {[p.pid for p in left]}"
+        stop_lab(lab, home)
 
 
 def test_ensure_prints_nothing_and_returns_the_lab(lab: Lab, capsys: pytest.CaptureFixture[str]) -> None:

@@ -15,8 +15,7 @@ from typing import Any
 import yaml
 
 from helpers import Lab
-from tests.conftest import wait_for
-from tests.integration.conftest import MANIFESTS, Client, version_of
+from tests.integration.conftest import MANIFESTS, Client, follow_canary, upstream_counts, version_of
 
 FLAGGER = MANIFESTS / "flagger"
 PRIMARY, CANARY_US = "default-petstore-primaryupstream-80", "default-petstore-canaryupstream-80"
@@ -55,37 +54,13 @@ CANARY: dict[str, Any] = {
 }
 
 
-def status(lab: Lab) -> dict[str, Any]:
-    found = lab.objects("canary", "petstore", "default")
-    return dict((found[0].get("status") if found else None) or {})
-
-
-def follow(lab: Lab, phase: str, seen: list[tuple[str, int]], timeout: float) -> dict[str, Any]:
-    """Wait for ``phase``, noting each (phase, weight) the Canary goes through."""
-
-    def reached() -> dict[str, Any] | None:
-        st = status(lab)
-        step = (str(st.get("phase", "")), int(st.get("canaryWeight", 0)))
-        if not seen or seen[-1] != step:
-            seen.append(step)
-        return st if st.get("phase") == phase else None
-
-    return wait_for(reached, timeout, f"canary phase {phase} (seen: {seen})", interval=0.1)
-
-
-def counts(lab: Lab, cluster: str) -> tuple[int, int]:
-    """(requests, 5xx) the gateway sent to ``cluster`` so far."""
-    found = lab.stats().get(cluster) or {}
-    return int(found.get("requests", 0)), int((found.get("by_class") or {}).get("5xx", 0))
-
-
 def test_a_good_release_is_promoted_and_a_bad_one_rolled_back(lab: Lab) -> None:
     lab.apply(FLAGGER / "petstore.yaml", FLAGGER / "loadtester.yaml")
     lab.install("gloo")
     lab.install("flagger")
     lab.wait(60)
     lab.apply(FLAGGER / "virtualservice.yaml", CANARY)
-    follow(lab, "Initialized", [], 60)
+    follow_canary(lab, "Initialized", [], 60)
     rt = lab.objects("routetable", "petstore", "default")[0]
     assert [d["weight"] for d in rt["spec"]["routes"][0]["routeAction"]["multi"]["destinations"]] == [100, 0]
     assert lab.objects("deployment", "petstore", "default")[0]["spec"]["replicas"] == 0
@@ -96,7 +71,7 @@ def test_a_good_release_is_promoted_and_a_bad_one_rolled_back(lab: Lab) -> None:
 
         started, seen = time.monotonic(), []
         lab.apply(FLAGGER / "rollout-good.yaml")
-        follow(lab, "Succeeded", seen, 180)
+        follow_canary(lab, "Succeeded", seen, 180)
         good_s = time.monotonic() - started
         phases = [p for p, _ in seen]
         assert "Progressing" in phases and "Promoting" in phases and "Finalising" in phases
@@ -105,19 +80,19 @@ def test_a_good_release_is_promoted_and_a_bad_one_rolled_back(lab: Lab) -> None:
             code, body = client.get("/api/pets")
             assert (code, version_of(body)) == (200, "v2")  # the primary now runs v2
 
-        primary_before = counts(lab, PRIMARY)
-        canary_before = counts(lab, CANARY_US)
+        primary_before = upstream_counts(lab, PRIMARY)
+        canary_before = upstream_counts(lab, CANARY_US)
         started, seen = time.monotonic(), []
         lab.apply(FLAGGER / "rollout-bad.yaml")
-        failed = follow(lab, "Failed", seen, 180)
+        failed = follow_canary(lab, "Failed", seen, 180)
         bad_s = time.monotonic() - started
         assert failed["canaryWeight"] == 0
         rt = lab.objects("routetable", "petstore", "default")[0]
         assert [d["weight"] for d in rt["spec"]["routes"][0]["routeAction"]["multi"]["destinations"]] == [100, 0]
-        canary_after = counts(lab, CANARY_US)
+        canary_after = upstream_counts(lab, CANARY_US)
         answered, failures = canary_after[0] - canary_before[0], canary_after[1] - canary_before[1]
         assert failures > 0  # the bad version was measured on real traffic
-        primary_after = counts(lab, PRIMARY)
+        primary_after = upstream_counts(lab, PRIMARY)
         assert primary_after[0] > primary_before[0] and primary_after[1] == primary_before[1] == 0
         for _ in range(20):
             code, body = client.get("/api/pets")

@@ -16,7 +16,7 @@ from typing import Any
 from helpers import Lab
 from helpers.builders import progressive
 from tests.conftest import wait_for
-from tests.integration.conftest import MANIFESTS, Client, version_of
+from tests.integration.conftest import MANIFESTS, Client, follow_canary, upstream_counts, version_of
 
 FLAGGER = MANIFESTS / "flagger"
 GATEWAY = "kgateway-system/http"
@@ -31,34 +31,10 @@ def canary() -> dict[str, Any]:
     return found
 
 
-def status(lab: Lab) -> dict[str, Any]:
-    found = lab.objects("canary", "petstore", "default")
-    return dict((found[0].get("status") if found else None) or {})
-
-
-def follow(lab: Lab, phase: str, seen: list[tuple[str, int]], timeout: float) -> dict[str, Any]:
-    """Wait for ``phase``, noting each (phase, weight) the Canary goes through."""
-
-    def reached() -> dict[str, Any] | None:
-        st = status(lab)
-        step = (str(st.get("phase", "")), int(st.get("canaryWeight", 0)))
-        if not seen or seen[-1] != step:
-            seen.append(step)
-        return st if st.get("phase") == phase else None
-
-    return wait_for(reached, timeout, f"canary phase {phase} (seen: {seen})", interval=0.1)
-
-
 def route_weights(lab: Lab) -> list[tuple[str, int]]:
     (route,) = lab.objects("httproute", "petstore", "default")
     (rule,) = route["spec"]["rules"]
     return [(r["name"], r["weight"]) for r in rule["backendRefs"]]
-
-
-def counts(lab: Lab, cluster: str) -> tuple[int, int]:
-    """(requests, 5xx) the gateway sent to ``cluster`` so far."""
-    found = lab.stats().get(cluster) or {}
-    return int(found.get("requests", 0)), int((found.get("by_class") or {}).get("5xx", 0))
 
 
 def test_a_good_release_is_promoted_and_a_bad_one_rolled_back_on_kgateway(lab: Lab) -> None:
@@ -67,7 +43,7 @@ def test_a_good_release_is_promoted_and_a_bad_one_rolled_back_on_kgateway(lab: L
     lab.apply(MANIFESTS / "gateway-api" / "0-gateway.yaml", FLAGGER / "petstore.yaml", FLAGGER / "loadtester.yaml")
     lab.wait(60)
     lab.apply(canary())
-    follow(lab, "Initialized", [], 60)
+    follow_canary(lab, "Initialized", [], 60)
     assert route_weights(lab) == [("petstore-primary", 100), ("petstore-canary", 0)]
     (route,) = lab.objects("httproute", "petstore", "default")
     (parent,) = route["status"]["parents"]
@@ -80,7 +56,7 @@ def test_a_good_release_is_promoted_and_a_bad_one_rolled_back_on_kgateway(lab: L
 
         started, seen = time.monotonic(), []
         lab.apply(FLAGGER / "rollout-good.yaml")
-        follow(lab, "Succeeded", seen, 180)
+        follow_canary(lab, "Succeeded", seen, 180)
         good_s = time.monotonic() - started
         phases = [p for p, _ in seen]
         assert "Progressing" in phases and "Promoting" in phases and "Finalising" in phases
@@ -90,14 +66,14 @@ def test_a_good_release_is_promoted_and_a_bad_one_rolled_back_on_kgateway(lab: L
             code, body = client.get("/api/pets")
             assert (code, version_of(body)) == (200, "v2")  # the primary now runs v2
 
-        primary_before, canary_before = counts(lab, PRIMARY), counts(lab, CANARY_CLUSTER)
+        primary_before, canary_before = upstream_counts(lab, PRIMARY), upstream_counts(lab, CANARY_CLUSTER)
         started, seen = time.monotonic(), []
         lab.apply(FLAGGER / "rollout-bad.yaml")
-        failed = follow(lab, "Failed", seen, 180)
+        failed = follow_canary(lab, "Failed", seen, 180)
         bad_s = time.monotonic() - started
         assert failed["canaryWeight"] == 0
         assert route_weights(lab) == [("petstore-primary", 100), ("petstore-canary", 0)]
-        canary_after, primary_after = counts(lab, CANARY_CLUSTER), counts(lab, PRIMARY)
+        canary_after, primary_after = upstream_counts(lab, CANARY_CLUSTER), upstream_counts(lab, PRIMARY)
         answered, failures = canary_after[0] - canary_before[0], canary_after[1] - canary_before[1]
         assert failures > 0  # the bad version was measured on real traffic through the listener
         assert primary_after[0] > primary_before[0] and primary_after[1] == primary_before[1] == 0

@@ -15,7 +15,7 @@ from helpers.live.progressive import apply_canary, wait_for_phase
 from helpers.runtime import prometheus as prometheus_server
 from tests.conftest import wait_for
 
-from .conftest import lab_processes
+from .conftest import stop_lab
 
 pytestmark = pytest.mark.integration
 
@@ -34,11 +34,7 @@ def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
     try:
         yield lab
     finally:
-        lab.down()
-        left = lab_processes(home)
-        for proc in left:
-            proc.kill()
-        assert not left, f"processes left running after down: {[p.pid for p in left]}"
+        stop_lab(lab, home)
 
 
 def test_the_exercise_fails_at_its_start_and_the_lab_is_lesson_9s(lab: Lab) -> None:
