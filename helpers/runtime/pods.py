@@ -276,22 +276,33 @@ async def probe_once(probe: Mapping[str, Any], pod: Pod) -> bool:
     """One readiness check: the probe's httpGet or tcpSocket, else "port accepts"."""
     timeout = float(probe.get("timeoutSeconds", 1))
     http = probe.get("httpGet")
+    if http:
+        status = await loopback_status(pod.port, str(http.get("path", "/")), timeout, "kube-probe")
+        return status is not None and 200 <= status < 400
     try:
-        reader, writer = await asyncio.wait_for(asyncio.open_connection("127.0.0.1", pod.port), timeout)
+        _, writer = await asyncio.wait_for(asyncio.open_connection("127.0.0.1", pod.port), timeout)
     except (TimeoutError, OSError):
         return False
+    writer.close()
+    with contextlib.suppress(OSError):
+        await writer.wait_closed()
+    return True
+
+
+async def loopback_status(port: int, path: str, timeout: float, agent: str | None = None) -> int | None:
+    """The status of ``GET path`` on 127.0.0.1:``port`` (None: no HTTP answer in time),
+    as a kubelet's probe asks it."""
     try:
-        if not http:
-            return True
-        path = str(http.get("path", "/"))
-        writer.write(
-            f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\nUser-Agent: kube-probe\r\n\r\n".encode()
-        )
-        line = await asyncio.wait_for(reader.readline(), timeout)
-        parts = line.split()
-        return len(parts) >= 2 and parts[1].isdigit() and 200 <= int(parts[1]) < 400
+        reader, writer = await asyncio.wait_for(asyncio.open_connection("127.0.0.1", port), timeout)
     except (TimeoutError, OSError):
-        return False
+        return None
+    try:
+        user_agent = f"User-Agent: {agent}\r\n" if agent else ""
+        writer.write(f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n{user_agent}\r\n".encode())
+        parts = (await asyncio.wait_for(reader.readline(), timeout)).split()
+        return int(parts[1]) if len(parts) >= 2 and parts[1].isdigit() else None
+    except (TimeoutError, OSError):
+        return None
     finally:
         writer.close()
         with contextlib.suppress(OSError):

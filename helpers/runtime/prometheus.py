@@ -35,7 +35,7 @@ import yaml
 
 from helpers.errors import Unsupported, WaitTimeout
 from helpers.runtime.home import LabHome, write_text_atomic
-from helpers.runtime.pods import PodLog, drain, dying_with_us, free_port
+from helpers.runtime.pods import PodLog, drain, dying_with_us, free_port, loopback_status
 from helpers.runtime.store import Store
 from helpers.runtime.supervising import BACKOFF_RESET_S, FIRST_BACKOFF_S, MAX_BACKOFF_S
 
@@ -330,20 +330,7 @@ def port_for(preferred: int | None) -> int:
 
 async def answers_ready(port: int, timeout: float = 1.0) -> bool:
     """Whether Prometheus on 127.0.0.1:``port`` answers ``GET /-/ready`` with 200."""
-    try:
-        reader, writer = await asyncio.wait_for(asyncio.open_connection("127.0.0.1", port), timeout)
-    except (TimeoutError, OSError):
-        return False
-    try:
-        writer.write(b"GET /-/ready HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n")
-        line = await asyncio.wait_for(reader.readline(), timeout)
-        return line.split()[1:2] == [b"200"]
-    except (TimeoutError, OSError):
-        return False
-    finally:
-        writer.close()
-        with contextlib.suppress(OSError):
-            await writer.wait_closed()
+    return await loopback_status(port, "/-/ready", timeout) == 200
 
 
 def _last_line(path: Path) -> str:
