@@ -66,7 +66,7 @@ class ControlPlane(Reading):
         kg = self.kgateway  # the checks read every gateway's stats (``flagger.windows``)
         stats = AllGateways(lambda: [self.gloo.stats, *(kg.stats_of(*g) for g in kg.gateways())])
         self.flagger = CanaryController(self.store, self, stats, lambda: self.services.table, self.events)
-        self.prometheus = PrometheusServer(self.store, home, lambda: self.status().get("stats_urls"))
+        self.prometheus = PrometheusServer(self.store, home, self.stats.urls)
         self._version = 0
 
     # ── lifecycle ────────────────────────────────────────────────────────────
