@@ -3,13 +3,14 @@
 #   make test   lint, format and type checks, then the whole test suite and the
 #               notebooks under nbval (what .ci/run calls)
 #   make notebooks  rebuild the lesson notebooks and their stored outputs
+#   make docs   the website in _build/html from the lessons' stored outputs
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 ROOT_FLAG := $(if $(filter 0,$(shell id -u)),--allow-root,)
 export COALMINE_HOME ?= $(CURDIR)/.lab
 
-.PHONY: lab test check chromium prometheus notebooks bench bench-dashboard soak manifests clean cluster-check
+.PHONY: lab test check chromium prometheus notebooks docs site-images bench bench-dashboard soak manifests clean cluster-check
 
 $(BIN)/python:
 	@echo "creating the virtual environment $(VENV)"
@@ -26,7 +27,12 @@ $(VENV)/.installed-lab: pyproject.toml | $(BIN)/python
 
 $(VENV)/.installed-test: pyproject.toml | $(BIN)/python
 	@echo "installing the lab's and the tests' packages into $(VENV) (the first time takes a few minutes)"
-	$(PIP_INSTALL) -e '.[lab,test]'
+	$(PIP_INSTALL) -e '.[lab,test,docs]'
+	touch $@
+
+$(VENV)/.installed-docs: pyproject.toml | $(BIN)/python
+	@echo "installing the website's packages into $(VENV)"
+	$(PIP_INSTALL) -e '.[docs]'
 	touch $@
 
 # JupyterLab on notebooks/, opened on lesson 0. The shipped notebooks are trusted (their
@@ -90,6 +96,23 @@ test: $(VENV)/.installed-test chromium prometheus check
 notebooks: $(VENV)/.installed-test
 	$(BIN)/python scripts/build_notebooks.py --execute
 
+# The website in _build/html (index.html at the top): the lessons with the outputs
+# stored in them (never executed here), the README and docs/*.md, by Sphinx with
+# myst-nb and sphinx-book-theme (site/conf.py), warnings as errors. Offline: nothing
+# is downloaded. Launch links appear once [project.urls] Repository is set in
+# pyproject.toml (site/launch.py).
+docs: $(VENV)/.installed-docs
+	$(BIN)/python site/build.py
+
+# Remake the site's still pictures of the live widgets (lesson 5's dashboard, lesson
+# 8's rollout view): `coalmine demo` runs the rollout headless on a fresh temporary
+# lab and saves the same plot (about 30 s each). Commit the PNGs.
+site-images: $(VENV)/.installed-lab
+	home=$$(mktemp -d) && COALMINE_HOME=$$home $(BIN)/coalmine demo --output site/images/dashboard.png; \
+	  rc=$$?; rm -rf "$$home"; exit $$rc
+	home=$$(mktemp -d) && COALMINE_HOME=$$home $(BIN)/coalmine demo --progressive --output site/images/progressive.png; \
+	  rc=$$?; rm -rf "$$home"; exit $$rc
+
 # wrk (Debian's package) is the load generator when it can be had; else a Python one.
 bench: $(VENV)/.installed-test
 	@command -v wrk >/dev/null || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null && apt-get install -y -qq wrk >/dev/null 2>&1; } || echo "wrk not available: using the Python load generator"
@@ -115,4 +138,4 @@ manifests: $(VENV)/.installed-test
 
 clean:
 	-COALMINE_HOME=$(COALMINE_HOME) $(BIN)/coalmine down
-	rm -rf .lab .pytest_cache test-output
+	rm -rf .lab .pytest_cache test-output _build
