@@ -12,6 +12,8 @@ from pathlib import Path
 
 import pytest
 import yaml
+from packaging.specifiers import SpecifierSet
+from packaging.version import Version
 
 from tests.integration.conftest import lab_processes
 
@@ -40,8 +42,9 @@ def test_environment_yml_matches_pyproject():
         if isinstance(d, str) and not (d.startswith("pip") or (d.startswith("python") and d[6:7] in "<>=!"))
     }
     assert conda == pip
-    python = next(d for d in env["dependencies"] if isinstance(d, str) and d.startswith("python") and d[6:7] in "<>=")
-    assert python.replace("python", "") == project["requires-python"]
+    # Binder's repo2docker needs an exact python=X.Y; it must meet requires-python.
+    python = next(d for d in env["dependencies"] if isinstance(d, str) and d.startswith("python="))
+    assert Version(python.removeprefix("python=")) in SpecifierSet(project["requires-python"])
 
 
 def test_ci_runs_the_readme_test_command():
