@@ -1,6 +1,7 @@
 """CanaryWatch computes what Flagger's checks compute (success rate and p99 per side over
-a window of the gateway's counters), follow_rollout reports a rollout step by step, and
-RolloutPlot draws it; all against a scripted lab, no sockets."""
+a window of the gateway's counters), with either provider's clusters; follow_rollout
+reports a rollout step by step, and RolloutPlot draws it; all against a scripted lab,
+no sockets."""
 
 from __future__ import annotations
 
@@ -11,12 +12,14 @@ import pytest
 
 from helpers.builders import progressive
 from helpers.errors import NotFound
-from helpers.live.progressive import CanaryWatch, Step, follow_rollout, wait_for_phase
+from helpers.live.progressive import CanaryWatch, Step, follow_rollout, role_clusters, wait_for_phase
 from helpers.live.progressive_view import RolloutPlot
 
 BUCKETS = [0.5, 1, 5, 10, 25, 50, 100, 250, 500, 1000]
 CANARY = "default-petstore-canaryupstream-80"
 PRIMARY = "default-petstore-primaryupstream-80"
+# What lab.stats() names the gatewayapi:v1 Canary's Services petstore-primary and petstore-canary.
+KUBE_PRIMARY, KUBE_CANARY = "kube-svc:default-petstore-primary-80", "kube-svc:default-petstore-canary-80"
 
 
 def upstream(requests: int, fives: int, counts: list[int]) -> dict[str, Any]:
@@ -30,21 +33,25 @@ def upstream(requests: int, fives: int, counts: list[int]) -> dict[str, Any]:
 class ScriptedLab:
     """Answers ``objects("canaries", ...)`` and ``stats()`` from a list of states, one per poll."""
 
-    def __init__(self, states: list[tuple[dict[str, Any], dict[str, Any]]]) -> None:
+    def __init__(
+        self, states: list[tuple[dict[str, Any], dict[str, Any]]], canary: dict[str, Any] | None = None
+    ) -> None:
         self.states: Iterator[tuple[dict[str, Any], dict[str, Any]]] = iter(states)
         self.current: tuple[dict[str, Any], dict[str, Any]] = ({}, {})
+        self.canary = canary or progressive.canary()
 
     def objects(self, kind: str, name: str | None = None, namespace: str | None = None) -> list[dict[str, Any]]:
-        assert (kind, name, namespace) == ("canaries", "petstore", "default")
+        meta = self.canary["metadata"]
+        assert (kind, name, namespace) == ("canaries", meta["name"], meta["namespace"])
         self.current = next(self.states, self.current)
         status, _ = self.current
-        return [] if status is None else [{**progressive.canary(), "status": status}]
+        return [] if status is None else [{**self.canary, "status": status}]
 
     def stats(self) -> dict[str, Any]:
         return self.current[1]
 
 
-def state(phase: str, weight: int = 0, failed: int = 0, **stats: dict[str, Any]) -> tuple[dict[str, Any], Any]:
+def state(phase: str, weight: int = 0, failed: int = 0, /, **stats: dict[str, Any]) -> tuple[dict[str, Any], Any]:
     return {"phase": phase, "canaryWeight": weight, "failedChecks": failed}, stats
 
 
@@ -118,3 +125,53 @@ def test_the_plot_draws_a_watch_and_shows_as_a_png() -> None:
     assert plot.weight_ax.get_title() == "canary petstore: Progressing, weight 20%, failed checks 1/2"
     assert list(plot._failed.get_ydata()) == [20.0], "the failed check is marked at its weight"
     assert plot._repr_png_()[:4] == b"\x89PNG"
+
+
+def test_a_gatewayapi_canary_reads_the_clusters_of_its_primary_and_canary_services() -> None:
+    both = {
+        KUBE_PRIMARY: upstream(90, 0, [0, 90]),
+        KUBE_CANARY: upstream(10, 1, [0, 10]),
+        PRIMARY: upstream(7, 7, [7]),  # a Gloo Upstream's: not this Canary's
+    }
+    lab = ScriptedLab(
+        [state("Progressing", 10, **{KUBE_PRIMARY: upstream(40, 0, [0, 40])}), state("Progressing", 10, **both)],
+        progressive.canary(provider="gatewayapi:v1"),
+    )
+    watch = CanaryWatch(lab)  # type: ignore[arg-type]
+    watch.poll()
+    sample = watch.poll()
+    assert sample.totals["primary"][:2] == (90, 0) and sample.totals["canary"][:2] == (10, 1)
+    # 99% of the 50 new requests is rank 49.5, in the (0.5, 1] bucket.
+    success, p99, requests = watch.checks("primary", seconds=60)
+    assert (success, requests) == (100.0, 50) and p99 == pytest.approx(0.5 + 0.5 * 49.5 / 50)
+    success, _, requests = watch.checks("canary", seconds=60)
+    assert requests == 10 and success == pytest.approx(90.0)
+
+
+def test_a_gloo_canary_does_not_count_the_kube_services_of_the_same_name() -> None:
+    lab = ScriptedLab(
+        [state("Progressing", 10, **{KUBE_PRIMARY: upstream(9, 0, [9]), KUBE_CANARY: upstream(3, 0, [3])})]
+    )
+    assert CanaryWatch(lab).poll().totals == {}  # type: ignore[arg-type]
+
+
+def test_the_roles_follow_the_canarys_namespace_service_and_port() -> None:
+    found = progressive.canary(provider="gatewayapi:v1")
+    found["metadata"] = {"name": "web", "namespace": "shop"}
+    found["spec"]["service"].update(name="store", port=9898)
+    assert role_clusters(found) == {
+        "primary": ("kube-svc:shop-store-primary-9898",),
+        "canary": ("kube-svc:shop-store-canary-9898",),
+    }
+    gloo = progressive.canary()
+    gloo["metadata"]["namespace"] = "shop"
+    assert role_clusters(gloo)["canary"] == ("shop-petstore-canaryupstream-80", "shop.shop-petstore-canaryupstream-80")
+
+
+def test_a_gloo_upstream_named_again_in_another_namespace_is_added_up() -> None:
+    # The translator names the second of two same-named Upstreams "<namespace>.<name>".
+    lab = ScriptedLab(
+        [state("Progressing", 10, **{CANARY: upstream(4, 1, [0, 4]), f"default.{CANARY}": upstream(6, 0, [0, 6])})]
+    )
+    requests, fives, counts = CanaryWatch(lab).poll().totals["canary"]  # type: ignore[arg-type]
+    assert (requests, fives, counts[:2]) == (10, 1, [0, 10])

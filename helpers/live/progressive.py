@@ -51,7 +51,8 @@ class Sample(NamedTuple):
 
 
 class CanaryWatch:
-    """Samples the Canary ``name`` and the gateway's stats of its two upstreams.
+    """Samples the Canary ``name`` and the gateway's stats of its primary and canary
+    (the clusters ``role_clusters`` names for its provider: gloo or gatewayapi:v1).
 
     ``metrics`` of the Canary's spec give the thresholds and the window of each check;
     ``checks(role)`` computes them now for ``"primary"`` or ``"canary"``.
@@ -78,14 +79,12 @@ class CanaryWatch:
         status = self.canary.get("status") or {}
         totals: dict[str, tuple[int, int, list[int]]] = {}
         found_stats = self.lab.stats()
-        for cluster, stats in (found_stats.get("upstreams") or found_stats).items():
-            role = "canary" if "canaryupstream" in cluster else "primary" if "primaryupstream" in cluster else None
-            if role is None or f"{self.name}-{role}upstream" not in cluster or not isinstance(stats, Mapping):
-                continue
-            latency = stats.get("latency_ms") or {}
-            self.buckets = list(latency.get("buckets") or self.buckets)
-            fives = int((stats.get("by_class") or {}).get("5xx", 0))
-            totals[role] = (int(stats.get("requests", 0)), fives, list(latency.get("counts") or []))
+        found_stats = found_stats.get("upstreams") or found_stats
+        for role, clusters in role_clusters(self.canary).items():
+            for stats in (found_stats.get(cluster) for cluster in clusters):
+                if isinstance(stats, Mapping):
+                    totals[role] = _added(totals.get(role), stats)
+                    self.buckets = list((stats.get("latency_ms") or {}).get("buckets") or self.buckets)
         sample = Sample(
             self.elapsed,
             str(status.get("phase") or ""),
@@ -162,6 +161,37 @@ class CanaryWatch:
             if not found or found[-1][1] != s.phase:
                 found.append((s.t, s.phase))
         return found
+
+
+def role_clusters(canary: Mapping[str, Any]) -> dict[str, tuple[str, ...]]:
+    """The keys of ``lab.stats()`` that count each role's requests, from the Canary's
+    provider and target, named as Flagger names what it makes (``<apex>`` is
+    ``spec.service.name``, else ``spec.targetRef.name``; ``<port>`` is ``spec.service.port``):
+
+    - ``gatewayapi:v1``: the HTTPRoute's backends, the Services ``<apex>-primary`` and
+      ``<apex>-canary``, whose clusters the local gateway names
+      ``kube-svc:<namespace>-<service>-<port>``;
+    - gloo: the Upstreams ``<namespace>-<apex>-primaryupstream-<port>`` and
+      ``...-canaryupstream-<port>`` (``<namespace>.`` before the name when another
+      namespace has an Upstream of that name)."""
+    meta, spec = canary.get("metadata") or {}, canary.get("spec") or {}
+    ns = str(meta.get("namespace") or NAMESPACE)
+    service = spec.get("service") or {}
+    apex = str(service.get("name") or (spec.get("targetRef") or {}).get("name") or meta.get("name") or NAME)
+    port = service.get("port") or progressive.PORT
+    if spec.get("provider") == progressive.GATEWAY_API:
+        return {role: (f"kube-svc:{ns}-{apex}-{role}-{port}",) for role in ROLES}
+    upstreams = {role: f"{ns}-{apex}-{role}upstream-{port}" for role in ROLES}
+    return {role: (name, f"{ns}.{name}") for role, name in upstreams.items()}
+
+
+def _added(totals: tuple[int, int, list[int]] | None, stats: Mapping[str, Any]) -> tuple[int, int, list[int]]:
+    """``totals`` (requests, 5xx, latency bucket counts) plus one cluster's ``stats``."""
+    requests, fives, counts = totals or (0, 0, [])
+    more = list((stats.get("latency_ms") or {}).get("counts") or [])
+    counts = [a + b for a, b in zip(counts, more, strict=True)] if counts and more else counts or more
+    requests += int(stats.get("requests", 0))
+    return requests, fives + int((stats.get("by_class") or {}).get("5xx", 0)), counts
 
 
 def wait_for_phase(
