@@ -1,5 +1,9 @@
 """The checks of lessons 1-6 (Gloo Edge): each looks at the lab's objects and sends
-real requests, and returns what it found or raises ``CheckFailed`` with a hint."""
+real requests, and returns what it found or raises ``CheckFailed`` with a hint.
+
+Before a check sends requests through the gateway it waits, briefly, until the answer
+its exercise wants is in force (``inforce.settle``, with ``served.JUDGED``): on a
+cluster the learner's change reaches Envoy a moment after ``apply``; locally at once."""
 
 from __future__ import annotations
 
@@ -11,7 +15,9 @@ from helpers.builders.routing import destination_weights, version_of_destination
 from helpers.errors import CheckFailed, GatewayUnreachable
 from helpers.kinds import GLOO_NAMESPACE
 from helpers.lab import Lab
+from helpers.lessons.inforce import settle
 from helpers.lessons.probing import V1_PETS, V2_PETS, deployment, describe, expect, gateway, http_get, ready
+from helpers.lessons.served import JUDGED
 from helpers.live.sampling import sample
 
 
@@ -65,6 +71,7 @@ _SEED_ROUTES_HINT = "keep the three routes of routing.route_to_v1() and add your
 
 def check_3(lab: Lab) -> str:
     base = gateway(lab)
+    settle(lab, JUDGED[3])
     expect(
         base,
         "/pet/2",
@@ -82,6 +89,7 @@ def check_3(lab: Lab) -> str:
 
 def check_4(lab: Lab) -> str:
     base = gateway(lab)
+    settle(lab, JUDGED[4])
     canary = {"x-canary": "true"}
     hint = (
         'put routing.header_route(routing.prefix_route("/petstore", "/api/pets", "v2")) first: '
@@ -166,6 +174,7 @@ def check_5(lab: Lab) -> str:
                 "apply a VirtualService whose weighted routes give v2 25 and v1 75, e.g. routing.weighted(...)",
             )
     n, p = 400, 0.25
+    settle(lab, JUDGED[5])
     try:
         df = sample(base, "/findPets", n=n)
     except GatewayUnreachable:
@@ -206,6 +215,7 @@ def check_6(lab: Lab) -> str:
             f"petstore v1 is not decommissioned: {', '.join(left)} still exist{'s' * (len(left) == 1)}",
             'delete all of v1, as kubectl delete -f does: lab.delete("../manifests/petstore-v1.yaml")',
         )
+    settle(lab, JUDGED[6])
     expect(base, "/petstore", V2_PETS, "the v2 pets", "apply routing.all_to_v2() and check again")
     return "every route goes to v2, all of petstore v1 is gone and /petstore answers with the v2 pets"
 

@@ -72,7 +72,8 @@ def ensure(lesson: int, lab: Lab | None = None) -> Lab:
     (6), kgateway with its Gateway beside Gloo's header canary (7), the petstore, the
     loadtester, Gloo and the canary controller without a Canary (8), the same on
     kgateway with its Gateway and the lab's Prometheus where there is one (9). What later lessons
-    added is removed, so you can go back. Safe to run again. Returns the lab."""
+    added is removed, so you can go back. On a cluster it returns once the gateway
+    serves the lesson's routes. Safe to run again. Returns the lab."""
     lab = lab or Lab()
     states.start(_lesson(lesson), lab)
     return lab

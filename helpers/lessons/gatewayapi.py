@@ -12,7 +12,9 @@ from typing import Any
 from helpers.builders import httproutes
 from helpers.errors import CheckFailed, NotFound
 from helpers.lab import Lab
+from helpers.lessons.inforce import settle
 from helpers.lessons.probing import V1_PETS, V2_PETS, expect
+from helpers.lessons.served import JUDGED
 
 GATEWAY = f"{httproutes.GATEWAY_NAMESPACE}/{httproutes.GATEWAY_NAME}"
 GATEWAY_MANIFEST = "manifests/gateway-api/0-gateway.yaml"
@@ -39,6 +41,7 @@ def check(lab: Lab) -> str:
         "add a rule for Exact /findPets with the header x-canary: true to petstore-v2, with the same "
         "URLRewrite as the /findPets rule: httproutes.canary_rule(), or apply httproutes.header_canary()"
     )
+    settle(lab, JUDGED[7])  # on a cluster kgateway serves the learner's HTTPRoute a moment after apply
     expect(base, "/findPets", V2_PETS, "the v2 pets", hint, {"x-canary": "true"})
     keep = "keep the three rules of httproutes.route_to_v1(), all to v1"
     expect(base, "/findPets", V1_PETS, "the v1 pets", keep)

@@ -20,7 +20,9 @@ from typing import Any
 from helpers.builders import progressive
 from helpers.errors import CheckFailed, CoalmineError
 from helpers.lab import Lab
+from helpers.lessons.inforce import settle
 from helpers.lessons.probing import gateway, http_get
+from helpers.lessons.served import primary
 from helpers.live.progressive import DONE, CanaryWatch, Sample, apply_canary, duration_seconds, follow_rollout, prepare
 from helpers.loading import load_manifests, manifests_dir
 
@@ -152,15 +154,21 @@ def check(lab: Lab) -> str:
             f"choose a maximum from {FLOOR_MS} ms up to below {SLOW_MS} ms",
         )
     shipped_and_rolled_back(sample, lab, 8, "slow", "rollout-slow.yaml", f"LATENCY_MS={SLOW_MS}")
+    settle(lab, primary(primary_version(lab)))  # the rollback's routes, all to the primary
     status, data = http_get(gateway(lab), "/api/pets")
     if status != 200 or not isinstance(data, list):
         raise CheckFailed(f"GET /api/pets through the gateway answered {status}", "look at lab.get('canaries')")
     return f"a {maximum:g} ms request-duration check rolled the {SLOW_MS} ms version back; the primary still serves"
 
 
-def target_env(lab: Lab) -> dict[str, str]:
-    """The environment of the Deployment ``petstore`` (the version being shipped)."""
-    found = lab.objects("deployments", progressive.NAME, progressive.NAMESPACE)
+def primary_version(lab: Lab) -> str:
+    """The version the Canary's primary runs (its ``VERSION``): what the gateway serves after a rollback."""
+    return target_env(lab, f"{progressive.NAME}-primary").get("VERSION", "v1")
+
+
+def target_env(lab: Lab, name: str = progressive.NAME) -> dict[str, str]:
+    """The environment of the Deployment ``name`` (``petstore``: the version being shipped)."""
+    found = lab.objects("deployments", name, progressive.NAMESPACE)
     containers = ((((found[0] if found else {}).get("spec") or {}).get("template") or {}).get("spec") or {}).get(
         "containers"
     ) or [{}]

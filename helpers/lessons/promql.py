@@ -29,8 +29,10 @@ from prometheus_client.parser import text_string_to_metric_families
 from helpers.builders import httproutes, progressive
 from helpers.errors import CheckFailed
 from helpers.lab import Lab
+from helpers.lessons.inforce import settle
 from helpers.lessons.probing import http_get
-from helpers.lessons.progressive import shipped_and_rolled_back, watched
+from helpers.lessons.progressive import primary_version, shipped_and_rolled_back, watched
+from helpers.lessons.served import primary
 from helpers.live.progressive import apply_canary, follow_rollout, wait_for_phase
 from helpers.loading import load_manifests, manifests_dir
 
@@ -229,6 +231,7 @@ def check(lab: Lab) -> str:
             f"the bad version was rolled back, but not by {name}: it never measured too many errors",
             "look at lab.events('default') for what failed, then exercises.reset(9)",
         )
+    settle(lab, primary(primary_version(lab), GATEWAY))  # the rollback's routes, all to the primary
     status, data = http_get(lab.proxy_url(gateway=GATEWAY), "/api/pets")
     if status != 200 or not isinstance(data, list):
         raise CheckFailed(f"GET /api/pets through the Gateway answered {status}", "look at lab.get('canaries')")

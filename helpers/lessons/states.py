@@ -16,6 +16,10 @@ Lessons 1-6 build on each other (Gloo Edge); lesson 7 adds kgateway beside them
 Deployment, the loadtester and the canary controller; lesson 9 (``promql``) from the
 same on kgateway, with the lab's Prometheus where the machine has one. Everything here
 goes through ``Lab``, so it works on both backends.
+
+``start``, ``reset`` and ``solve`` end when the gateway serves the state's routes
+(``served``'s tables, through ``lab.wait_in_force``): on a cluster Envoy gets a route
+change a moment after ``apply`` returns; the local lab needs no wait and gets none.
 """
 
 from __future__ import annotations
@@ -38,7 +42,8 @@ from helpers.builders.routing import (
 )
 from helpers.errors import CoalmineError, NotFound, Unsupported
 from helpers.lab import Lab
-from helpers.lessons import gatewayapi, progressive, promql
+from helpers.lessons import gatewayapi, progressive, promql, served
+from helpers.lessons.inforce import wait_served
 from helpers.loading import load_manifests, manifests_dir
 
 MANIFESTS = manifests_dir()
@@ -93,7 +98,14 @@ def exercise_start(lesson: int) -> tuple[set[str], list[dict[str, Any]]]:
 
 
 def start(lesson: int, lab: Lab) -> list[str]:
-    """Put the lab in the state lesson ``lesson`` starts from; returns what was applied or deleted."""
+    """Put the lab in the state lesson ``lesson`` starts from, its routes in force;
+    returns what was applied or deleted."""
+    lines = _start(lesson, lab)
+    wait_served(lab, served.STARTS.get(lesson, ()), WAIT_S)
+    return lines
+
+
+def _start(lesson: int, lab: Lab) -> list[str]:
     if lesson in (8, 9) and progressive.has_canary(lab):
         lab.down(forget=True)  # a Canary ran: start from nothing (see lessons.progressive)
     components, objects = lesson_start(lesson)
@@ -105,18 +117,31 @@ def start(lesson: int, lab: Lab) -> list[str]:
 
 
 def reset(lesson: int, lab: Lab) -> list[str]:
-    """Back to the start of lesson ``lesson``'s exercise; returns what was applied or deleted."""
+    """Back to the start of lesson ``lesson``'s exercise, its routes in force; returns
+    what was applied or deleted."""
+    lines = _reset(lesson, lab)
+    wait_served(lab, served.EXERCISES.get(lesson, ()), WAIT_S)
+    return lines
+
+
+def _reset(lesson: int, lab: Lab) -> list[str]:
     if lesson == 8:
-        return start(8, lab) + progressive.exercise_start(lab)
+        return _start(8, lab) + progressive.exercise_start(lab)
     if lesson == 9:
-        return start(9, lab) + promql.exercise_start(lab)
+        return _start(9, lab) + promql.exercise_start(lab)
     return converge(lab, *exercise_start(lesson))
 
 
 def solve(lesson: int, lab: Lab) -> list[str]:
-    """Apply lesson ``lesson``'s reference answer on top of the exercise's start;
-    returns what the answer applied or deleted."""
-    reset(lesson, lab)  # so that "skip" works from any state
+    """Apply lesson ``lesson``'s reference answer on top of the exercise's start, its
+    routes in force; returns what the answer applied or deleted."""
+    lines = _solve(lesson, lab)
+    wait_served(lab, served.ANSWERS.get(lesson, ()), WAIT_S)
+    return lines
+
+
+def _solve(lesson: int, lab: Lab) -> list[str]:
+    _reset(lesson, lab)  # so that "skip" works from any state
     if lesson == 1:
         lines = list(lab.apply(V2_MANIFEST))
         lab.wait(WAIT_S)
@@ -138,6 +163,7 @@ def solve(lesson: int, lab: Lab) -> list[str]:
     else:
         # Promote first, then delete: the other order would fail requests in between.
         lines = list(lab.apply(all_to_v2()))
+        wait_served(lab, served.ANSWERS[6], WAIT_S)  # on a cluster v1 serves until Envoy has the change
         lines += lab.delete(V1_MANIFEST)
     return lines
 

@@ -46,6 +46,7 @@
 
 # %%
 from helpers import exercises, progressive, routing, sampling
+from helpers.lessons.inforce import serves
 from helpers.lessons.progressive import wait_for_clean_window
 from helpers.live.progressive import CanaryWatch, apply_canary, follow_rollout, gate, wait_for_phase
 
@@ -125,12 +126,15 @@ print(routing.to_yaml(route))
 #
 # Flagger owns the RouteTable; you own the VirtualService in front of it. Its one route
 # hands everything under `/` to the table (`delegateAction`), which inherits the `/`
-# prefix (`inheritablePathMatchers: true`). This is `manifests/flagger/virtualservice.yaml`:
+# prefix (`inheritablePathMatchers: true`). This is `manifests/flagger/virtualservice.yaml`.
+# As in lesson 3, `lab.wait_in_force` waits until the gateway serves the new route before
+# the sample (at once locally; a moment on a cluster):
 
 # %%
 vs = progressive.delegating_virtual_service()
 print(routing.to_yaml(vs))
 print(lab.apply(vs))
+lab.wait_in_force(serves(lab.proxy_url() + "/api/pets", "v1"))
 sampling.shares(sampling.sample(lab, "/api/pets", n=100))
 
 # %% [markdown]
