@@ -16,10 +16,13 @@ to the first answer v2 gave a request without the header). It stops when a lab a
 less than 95% of its rate or has errors, when a route change takes over 1 s, at
 ``--k-max`` labs, when the next step would pass ``--minutes``, or when less than 1 GiB of
 memory is left; then it stops every kernel and lab (also on Ctrl-C). It measures once the
-PSS of an idle ``jupyter lab`` server (a participant's single-user server on a hub).
+PSS of an idle ``jupyter lab`` server (a participant's single-user server on a hub), and
+before the sweep lessons 8 and 9 (a Canary, idle and in a rollout) for one participant
+(``benchmarks/workshop_progressive.py``; ``--no-progressive`` leaves them out). The
+per-participant memory of the sizing is the largest lab + kernel of lessons 5, 8 and 9.
 
     .venv/bin/python benchmarks/workshop.py                       # the full run: K up to 40, at most 12 min
-    .venv/bin/python benchmarks/workshop.py --k-max 2 --window 5  # a quick look
+    .venv/bin/python benchmarks/workshop.py --k-max 2 --window 5  # a quick look (+ about a minute: lessons 8, 9)
     .venv/bin/python benchmarks/workshop.py --markdown docs/workshop-sizing.md
 
 K=1 is the baseline of the same run. All processes share this machine's cores: the
@@ -42,18 +45,23 @@ import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import psutil
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT), str(Path(__file__).resolve().parent)]
+# workshop_progressive imports this module by name: let it find this one, not load a second copy.
+sys.modules.setdefault("workshop", sys.modules[__name__])
 from dashboard import Kernel  # noqa: E402  (benchmarks/dashboard.py: code run in a kernel)
 from jupyter_client import KernelManager  # noqa: E402
 
 from helpers import Lab  # noqa: E402
 from tests.browser.jupyterlab import JupyterLab, copy_lessons  # noqa: E402
 from tests.integration.conftest import lab_processes  # noqa: E402
+
+if TYPE_CHECKING:
+    from workshop_progressive import LessonRun
 
 MIB = 2**20
 MISSED_RATE = 0.95  # a lab below 95% of its rate has missed it
@@ -162,20 +170,27 @@ class Participant:
         self.manager.connection_file = str(scratch / f"kernel-{number:03d}.json")
         self.kernel: Kernel | None = None
 
-    def start(self) -> dict[str, float]:
-        """Start the kernel and the lab; seconds from kernel start to ready and to the first routed request."""
-        began = time.monotonic()
+    def start_kernel(self) -> Kernel:
+        """Start the kernel, its lab's home in ``COALMINE_HOME``, in the notebooks' folder."""
         env = {**os.environ, "COALMINE_HOME": str(self.home)}
         # Its stderr only says the kernel's TCP is unencrypted (it is loopback), K times over.
         self.manager.start_kernel(env=env, cwd=str(ROOT / "notebooks"), stderr=subprocess.DEVNULL)
         client = self.manager.blocking_client()
-        client.start_channels()
+        # No heartbeat channel: stopping it can hang forever in a blocked zmq call
+        # (seen with 20 kernels); wait_for_ready and the cell timeouts notice a dead kernel.
+        client.start_channels(hb=False)
         client.wait_for_ready(timeout=60)
         self.kernel = Kernel(client)
+        return self.kernel
+
+    def start(self) -> dict[str, float]:
+        """Start the kernel and the lab; seconds from kernel start to ready and to the first routed request."""
+        began = time.monotonic()
+        kernel = self.start_kernel()
         ready = time.monotonic()
         setup = SETUP.replace("RATE", repr(float(self.rate)))
-        marks = json.loads(self.kernel.run(setup, timeout=180).strip().splitlines()[-1])
-        self.kernel.run(WINDOW + ROUTE_CHANGE)
+        marks = json.loads(kernel.run(setup, timeout=180).strip().splitlines()[-1])
+        kernel.run(WINDOW + ROUTE_CHANGE)
         return {
             "kernel_s": ready - began,
             "lab_s": marks["routed"] - marks["began"],
@@ -196,7 +211,7 @@ class Participant:
         """Stop its traffic, its lab and its kernel; returns the pids that had to be killed."""
         if self.kernel is not None:
             with contextlib.suppress(Exception):
-                self.kernel.run("traffic.stop(); lab.down()", timeout=60)
+                self.kernel.run("if 'traffic' in globals(): traffic.stop()\nlab.down()", timeout=60)
             self.kernel.client.stop_channels()
         with contextlib.suppress(Exception):
             self.manager.shutdown_kernel(now=True)
@@ -298,16 +313,22 @@ def history_mib(participant: Participant) -> float:
     return after - before
 
 
-def run(args: argparse.Namespace) -> tuple[list[Step], str, dict[str, float]]:
-    """Add labs until one misses; returns the steps, why it stopped and one-off figures."""
+def run(args: argparse.Namespace) -> tuple[list[Step], str, dict[str, float], list[LessonRun]]:
+    """Lessons 8 and 9 once, then add labs until one misses; returns the steps, why it
+    stopped, one-off figures and the lessons' figures."""
     steps: list[Step] = []
     extras: dict[str, float] = {}
+    lessons: list[LessonRun] = []
     participants: list[Participant] = []
-    deadline = time.monotonic() + args.minutes * 60
     with tempfile.TemporaryDirectory(prefix="coalmine-workshop-") as tmp:
         scratch = Path(tmp)
         try:
             extras["server_mib"] = idle_server_pss(scratch / "server")
+            if args.progressive:
+                from workshop_progressive import measure_lessons
+
+                lessons = measure_lessons(scratch, args)  # each participant stopped before the sweep
+            deadline = time.monotonic() + args.minutes * 60  # --minutes bounds the sweep
             reason = f"reached --k-max {args.k_max}"
             while len(participants) < args.k_max:
                 estimate = steps[-1].seconds * 1.3 if steps else 0.0
@@ -326,10 +347,13 @@ def run(args: argparse.Namespace) -> tuple[list[Step], str, dict[str, float]]:
                     reason = missed
                     break
         finally:
+            # Ctrl-C again while stopping must not leave the rest running: shield each stop.
+            signal.signal(signal.SIGINT, signal.SIG_IGN)
+            signal.signal(signal.SIGTERM, signal.SIG_IGN)
             left = [pid for p in reversed(participants) for pid in p.stop()]
             if left:
                 print(f"warning: lab processes left running were killed: {left}", file=sys.stderr)
-    return steps, reason, extras
+    return steps, reason, extras, lessons
 
 
 def progress(s: Step) -> str:
@@ -344,8 +368,12 @@ def mean(values: list[float]) -> float:
     return statistics.fmean(values) if values else float("nan")
 
 
-def report(steps: list[Step], reason: str, extras: dict[str, float], args: argparse.Namespace) -> str:
-    """The figures as markdown: per K, then the per-participant figures and the sizing."""
+def report(
+    steps: list[Step], reason: str, extras: dict[str, float], args: argparse.Namespace, lessons: list[LessonRun]
+) -> str:
+    """The figures as markdown: per K, lessons 8 and 9, then the per-participant figures and the sizing."""
+    from workshop_progressive import largest, lessons_table
+
     cores, memory = os.cpu_count(), psutil.virtual_memory().total / 2**30
     held = [s for s in steps if not s.missed(args.rate)]
     verdict = f"**{len(held)} labs** met their rate side by side" + (
@@ -368,16 +396,23 @@ def report(steps: list[Step], reason: str, extras: dict[str, float], args: argpa
             f"| {mean([a for a, _ in s.pss]):.0f} + {mean([b for _, b in s.pss]):.0f} "
             f"| {mean([a + b for a, b in s.cpu]):.0f} | {sum(a + b for a, b in s.cpu):.0f} |"
         )
+    if lessons:
+        lines += lessons_table(lessons, args.window)
     if not steps:
         return "\n".join(lines)
     base = steps[0]
     lab_mib = max(a for s in steps for a, _ in s.pss)
     kernel_mib = max(b for s in steps for _, b in s.pss) + extras.get("history_mib", 0.0)
     server_mib = extras.get("server_mib", float("nan"))
-    per_user = lab_mib + kernel_mib + server_mib
+    which, most = largest(lab_mib + kernel_mib, lessons)  # the lesson whose lab + kernel used the most
+    per_user = most + server_mib
+    measured = "; ".join(f"{r.lesson}: {r.mib():.0f} MiB" for r in lessons if not r.error)
+    lesson_rows = [f"| lessons 8 and 9: lab (incl. load tester; in 9 Prometheus) + kernel, PSS | {measured} |"]
+    lesson_rows = lesson_rows if measured else []
     idle = mean([sum(s.idle_cpu) for s in steps])
-    # The most one lab used at any K that held (contention adds a little over K=1's).
-    busy = max(mean([a + b for a, b in s.cpu]) for s in held or steps[:1])
+    # One lab's CPU at the rate: the median over the K that held of each K's mean per lab
+    # (a K whose window overlapped a start reads high; contention adds a little over K=1's).
+    busy = statistics.median(mean([a + b for a, b in s.cpu]) for s in held or steps[:1])
     lines += [
         "",
         "Per participant (K=1 is the baseline; memory is the largest seen at any K):",
@@ -387,10 +422,11 @@ def report(steps: list[Step], reason: str, extras: dict[str, float], args: argpa
         f"| lab: control plane + 2 petstore pods, PSS | {lab_mib:.0f} MiB |",
         f"| kernel running lesson 5 + traffic, PSS (incl. a full 100,000-request history: "
         f"{extras.get('history_mib', float('nan')):.0f} MiB) | {kernel_mib:.0f} MiB |",
+        *lesson_rows,
         f"| idle `jupyter lab` server, PSS | {server_mib:.0f} MiB |",
-        f"| **per participant, PSS** | **{per_user:.0f} MiB** |",
+        f"| **per participant, PSS** (the largest lab + kernel: {which}; + the server) | **{per_user:.0f} MiB** |",
         f"| CPU at 0 req/s (lab + kernel, before the traffic starts) | {idle:.1f}% of a core |",
-        f"| CPU at {args.rate:g} req/s (lab + kernel: K=1; the most per lab at any K that held) "
+        f"| CPU at {args.rate:g} req/s (lab + kernel: K=1; the median per lab over the K that held) "
         f"| {sum(base.cpu[0]):.0f}%; {busy:.0f}% of a core |",
         f"| start: kernel -> first routed request (K=1 / K={steps[-1].k}) "
         f"| {base.start['start_s']:.1f} s / {steps[-1].start['start_s']:.1f} s |",
@@ -422,12 +458,18 @@ def main() -> int:
     parser.add_argument("--rate", type=float, default=100.0, help="each lab's traffic, req/s (default 100)")
     parser.add_argument("--window", type=float, default=10.0, help="seconds of the rate/CPU window (default 10)")
     parser.add_argument("--idle-window", type=float, default=3.0, help="seconds of the idle CPU window (default 3)")
+    parser.add_argument(
+        "--progressive",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="measure lessons 8 and 9 once, one participant, before the K sweep (default on)",
+    )
     parser.add_argument("--markdown", type=Path, help="also write the report to this file")
     args = parser.parse_args()
     # SIGTERM as Ctrl-C: the finally blocks stop every kernel and lab.
     signal.signal(signal.SIGTERM, _interrupt)
-    steps, reason, extras = run(args)
-    text = report(steps, reason, extras, args)
+    steps, reason, extras, lessons = run(args)
+    text = report(steps, reason, extras, args, lessons)
     print()
     print(text)
     if args.markdown:
