@@ -25,7 +25,7 @@ from helpers.kinds import FLAGGER_V1BETA1
 from helpers.runtime import regex
 from helpers.runtime.flagger import gatewayschema
 from helpers.runtime.flagger.httproutes import PROVIDER as GATEWAY_API
-from helpers.runtime.flagger.templateschema import check_metric_template
+from helpers.runtime.flagger.templateschema import check_metric_template, flagger_object
 from helpers.runtime.schema import (
     BOOL,
     STR,
@@ -316,16 +316,7 @@ _SPEC = Obj(
     rules=(_provider, _service_name),
     hints={"canaryAnalysis": "spec.canaryAnalysis was renamed spec.analysis in Flagger's v1beta1"},
 )
-_CANARY = Obj(
-    {
-        "apiVersion": STR,
-        "kind": STR,
-        "metadata": Obj({"name": STR, "namespace": STR}, required=("name",), open=True),
-        "spec": _SPEC,
-        "status": Anything(),
-    },
-    required=("metadata", "spec"),
-)
+_CANARY = flagger_object(_SPEC)
 
 
 def check_canary(obj: Any) -> tuple[list[str], list[str]]:

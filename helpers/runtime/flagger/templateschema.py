@@ -79,16 +79,24 @@ _SPEC = Obj(
     required=("provider", "query"),
     rules=(_query,),
 )
-_TEMPLATE = Obj(
-    {
-        "apiVersion": STR,
-        "kind": STR,
-        "metadata": Obj({"name": STR, "namespace": STR}, required=("name",), open=True),
-        "spec": _SPEC,
-        "status": Anything(),
-    },
-    required=("metadata", "spec"),
-)
+
+
+def flagger_object(spec: Obj) -> Obj:
+    """The envelope every Flagger kind shares (apiVersion, kind, metadata with a name,
+    status), around that kind's ``spec``."""
+    return Obj(
+        {
+            "apiVersion": STR,
+            "kind": STR,
+            "metadata": Obj({"name": STR, "namespace": STR}, required=("name",), open=True),
+            "spec": spec,
+            "status": Anything(),
+        },
+        required=("metadata", "spec"),
+    )
+
+
+_TEMPLATE = flagger_object(_SPEC)
 
 
 def check_metric_template(obj: Any) -> tuple[list[str], list[str]]:
