@@ -216,14 +216,10 @@ def test_settle_gives_up_quietly_so_that_the_check_judges() -> None:
 
 @pytest.fixture(scope="module")
 def real_lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
-    from tests.integration.conftest import stop_lab
+    from tests.integration.conftest import module_lab
 
-    home = tmp_path_factory.mktemp("inforce") / "lab"
-    lab = Lab(home=home)
-    try:
+    with module_lab(tmp_path_factory, "inforce") as lab:
         yield lab
-    finally:
-        stop_lab(lab, home)
 
 
 @pytest.fixture

@@ -6,6 +6,7 @@ test if any process that belongs to the lab home is still alive afterwards.
 
 from __future__ import annotations
 
+import contextlib
 import http.client
 import json
 import os
@@ -51,6 +52,18 @@ def stop_lab(lab: Lab, home: Path) -> None:
     for proc in left:
         proc.kill()
     assert not left, f"processes left running after down: {[p.pid for p in left]}"
+
+
+@contextlib.contextmanager
+def module_lab(tmp_path_factory: pytest.TempPathFactory, name: str) -> Iterator[Lab]:
+    """A lab in a fresh home named after ``name``, stopped (``stop_lab``) when the
+    block ends: for a module- or session-scoped fixture shared by several tests."""
+    home = tmp_path_factory.mktemp(name) / "lab"
+    lab = Lab(home=home)
+    try:
+        yield lab
+    finally:
+        stop_lab(lab, home)
 
 
 @pytest.fixture

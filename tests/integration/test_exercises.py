@@ -22,7 +22,7 @@ from helpers.live.progressive import apply_canary, follow_rollout
 from helpers.live.sampling import curl, sample, shares
 from helpers.runtime import prometheus as prometheus_server
 
-from .conftest import ROOT, stop_lab
+from .conftest import ROOT, module_lab
 
 pytestmark = pytest.mark.integration
 
@@ -64,12 +64,8 @@ PASSES = {
 @pytest.fixture(scope="module")
 def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
     """One lab for every lesson (each reset sets its own state); always stopped."""
-    home = tmp_path_factory.mktemp("exercises") / "lab"
-    lab = Lab(home=home)
-    try:
+    with module_lab(tmp_path_factory, "exercises") as lab:
         yield lab
-    finally:
-        stop_lab(lab, home)
 
 
 def test_ensure_prints_nothing_and_returns_the_lab(lab: Lab, capsys: pytest.CaptureFixture[str]) -> None:

@@ -15,7 +15,7 @@ from helpers.live.progressive import apply_canary, wait_for_phase
 from helpers.runtime import prometheus as prometheus_server
 from tests.conftest import wait_for
 
-from .conftest import stop_lab
+from .conftest import module_lab
 
 pytestmark = pytest.mark.integration
 
@@ -29,12 +29,8 @@ FAILS_AT_START = (
 
 @pytest.fixture(scope="module")
 def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
-    home = tmp_path_factory.mktemp("lesson9") / "lab"
-    lab = Lab(home=home)
-    try:
+    with module_lab(tmp_path_factory, "lesson9") as lab:
         yield lab
-    finally:
-        stop_lab(lab, home)
 
 
 def test_the_exercise_fails_at_its_start_and_the_lab_is_lesson_9s(lab: Lab) -> None:
